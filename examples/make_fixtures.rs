@@ -1,0 +1,218 @@
+//! Writes the small hub fixtures in `fixtures/hub/` from the full datasets.
+//!
+//! ```text
+//! cargo run --example make_fixtures [-- SOURCE_HUB_DIR]
+//! ```
+//!
+//! `SOURCE_HUB_DIR` (default `/work/shared/datasets/hub`, or the env var
+//! `BENCH_HUB_SOURCE`) is laid out like the hub:
+//! `datasets/<owner>/<name>/<path in repo>`. The rows picked are fixed by
+//! index (see `fixtures/README.md` for why each special row is there), the
+//! schema (including pyarrow's `huggingface` metadata and `element` list item
+//! names) is copied from the source file, and the writer settings are fixed,
+//! so running it twice gives byte-identical files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+
+/// One fixture file: which rows of which source file.
+struct Pick {
+    /// Path inside the repo, e.g. `main/test-00000-of-00001.parquet`.
+    path: &'static str,
+    /// Row indices in the source file, in fixture order.
+    rows: Vec<u32>,
+}
+
+fn first(n: u32) -> Vec<u32> {
+    (0..n).collect()
+}
+
+fn main() -> Result<()> {
+    let source = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("BENCH_HUB_SOURCE").ok())
+        .unwrap_or_else(|| "/work/shared/datasets/hub".to_string());
+    let source = PathBuf::from(source);
+    let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("hub");
+
+    let gsm8k = [
+        Pick {
+            // Rows 0-5 as they come; 146 ends in `#### 2,125` (thousands
+            // comma); 489 ends in `#### -10` (negative).
+            path: "main/test-00000-of-00001.parquet",
+            rows: vec![0, 1, 2, 3, 4, 5, 146, 489],
+        },
+        Pick {
+            // Few-shot needs rows 0..3 plus random draws.
+            path: "main/train-00000-of-00001.parquet",
+            rows: first(12),
+        },
+    ];
+    let arc = [
+        Pick {
+            // 0-2 ordinary A-D; 14 labels 1-4 (key "2"); 93 three options
+            // A-C; 1441 five options with key "E".
+            path: "ARC-Easy/test-00000-of-00001.parquet",
+            rows: vec![0, 1, 2, 14, 93, 1441],
+        },
+        Pick {
+            // Row 4 has labels 1-4 (key "3").
+            path: "ARC-Easy/train-00000-of-00001.parquet",
+            rows: first(6),
+        },
+        Pick {
+            path: "ARC-Easy/validation-00000-of-00001.parquet",
+            rows: first(6),
+        },
+        Pick {
+            // 0-2 ordinary A-D; 44 labels 1-4 (key "2"); 121 three options
+            // A-C; 385 three options labelled 1-3; 836 five options A-E.
+            path: "ARC-Challenge/test-00000-of-00001.parquet",
+            rows: vec![0, 1, 2, 44, 121, 385, 836],
+        },
+        Pick {
+            path: "ARC-Challenge/train-00000-of-00001.parquet",
+            rows: first(6),
+        },
+        Pick {
+            path: "ARC-Challenge/validation-00000-of-00001.parquet",
+            rows: first(6),
+        },
+    ];
+
+    for (repo, picks) in [
+        ("datasets/openai/gsm8k", &gsm8k[..]),
+        ("datasets/allenai/ai2_arc", &arc[..]),
+    ] {
+        for pick in picks {
+            let src = source.join(repo).join(pick.path);
+            let dst = out.join(repo).join(pick.path);
+            let batch = pick_rows(&src, &pick.rows)?;
+            write_parquet(&dst, &batch)?;
+            report(&dst, &out, batch.num_rows())?;
+            if repo.ends_with("ai2_arc") {
+                describe_arc(&batch, &pick.rows);
+            }
+        }
+        // The dataset card carries the `configs:` block that maps config
+        // names (`main`, `ARC-Easy`) to these paths.
+        let card_src = source.join(repo).join("README.md");
+        let card_dst = out.join(repo).join("README.md");
+        std::fs::copy(&card_src, &card_dst)
+            .with_context(|| format!("copying {}", card_src.display()))?;
+        report(&card_dst, &out, 0)?;
+    }
+    Ok(())
+}
+
+/// Reads `src` whole and returns the rows at `rows`, keeping the schema
+/// (with its metadata) exactly.
+fn pick_rows(src: &Path, rows: &[u32]) -> Result<RecordBatch> {
+    let file = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("reading parquet {}", src.display()))?;
+    // The builder's schema carries the file's metadata (pyarrow's
+    // `huggingface` features entry); the reader's own schema drops it.
+    let schema = Arc::clone(builder.schema());
+    let reader = builder.build()?;
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    let all = concat_batches(&schema, &batches)?;
+    if let Some(&max) = rows.iter().max()
+        && max as usize >= all.num_rows()
+    {
+        bail!(
+            "{} has {} rows, row {max} asked for",
+            src.display(),
+            all.num_rows()
+        );
+    }
+    Ok(take_record_batch(&all, &UInt32Array::from(rows.to_vec()))?)
+}
+
+/// One row group, snappy (as pyarrow writes the hub's files), no timestamps
+/// or other varying fields, so the bytes depend only on the rows.
+fn write_parquet(dst: &Path, batch: &RecordBatch) -> Result<()> {
+    if let Some(dir) = dst.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // pyarrow also writes each schema metadata entry (`huggingface`) as a
+    // plain parquet key/value, which is where non-arrow readers look.
+    let mut kv: Vec<KeyValue> = batch
+        .schema()
+        .metadata()
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    kv.sort_by(|a, b| a.key.cmp(&b.key));
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(Some(kv))
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(batch.num_rows().max(1)))
+        .build();
+    let file = std::fs::File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&batch.schema()), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(())
+}
+
+fn report(path: &Path, root: &Path, rows: usize) -> Result<()> {
+    let data = std::fs::read(path)?;
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let sha = hex::encode(Sha256::digest(&data));
+    if rows > 0 {
+        println!(
+            "{:>6} B  {rows:>2} rows  {}  {}",
+            data.len(),
+            &sha[..12],
+            rel.display()
+        );
+    } else {
+        println!(
+            "{:>6} B           {}  {}",
+            data.len(),
+            &sha[..12],
+            rel.display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints each ARC row's id, labels and key, to check the special rows.
+fn describe_arc(batch: &RecordBatch, rows: &[u32]) {
+    let (Some(ids), Some(choices), Some(keys)) = (
+        batch.column_by_name("id"),
+        batch.column_by_name("choices"),
+        batch.column_by_name("answerKey"),
+    ) else {
+        return;
+    };
+    let (ids, keys) = (ids.as_string::<i32>(), keys.as_string::<i32>());
+    let Some(labels) = choices.as_struct().column_by_name("label") else {
+        return;
+    };
+    let labels = labels.as_list::<i32>();
+    for (i, src_row) in rows.iter().enumerate() {
+        let l = labels.value(i);
+        let l = l.as_string::<i32>();
+        let l: Vec<&str> = (0..l.len()).map(|j| l.value(j)).collect();
+        println!(
+            "            row {i} (source {src_row}): {} labels {} key {}",
+            ids.value(i),
+            l.join(","),
+            keys.value(i)
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! ARC (`allenai/ai2_arc`): grade-school science multiple choice, subsets
+//! `ARC-Easy` and `ARC-Challenge`.
+//!
+//! Options are always shown with positional letters A.. (3 to 5 options);
+//! the gold letter is `labels.index(answerKey)`, so the NY Regents items with
+//! digit labels `1`-`4` are graded right (a bug EvalScope had until 2026).
+
+use serde_json::{Value, json};
+
+use super::{Benchmark, DatasetSource, Mode, ModeInfo, Sample, SampleFields, SubsetSource};
+use crate::dataset::Row;
+use crate::extract;
+
+/// An ARC registry entry: both subsets (`arc`) or one (`arc_easy`, `arc_challenge`).
+pub struct Arc {
+    name: &'static str,
+    summary: &'static str,
+    source: &'static DatasetSource,
+}
+
+const REPO: &str = "allenai/ai2_arc";
+const REVISION: &str = "210d026faf9955653af8916fad021475a3f00453";
+
+const EASY: SubsetSource = SubsetSource {
+    name: "ARC-Easy",
+    eval_split: "test",
+    eval_path: "ARC-Easy/test-00000-of-00001.parquet",
+    fewshot_split: "train",
+    fewshot_path: "ARC-Easy/train-00000-of-00001.parquet",
+};
+const CHALLENGE: SubsetSource = SubsetSource {
+    name: "ARC-Challenge",
+    eval_split: "test",
+    eval_path: "ARC-Challenge/test-00000-of-00001.parquet",
+    fewshot_split: "train",
+    fewshot_path: "ARC-Challenge/train-00000-of-00001.parquet",
+};
+
+static BOTH: DatasetSource = DatasetSource {
+    repo_id: REPO,
+    revision: REVISION,
+    subsets: &[EASY, CHALLENGE],
+};
+static EASY_ONLY: DatasetSource = DatasetSource {
+    repo_id: REPO,
+    revision: REVISION,
+    subsets: &[EASY],
+};
+static CHALLENGE_ONLY: DatasetSource = DatasetSource {
+    repo_id: REPO,
+    revision: REVISION,
+    subsets: &[CHALLENGE],
+};
+
+/// Both subsets, reported per subset and combined.
+pub static ARC: Arc = Arc {
+    name: "arc",
+    summary: "AI2 ARC science questions, ARC-Easy + ARC-Challenge test (2376 + 1172 items)",
+    source: &BOTH,
+};
+/// ARC-Easy only.
+pub static ARC_EASY: Arc = Arc {
+    name: "arc_easy",
+    summary: "AI2 ARC, ARC-Easy test only (2376 items)",
+    source: &EASY_ONLY,
+};
+/// ARC-Challenge only.
+pub static ARC_CHALLENGE: Arc = Arc {
+    name: "arc_challenge",
+    summary: "AI2 ARC, ARC-Challenge test only (1172 items)",
+    source: &CHALLENGE_ONLY,
+};
+
+static MODES: &[ModeInfo] = &[ModeInfo {
+    mode: Mode::Native,
+    summary: "0-shot chat, positional letters A-E, last valid 'ANSWER: X'",
+    provenance: "bench native v1 (template after EvalScope/inspect SINGLE_ANSWER)",
+    template: "mcq_native.jinja",
+    extractors: &["answer-line", "last-letter"],
+    default_few_shot: 0,
+}];
+
+/// The `choices.text`, `choices.label` lists and `answerKey` of an ARC row,
+/// mapped to (options, gold letter).
+pub fn parse_choices(row: &Row) -> Result<(Vec<String>, String), String> {
+    let choices = row.get("choices").ok_or("column `choices` is missing")?;
+    let list = |k: &str| -> Result<Vec<String>, String> {
+        choices
+            .get(k)
+            .and_then(Value::as_array)
+            .ok_or(format!("`choices.{k}` is not a list"))?
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or(format!("`choices.{k}` holds a non-string"))
+            })
+            .collect()
+    };
+    let text = list("text")?;
+    let labels = list("label")?;
+    if text.len() != labels.len() || !(2..=26).contains(&text.len()) {
+        return Err(format!(
+            "{} option texts but {} labels",
+            text.len(),
+            labels.len()
+        ));
+    }
+    let key = super::str_field(row, "answerKey")?;
+    let gold = labels.iter().position(|l| *l == key.trim()).ok_or(format!(
+        "answerKey `{key}` is not one of the labels {labels:?}"
+    ))?;
+    Ok((text, extract::letters(gold + 1)[gold].to_string()))
+}
+
+impl Benchmark for Arc {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+
+    fn source(&self) -> &'static DatasetSource {
+        self.source
+    }
+
+    fn modes(&self) -> &'static [ModeInfo] {
+        MODES
+    }
+
+    fn to_fields(&self, row: &Row) -> Result<SampleFields, String> {
+        let (choices, target) = parse_choices(row)?;
+        Ok(SampleFields {
+            id: row.get("id").and_then(Value::as_str).map(str::to_string),
+            question: super::str_field(row, "question")?,
+            choices,
+            target,
+            reference: None,
+            reasoning: None,
+        })
+    }
+
+    fn context(&self, _mode: &ModeInfo, sample: &Sample, shots: &[Sample]) -> Value {
+        let opts = |s: &Sample| -> Vec<Value> {
+            s.choices
+                .iter()
+                .zip(extract::letters(s.choices.len()))
+                .map(|(t, l)| json!({"letter": l.to_string(), "text": t}))
+                .collect()
+        };
+        json!({
+            "question": sample.question,
+            "choices": opts(sample),
+            "letters": extract::letters(sample.choices.len()).iter().map(char::to_string).collect::<Vec<_>>(),
+            "shots": shots.iter().map(|s| json!({
+                "question": s.question, "choices": opts(s), "target": s.target,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn extract(&self, _mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String> {
+        let n = sample.choices.len();
+        match name {
+            "answer-line" => extract::last_answer_letter(response, n),
+            "last-letter" => extract::last_answer_letter(response, n)
+                .or_else(|| extract::last_lone_letter(response, n)),
+            _ => None,
+        }
+    }
+
+    fn is_correct(&self, _mode: Mode, sample: &Sample, extracted: &str) -> bool {
+        extracted.trim().eq_ignore_ascii_case(&sample.target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::Prompts;
+
+    fn row(labels: &[&str], key: &str) -> Row {
+        let text: Vec<String> = (0..labels.len()).map(|i| format!("opt{i}")).collect();
+        serde_json::from_value(json!({
+            "id": "x1", "question": "Which?", "answerKey": key,
+            "choices": {"text": text, "label": labels},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn digit_labels_map_to_positional_letters() {
+        assert_eq!(
+            parse_choices(&row(&["1", "2", "3", "4"], "3")).unwrap().1,
+            "C"
+        );
+        assert_eq!(
+            parse_choices(&row(&["A", "B", "C", "D", "E"], "E"))
+                .unwrap()
+                .1,
+            "E"
+        );
+        assert_eq!(
+            parse_choices(&row(&["A", "B", "C"], "B")).unwrap().0.len(),
+            3
+        );
+        assert!(
+            parse_choices(&row(&["A", "B"], "Z"))
+                .unwrap_err()
+                .contains("answerKey `Z`")
+        );
+    }
+
+    #[test]
+    fn prompt_lists_positional_letters() {
+        let b: &dyn Benchmark = &ARC;
+        let f = b.to_fields(&row(&["1", "2", "3"], "2")).unwrap();
+        let s = Sample {
+            subset: "ARC-Easy".into(),
+            split: "test".into(),
+            index: 0,
+            id: f.id,
+            question: f.question,
+            choices: f.choices,
+            target: f.target,
+            reference: None,
+            reasoning: None,
+        };
+        let p = Prompts::load(None).unwrap();
+        let out = p
+            .render(
+                b.default_mode().template,
+                b.context(b.default_mode(), &s, &[]),
+            )
+            .unwrap();
+        assert!(
+            out.ends_with("Which?\n\nA) opt0\nB) opt1\nC) opt2"),
+            "{out}"
+        );
+        assert!(out.contains("is one of A,B,C."), "{out}");
+        let g = b.grade(b.default_mode(), &s, "Reasoning... ANSWER: B");
+        assert!(g[0].correct && g[1].correct);
+        let g = b.grade(b.default_mode(), &s, "I pick B");
+        assert_eq!(g[0].extracted, None);
+        assert!(g[1].correct);
+    }
+}

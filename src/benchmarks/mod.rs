@@ -1,0 +1,317 @@
+//! The benchmark registry: one trait, one file per benchmark, one line in
+//! [`ALL`].
+//!
+//! A benchmark is a dataset (pinned hub revision, subsets), a way to turn a
+//! row into a [`Sample`], and per [`Mode`] a prompt template and a list of
+//! named extractors with a scorer. Everything else (fetching, requests,
+//! journal, statistics, reports) is shared and lives elsewhere.
+//!
+//! To add a benchmark: write `src/benchmarks/<name>.rs` with a unit struct
+//! implementing [`Benchmark`], add `&<name>::Struct` to [`ALL`], add a
+//! template under `prompts/` if no existing one fits (and list it in
+//! [`crate::prompt::EMBEDDED`]), and a few-row parquet fixture under
+//! `fixtures/hub/`. The registry tests check names, modes and templates.
+
+pub mod arc;
+pub mod gsm8k;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::client::{ApiKind, Message, Prompt};
+use crate::dataset::Row;
+use crate::prompt::{PromptError, Prompts};
+
+/// Every benchmark `bench` knows, in the order `bench list` shows them.
+pub const ALL: &[&dyn Benchmark] = &[
+    &gsm8k::Gsm8k,
+    &arc::ARC,
+    &arc::ARC_EASY,
+    &arc::ARC_CHALLENGE,
+];
+
+/// How a benchmark is prompted and graded. Chosen per benchmark with
+/// `--dataset-args '{"gsm8k": {"mode": "native"}}'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Our robust default: zero-shot chat, tolerant extraction.
+    Native,
+}
+
+impl Mode {
+    /// The name used on the command line and in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+        }
+    }
+
+    /// Parse a mode name.
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Native].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a mode is: its template, extractors and where its rules come from.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeInfo {
+    /// The mode.
+    pub mode: Mode,
+    /// One line for `bench list`.
+    pub summary: &'static str,
+    /// Reference tool and version/commit whose rules this mode follows, or
+    /// `bench` for our own.
+    pub provenance: &'static str,
+    /// Template name in `prompts/`.
+    pub template: &'static str,
+    /// Named extractors; the first is the primary verdict.
+    pub extractors: &'static [&'static str],
+    /// Few-shot examples used unless `few_shot` is given.
+    pub default_few_shot: usize,
+}
+
+/// One subset (hub config) of a dataset and its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubsetSource {
+    /// Subset name as reported (`main`, `ARC-Easy`).
+    pub name: &'static str,
+    /// Split evaluated (`test`).
+    pub eval_split: &'static str,
+    /// Parquet path of the evaluated split inside the repo.
+    pub eval_path: &'static str,
+    /// Split few-shot examples are drawn from (`train`).
+    pub fewshot_split: &'static str,
+    /// Parquet path of the few-shot split.
+    pub fewshot_path: &'static str,
+}
+
+/// Where a benchmark's data lives on the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetSource {
+    /// `owner/name`.
+    pub repo_id: &'static str,
+    /// Pinned commit sha.
+    pub revision: &'static str,
+    /// Subsets evaluated by default.
+    pub subsets: &'static [SubsetSource],
+}
+
+/// One evaluation item, built from a dataset row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Subset name.
+    pub subset: String,
+    /// Split name.
+    pub split: String,
+    /// Row index in the split (stable key for resume and comparison).
+    pub index: usize,
+    /// Dataset id, when the dataset has one.
+    pub id: Option<String>,
+    /// The question text.
+    pub question: String,
+    /// Answer options (multiple choice), in dataset order.
+    pub choices: Vec<String>,
+    /// The gold answer as compared (`18`, `B`).
+    pub target: String,
+    /// The full reference solution, when the dataset has one.
+    pub reference: Option<String>,
+    /// Worked reasoning (the reference without its final answer line).
+    pub reasoning: Option<String>,
+}
+
+/// The fields a benchmark extracts from a row; positional fields are added
+/// by the runner.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleFields {
+    /// See [`Sample::id`].
+    pub id: Option<String>,
+    /// See [`Sample::question`].
+    pub question: String,
+    /// See [`Sample::choices`].
+    pub choices: Vec<String>,
+    /// See [`Sample::target`].
+    pub target: String,
+    /// See [`Sample::reference`].
+    pub reference: Option<String>,
+    /// See [`Sample::reasoning`].
+    pub reasoning: Option<String>,
+}
+
+/// The verdict of one named extractor on one response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    /// Extractor name.
+    pub extractor: String,
+    /// What it extracted (`None`: no answer found).
+    pub extracted: Option<String>,
+    /// Whether that matches the gold answer.
+    pub correct: bool,
+}
+
+/// One accuracy benchmark. See the module docs for how to add one.
+pub trait Benchmark: Send + Sync {
+    /// Registry name (`gsm8k`).
+    fn name(&self) -> &'static str;
+    /// One line for `bench list`.
+    fn summary(&self) -> &'static str;
+    /// Hub repository, revision and subsets.
+    fn source(&self) -> &'static DatasetSource;
+    /// Supported modes; the first is the default.
+    fn modes(&self) -> &'static [ModeInfo];
+    /// Turn a dataset row into sample fields, or say what is wrong with it.
+    fn to_fields(&self, row: &Row) -> Result<SampleFields, String>;
+    /// The template context for a sample (and its few-shot examples).
+    fn context(&self, mode: &ModeInfo, sample: &Sample, shots: &[Sample]) -> Value;
+    /// Run extractor `name` of `mode` on `response`.
+    fn extract(&self, mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String>;
+    /// Whether `extracted` matches the gold answer under `mode`'s scorer.
+    fn is_correct(&self, mode: Mode, sample: &Sample, extracted: &str) -> bool;
+    /// Generation parameters this mode sends unless overridden.
+    fn generation_defaults(&self, _mode: Mode) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("temperature".into(), Value::from(0.0));
+        m
+    }
+}
+
+impl dyn Benchmark {
+    /// The mode's description, if this benchmark supports it.
+    pub fn mode_info(&self, mode: Mode) -> Option<&'static ModeInfo> {
+        self.modes().iter().find(|m| m.mode == mode)
+    }
+
+    /// The default mode.
+    pub fn default_mode(&self) -> &'static ModeInfo {
+        &self.modes()[0]
+    }
+
+    /// Render the request for `sample`: one user message for chat, the same
+    /// text as the prompt for completions.
+    pub fn render(
+        &self,
+        mode: &ModeInfo,
+        sample: &Sample,
+        shots: &[Sample],
+        prompts: &Prompts,
+        api: ApiKind,
+    ) -> Result<Prompt, PromptError> {
+        let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
+        Ok(match api {
+            ApiKind::Chat => Prompt::Messages(vec![Message {
+                role: "user".into(),
+                content: text,
+            }]),
+            ApiKind::Completions => Prompt::Text(text),
+        })
+    }
+
+    /// Every extractor of `mode` on `response`, in order (primary first).
+    pub fn grade(&self, mode: &ModeInfo, sample: &Sample, response: &str) -> Vec<Grade> {
+        mode.extractors
+            .iter()
+            .map(|name| {
+                let extracted = self.extract(mode.mode, name, sample, response);
+                let correct = extracted
+                    .as_deref()
+                    .is_some_and(|e| self.is_correct(mode.mode, sample, e));
+                Grade {
+                    extractor: name.to_string(),
+                    extracted,
+                    correct,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Look a benchmark up by name.
+pub fn get(name: &str) -> Option<&'static dyn Benchmark> {
+    ALL.iter().copied().find(|b| b.name() == name)
+}
+
+/// Registry names closest to `name` (for "did you mean").
+pub fn suggest(name: &str) -> Vec<&'static str> {
+    let mut scored: Vec<(usize, &'static str)> = ALL
+        .iter()
+        .map(|b| (edit_distance(&name.to_lowercase(), b.name()), b.name()))
+        .filter(|(d, n)| *d <= 3.max(n.len() / 3) || n.contains(&name.to_lowercase()))
+        .collect();
+    scored.sort();
+    scored.into_iter().map(|(_, n)| n).take(3).collect()
+}
+
+/// Levenshtein distance (names are short, so the simple DP is fine).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Read a string field from a row.
+pub(crate) fn str_field(row: &Row, key: &str) -> Result<String, String> {
+    match row.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format!("column `{key}` is not a string: {other}")),
+        None => Err(format!("column `{key}` is missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unique_and_templates_exist() {
+        let prompts = Prompts::load(None).unwrap();
+        let mut names: Vec<_> = ALL.iter().map(|b| b.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "duplicate benchmark names");
+        for b in ALL {
+            assert!(!b.modes().is_empty(), "{} has no mode", b.name());
+            for m in b.modes() {
+                assert!(
+                    prompts.has(m.template),
+                    "{}: template {} missing",
+                    b.name(),
+                    m.template
+                );
+                assert!(
+                    !m.extractors.is_empty(),
+                    "{} {}: no extractor",
+                    b.name(),
+                    m.mode
+                );
+            }
+            assert_eq!(
+                b.source().revision.len(),
+                40,
+                "{}: revision must be a commit sha",
+                b.name()
+            );
+        }
+    }
+
+    #[test]
+    fn did_you_mean() {
+        assert_eq!(suggest("gsm8"), vec!["gsm8k"]);
+        assert!(suggest("arc_chalenge").contains(&"arc_challenge"));
+        assert!(suggest("zzzzzzzzzzzz").is_empty());
+    }
+}

@@ -1,0 +1,347 @@
+//! Command line: clap `*Args` structs, converted once into validated configs
+//! ([`crate::config`]), then dispatched. The only place besides `main.rs`
+//! that uses `anyhow`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::benchmarks;
+use crate::client::{ApiKind, ClientConfig};
+use crate::config::{EvalConfig, Limit, plan_benchmarks};
+use crate::hub::HubConfig;
+
+/// LLM accuracy benchmarks against OpenAI-compatible servers.
+#[derive(Debug, Parser)]
+#[command(name = "bench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run accuracy benchmarks against a served model.
+    Eval(Box<EvalArgs>),
+    /// List the benchmarks and their modes.
+    List,
+    /// Re-render report.md / report.html / report.json of a run directory.
+    Report(ReportArgs),
+}
+
+/// `bench eval` flags (names follow EvalScope where it has one).
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model name as the server knows it (checked against /v1/models).
+    #[arg(long)]
+    pub model: String,
+    /// Server URL: a base (http://127.0.0.1:8000/v1) or a full endpoint (.../v1/chat/completions).
+    #[arg(long, env = "BENCH_API_URL")]
+    pub api_url: String,
+    /// API key (default: $OPENAI_API_KEY). Never written to any file or log.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Endpoint kind: chat completions or plain completions.
+    #[arg(long, value_enum, default_value_t = ApiKind::Chat)]
+    pub api: ApiKind,
+    /// Benchmarks to run (see `bench list`).
+    #[arg(long, num_args = 1.., required = true)]
+    pub datasets: Vec<String>,
+    /// Items per subset: a count (5) or a fraction of the split (0.1, rounded down).
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// Per-benchmark options as JSON: {"gsm8k": {"mode": "native", "few_shot": 0, "subsets": [...]}}.
+    #[arg(long)]
+    pub dataset_args: Option<String>,
+    /// Generation parameters as JSON, sent with every request (temperature, max_tokens, top_p,
+    /// seed, stop, ...). The keys timeout (s), retries and stream set the client instead;
+    /// extra_body is merged into the request.
+    #[arg(long)]
+    pub generation_config: Option<String>,
+    /// Requests in flight at most.
+    #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Run directory (default: outputs/<time>-<model>). Re-using one resumes it.
+    #[arg(long, visible_alias = "work-dir")]
+    pub output: Option<PathBuf>,
+    /// Per-request timeout in seconds (one attempt).
+    #[arg(long, default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Retries per request after the first attempt.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Stream responses (SSE); records time to first token.
+    #[arg(long)]
+    pub stream: bool,
+    /// Never touch the hub; use the local cache only (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Directory of *.jinja templates overriding the built-in prompts of the same name.
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Do not draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `bench report` flags.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory written by `bench eval`.
+    pub dir: PathBuf,
+}
+
+/// Parse the process arguments and run; returns the exit code.
+pub fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            print!("{}", list_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(a) => {
+            let data = crate::report::rerender(&a.dir)?;
+            print!("{}", crate::report::terminal_table(&data));
+            eprintln!("reports written to {}", a.dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(a) => {
+            let command = redacted_command(std::env::args().collect(), a.api_key.as_deref());
+            let cfg = eval_config(*a, command)?;
+            run_eval_command(cfg)
+        }
+    }
+}
+
+/// The text of `bench list`.
+pub fn list_text() -> String {
+    let mut out = String::new();
+    for b in benchmarks::ALL {
+        out.push_str(&format!("{:<14} {}\n", b.name(), b.summary()));
+        let src = b.source();
+        let subsets: Vec<_> = src.subsets.iter().map(|s| s.name).collect();
+        out.push_str(&format!(
+            "{:<14} data: {}@{} ({})\n",
+            "",
+            src.repo_id,
+            &src.revision[..12.min(src.revision.len())],
+            subsets.join(", ")
+        ));
+        for (i, m) in b.modes().iter().enumerate() {
+            out.push_str(&format!(
+                "{:<14}   mode {}{}: {} [extractors: {}; {}]\n",
+                "",
+                m.mode,
+                if i == 0 { " (default)" } else { "" },
+                m.summary,
+                m.extractors.join(", "),
+                m.provenance
+            ));
+        }
+    }
+    out
+}
+
+/// Replace the API key's value in the recorded command line.
+fn redacted_command(args: Vec<String>, key: Option<&str>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("***".into());
+            hide_next = false;
+        } else if a == "--api-key" {
+            out.push(a);
+            hide_next = true;
+        } else if a.starts_with("--api-key=") {
+            out.push("--api-key=***".into());
+        } else if key.is_some_and(|k| !k.is_empty() && a.contains(k)) {
+            out.push("***".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Validate `bench eval` flags into an [`EvalConfig`].
+pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
+    let benchmarks =
+        plan_benchmarks(&a.datasets, a.dataset_args.as_deref()).map_err(anyhow::Error::msg)?;
+    let limit = a
+        .limit
+        .as_deref()
+        .map(Limit::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if a.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let mut client = ClientConfig::new(&a.api_url);
+    client.api_key = a.api_key.filter(|k| !k.is_empty());
+    client.api = a.api;
+    client.timeout = Duration::from_secs_f64(a.timeout);
+    client.max_retries = a.retries;
+    client.stream = a.stream;
+    crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
+
+    let mut generation = Map::new();
+    if let Some(text) = &a.generation_config {
+        let v: Value =
+            serde_json::from_str(text).context("--generation-config is not valid JSON")?;
+        let Value::Object(obj) = v else {
+            bail!("--generation-config must be a JSON object")
+        };
+        for (k, v) in obj {
+            match k.as_str() {
+                "timeout" => {
+                    let s = v
+                        .as_f64()
+                        .filter(|s| *s > 0.0)
+                        .context("--generation-config timeout: expected seconds > 0")?;
+                    client.timeout = Duration::from_secs_f64(s);
+                }
+                "retries" => {
+                    client.max_retries = v
+                        .as_u64()
+                        .context("--generation-config retries: expected a non-negative integer")?
+                        as u32;
+                }
+                "stream" => {
+                    client.stream = v
+                        .as_bool()
+                        .context("--generation-config stream: expected true/false")?
+                }
+                "extra_body" => {
+                    let Value::Object(extra) = v else {
+                        bail!("--generation-config extra_body must be an object")
+                    };
+                    generation.extend(extra);
+                }
+                "model" | "messages" | "prompt" => {
+                    bail!(
+                        "--generation-config: `{k}` is set by bench, not by the generation config"
+                    )
+                }
+                _ => {
+                    generation.insert(k, v);
+                }
+            }
+        }
+    }
+
+    let mut hub = HubConfig::from_env();
+    hub.offline |= a.offline;
+    let output = a.output.unwrap_or_else(|| {
+        let ts = time::OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}-{:02}{:02}{:02}",
+            ts.year(),
+            u8::from(ts.month()),
+            ts.day(),
+            ts.hour(),
+            ts.minute(),
+            ts.second()
+        );
+        let model: String = a
+            .model
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from("outputs").join(format!("{stamp}-{model}"))
+    });
+    Ok(EvalConfig {
+        model: a.model,
+        client,
+        benchmarks,
+        limit,
+        limit_text: a.limit,
+        concurrency: a.concurrency,
+        generation,
+        output,
+        prompts_dir: a.prompts,
+        hub,
+        progress: !a.no_progress,
+        print_table: true,
+        command,
+    })
+}
+
+fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ninterrupted: stopping requests and writing the reports of what finished"
+                );
+                c2.cancel();
+            }
+        });
+        let print = cfg.print_table;
+        let out = crate::eval::run_eval(cfg, cancel).await?;
+        if print {
+            print!("{}", crate::report::terminal_table(&out.report));
+        }
+        eprintln!(
+            "run directory: {} (report.md, report.html, report.json, samples/)",
+            out.run_dir.display()
+        );
+        Ok(if out.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_is_redacted_from_command() {
+        let args = ["bench", "eval", "--api-key", "sk-secret", "--model", "m"]
+            .map(String::from)
+            .to_vec();
+        let r = redacted_command(args, Some("sk-secret"));
+        assert!(!r.iter().any(|a| a.contains("sk-secret")));
+        let r = redacted_command(vec!["--api-key=sk-x".into()], Some("sk-x"));
+        assert_eq!(r, vec!["--api-key=***"]);
+    }
+
+    #[test]
+    fn list_shows_modes() {
+        let t = list_text();
+        assert!(
+            t.contains("gsm8k") && t.contains("arc_easy") && t.contains("mode native (default)")
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Validated configuration for `bench eval`, built once from the command
+//! line (ripgrep's LowArgs -> HiArgs): every name resolved, every JSON flag
+//! parsed, every error naming the flag or item at fault.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::benchmarks::{self, Benchmark, Mode, ModeInfo, SubsetSource};
+use crate::client::ClientConfig;
+use crate::hub::HubConfig;
+
+/// How many items to take per subset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// The first N rows.
+    Count(usize),
+    /// The first `floor(len * f)` rows (EvalScope's rule), 0 < f <= 1.
+    Fraction(f64),
+}
+
+impl Limit {
+    /// Parse `--limit`: an integer count, or a fraction like `0.1`.
+    pub fn parse(s: &str) -> Result<Limit, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<usize>() {
+            return if n == 0 {
+                Err("--limit must be at least 1".into())
+            } else {
+                Ok(Limit::Count(n))
+            };
+        }
+        match s.parse::<f64>() {
+            Ok(f) if f > 0.0 && f <= 1.0 => Ok(Limit::Fraction(f)),
+            _ => Err(format!(
+                "--limit `{s}`: expected a count (5) or a fraction in (0, 1] (0.1)"
+            )),
+        }
+    }
+
+    /// Items to take from a split of `len` rows.
+    pub fn apply(self, len: usize) -> usize {
+        match self {
+            Limit::Count(n) => n.min(len),
+            Limit::Fraction(f) => ((len as f64 * f).floor() as usize).min(len),
+        }
+    }
+}
+
+/// One benchmark as configured for this run.
+#[derive(Clone)]
+pub struct BenchmarkPlan {
+    /// The benchmark.
+    pub bench: &'static dyn Benchmark,
+    /// Chosen mode.
+    pub mode: &'static ModeInfo,
+    /// Few-shot examples per item.
+    pub few_shot: usize,
+    /// Subsets to evaluate.
+    pub subsets: Vec<SubsetSource>,
+}
+
+impl std::fmt::Debug for BenchmarkPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchmarkPlan")
+            .field("bench", &self.bench.name())
+            .field("mode", &self.mode.mode)
+            .field("few_shot", &self.few_shot)
+            .field(
+                "subsets",
+                &self.subsets.iter().map(|s| s.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Everything `bench eval` needs.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// Model name sent in requests.
+    pub model: String,
+    /// Client settings (URL, key, API kind, timeouts, retries).
+    pub client: ClientConfig,
+    /// Benchmarks in order.
+    pub benchmarks: Vec<BenchmarkPlan>,
+    /// Items per subset.
+    pub limit: Option<Limit>,
+    /// The `--limit` text as given, for the record.
+    pub limit_text: Option<String>,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Extra generation parameters (`--generation-config`), merged over each
+    /// mode's defaults.
+    pub generation: Map<String, Value>,
+    /// Run directory.
+    pub output: PathBuf,
+    /// Template override directory.
+    pub prompts_dir: Option<PathBuf>,
+    /// Hub settings.
+    pub hub: HubConfig,
+    /// Show progress bars (only drawn on a terminal anyway).
+    pub progress: bool,
+    /// Print the results table to stdout at the end.
+    pub print_table: bool,
+    /// Command line for the record (already redacted).
+    pub command: Vec<String>,
+}
+
+/// Resolve `--datasets` names and `--dataset-args` into plans.
+pub fn plan_benchmarks(
+    names: &[String],
+    dataset_args: Option<&str>,
+) -> Result<Vec<BenchmarkPlan>, String> {
+    if names.is_empty() {
+        return Err("--datasets: give at least one benchmark (see `bench list`)".into());
+    }
+    let args: BTreeMap<String, Value> = match dataset_args {
+        None => BTreeMap::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            format!("--dataset-args is not a JSON object of per-benchmark objects: {e}")
+        })?,
+    };
+    for key in args.keys() {
+        if !names.contains(key) {
+            return Err(format!(
+                "--dataset-args names `{key}`, which is not in --datasets ({})",
+                names.join(", ")
+            ));
+        }
+    }
+    let mut plans: Vec<BenchmarkPlan> = Vec::new();
+    for name in names {
+        let bench = benchmarks::get(name).ok_or_else(|| {
+            let s = benchmarks::suggest(name);
+            if s.is_empty() {
+                format!("--datasets: unknown benchmark `{name}` (see `bench list`)")
+            } else {
+                format!(
+                    "--datasets: unknown benchmark `{name}`; did you mean {}?",
+                    s.join(" or ")
+                )
+            }
+        })?;
+        if plans.iter().any(|p| p.bench.name() == bench.name()) {
+            return Err(format!("--datasets: `{name}` given twice"));
+        }
+        let mut mode = bench.default_mode();
+        let mut few_shot = None;
+        let mut subsets: Vec<SubsetSource> = bench.source().subsets.to_vec();
+        if let Some(v) = args.get(name) {
+            let obj = v
+                .as_object()
+                .ok_or_else(|| format!("--dataset-args `{name}`: expected an object"))?;
+            for (k, v) in obj {
+                match k.as_str() {
+                    "mode" => {
+                        let m = v.as_str().ok_or_else(|| {
+                            format!("--dataset-args {name}.mode: expected a string")
+                        })?;
+                        let parsed = Mode::parse(m).and_then(|m| bench.mode_info(m)).ok_or_else(|| {
+                            let known: Vec<_> = bench.modes().iter().map(|m| m.mode.as_str()).collect();
+                            format!("--dataset-args {name}.mode: `{m}` is not a mode of {name} (modes: {})", known.join(", "))
+                        })?;
+                        mode = parsed;
+                    }
+                    "few_shot" | "few_shot_num" => {
+                        let n = v.as_u64().ok_or_else(|| {
+                            format!("--dataset-args {name}.{k}: expected a non-negative integer")
+                        })?;
+                        few_shot = Some(n as usize);
+                    }
+                    "subsets" | "subset_list" => {
+                        let list = v.as_array().ok_or_else(|| {
+                            format!("--dataset-args {name}.{k}: expected a list of subset names")
+                        })?;
+                        let mut chosen = Vec::new();
+                        for s in list {
+                            let s = s.as_str().unwrap_or_default();
+                            let found = bench.source().subsets.iter().find(|x| x.name == s).ok_or_else(|| {
+                                let known: Vec<_> = bench.source().subsets.iter().map(|x| x.name).collect();
+                                format!("--dataset-args {name}.{k}: unknown subset `{s}` (subsets: {})", known.join(", "))
+                            })?;
+                            chosen.push(*found);
+                        }
+                        if chosen.is_empty() {
+                            return Err(format!("--dataset-args {name}.{k}: empty list"));
+                        }
+                        subsets = chosen;
+                    }
+                    other => {
+                        return Err(format!(
+                            "--dataset-args {name}: unknown key `{other}` (known: mode, few_shot, subsets)"
+                        ));
+                    }
+                }
+            }
+        }
+        plans.push(BenchmarkPlan {
+            bench,
+            mode,
+            few_shot: few_shot.unwrap_or(mode.default_few_shot),
+            subsets,
+        });
+    }
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(Limit::parse("5").unwrap(), Limit::Count(5));
+        assert_eq!(Limit::parse("0.5").unwrap().apply(7), 3);
+        assert_eq!(Limit::parse("1.0").unwrap().apply(7), 7);
+        assert_eq!(Limit::Count(10).apply(3), 3);
+        assert!(Limit::parse("0").is_err());
+        assert!(Limit::parse("1.5").unwrap_err().contains("--limit"));
+        assert!(Limit::parse("abc").is_err());
+    }
+
+    #[test]
+    fn dataset_args() {
+        let names = vec!["gsm8k".to_string(), "arc".to_string()];
+        let p = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "native", "few_shot": 2}, "arc": {"subset_list": ["ARC-Easy"]}}"#)).unwrap();
+        assert_eq!(p[0].few_shot, 2);
+        assert_eq!(p[1].subsets.len(), 1);
+        let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "bogus"}}"#)).unwrap_err();
+        assert!(e.contains("gsm8k.mode") && e.contains("native"), "{e}");
+        let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"shots": 2}}"#)).unwrap_err();
+        assert!(e.contains("unknown key `shots`"), "{e}");
+        let e = plan_benchmarks(&["gsm8kk".to_string()], None).unwrap_err();
+        assert!(e.contains("did you mean gsm8k"), "{e}");
+        assert!(
+            plan_benchmarks(&names, Some("{"))
+                .unwrap_err()
+                .contains("--dataset-args")
+        );
+    }
+}

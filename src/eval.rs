@@ -1,0 +1,607 @@
+//! The eval runner: datasets -> samples -> prompts -> bounded concurrent
+//! requests -> journal -> verdicts -> reports.
+//!
+//! Owns the order of work and the "nothing lost" rules: every finished item
+//! is appended (and flushed) to `samples/<benchmark>.jsonl` before the next
+//! result is handled; a re-run into the same directory asks only for items
+//! not yet answered (or that failed) and refuses different settings; Ctrl-C
+//! (the `cancel` token) stops sending and the reports cover what finished.
+//! A failed request never aborts the run: it is recorded as failed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::benchmarks::{Benchmark, Grade, Sample};
+use crate::client::{ApiKind, Client, Completion, Prompt, RequestError, resolve_endpoints};
+use crate::config::{BenchmarkPlan, EvalConfig};
+use crate::dataset::{self, Row};
+use crate::hub::{FetchedFile, Hub, HubFile, RepoType};
+use crate::prompt::Prompts;
+use crate::record::{
+    BenchmarkSettings, DatasetFileRecord, DatasetRecord, Outcome, ReportData, RunDir, RunManifest,
+    RunSettings, SCHEMA_VERSION, SampleRecord, ToolInfo,
+};
+use crate::report;
+
+/// Why an eval could not run (item failures are not errors: they are
+/// recorded). Each message names the flag, file, server or item at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The server did not answer `/models`.
+    #[error("cannot reach the server at {url} (--api-url): {source}")]
+    Unreachable {
+        /// The models URL tried.
+        url: String,
+        /// Cause.
+        source: RequestError,
+    },
+    /// The model is not served.
+    #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
+    UnknownModel {
+        /// Requested model.
+        model: String,
+        /// Server URL.
+        url: String,
+        /// What `/models` listed.
+        served: Vec<String>,
+    },
+    /// Bad `--api-url` and the like.
+    #[error("{0}")]
+    Config(String),
+    /// The run directory holds a run with other settings.
+    #[error(
+        "{dir} already holds a run with different settings ({field}: was {old}, now {new}); use another --output, or the same settings to resume"
+    )]
+    Mismatch {
+        /// Run directory.
+        dir: String,
+        /// First differing setting.
+        field: String,
+        /// Recorded value.
+        old: String,
+        /// Requested value.
+        new: String,
+    },
+    /// Dataset download failed.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+    /// Dataset file unreadable.
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    /// A row could not be turned into a sample.
+    #[error("{benchmark}: {file} row {index}: {message}")]
+    BadRow {
+        /// Benchmark.
+        benchmark: String,
+        /// File in the repo.
+        file: String,
+        /// Row index.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Template error.
+    #[error(transparent)]
+    Prompt(#[from] crate::prompt::PromptError),
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// File or directory.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Report rendering failed.
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+}
+
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EvalError {
+    let path = path.into().display().to_string();
+    move |source| EvalError::Io { path, source }
+}
+
+/// What a finished (or interrupted) eval produced.
+#[derive(Debug)]
+pub struct EvalOutput {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The report data (also in `report.json`).
+    pub report: ReportData,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// Items requested in this invocation (not already in the journal).
+    pub requested: usize,
+}
+
+/// One item ready to send.
+struct Item {
+    sample: Sample,
+    prompt: Prompt,
+}
+
+/// Run an eval. `cancel` stops sending new requests and drops those in
+/// flight; what finished is kept and reported.
+pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<EvalOutput, EvalError> {
+    let started = Instant::now();
+    let run_dir = RunDir::new(&cfg.output);
+    std::fs::create_dir_all(run_dir.samples_dir()).map_err(io_err(run_dir.samples_dir()))?;
+    let prompts = Prompts::load(cfg.prompts_dir.as_deref())?;
+
+    // Server first: an unreachable server or an unknown model should fail in
+    // seconds, before any dataset work.
+    let endpoints =
+        resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
+    let client = Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
+    let served = client
+        .list_models()
+        .await
+        .map_err(|source| EvalError::Unreachable {
+            url: endpoints.models.clone(),
+            source,
+        })?;
+    if !served.contains(&cfg.model) {
+        return Err(EvalError::UnknownModel {
+            model: cfg.model.clone(),
+            url: endpoints.base.clone(),
+            served,
+        });
+    }
+
+    let hub = Hub::new(cfg.hub.clone())?;
+    let settings = RunSettings {
+        model: cfg.model.clone(),
+        api_base: endpoints.base.clone(),
+        api: match cfg.client.api {
+            ApiKind::Chat => "chat",
+            ApiKind::Completions => "completions",
+        }
+        .into(),
+        stream: cfg.client.stream,
+        generation: cfg.generation.clone().into_iter().collect(),
+        benchmarks: cfg
+            .benchmarks
+            .iter()
+            .map(|p| BenchmarkSettings {
+                benchmark: p.bench.name().into(),
+                mode: p.mode.mode.as_str().into(),
+                provenance: p.mode.provenance.into(),
+                few_shot: p.few_shot,
+                subsets: p.subsets.iter().map(|s| s.name.to_string()).collect(),
+                template: p.mode.template.into(),
+                template_sha256: prompts.hash(p.mode.template).unwrap_or_default(),
+                extractors: p.mode.extractors.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+    };
+    let now = now_rfc3339();
+    let mut manifest = match run_dir.read_manifest() {
+        Ok(old) => {
+            check_same(&run_dir, &old.settings, &settings)?;
+            old
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RunManifest {
+            schema_version: SCHEMA_VERSION,
+            kind: "eval".into(),
+            tool: ToolInfo::current(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            settings: settings.clone(),
+            served_models: vec![],
+            concurrency: cfg.concurrency,
+            limit: None,
+            datasets: vec![],
+            status: "running".into(),
+            duration_s: 0.0,
+            command: vec![],
+        },
+        Err(e) => return Err(io_err(run_dir.manifest())(e)),
+    };
+    let prior_duration = manifest.duration_s;
+    manifest.tool = ToolInfo::current();
+    manifest.served_models = served;
+    manifest.concurrency = cfg.concurrency;
+    manifest.limit = cfg.limit_text.clone();
+    manifest.command = cfg.command.clone();
+    manifest.status = "running".into();
+    manifest.updated_at = now;
+    run_dir
+        .write_manifest(&manifest)
+        .map_err(io_err(run_dir.manifest()))?;
+
+    let mut interrupted = false;
+    let mut requested = 0usize;
+    for plan in &cfg.benchmarks {
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        let (items, dataset) = prepare(plan, &hub, &prompts, &cfg).await?;
+        manifest
+            .datasets
+            .retain(|d| d.benchmark != dataset.benchmark);
+        manifest.datasets.push(dataset);
+        run_dir
+            .write_manifest(&manifest)
+            .map_err(io_err(run_dir.manifest()))?;
+
+        // Resume: skip items already answered; failed ones are asked again.
+        let done: HashSet<(String, String, usize)> = run_dir
+            .read_journal(plan.bench.name())
+            .map_err(io_err(run_dir.journal(plan.bench.name())))?
+            .into_iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| r.key())
+            .collect();
+        let pending: Vec<Item> = items
+            .into_iter()
+            .filter(|it| {
+                !done.contains(&(
+                    it.sample.subset.clone(),
+                    it.sample.split.clone(),
+                    it.sample.index,
+                ))
+            })
+            .collect();
+        requested += pending.len();
+        let stopped = run_items(plan, pending, &client, &cfg, &run_dir, &cancel).await?;
+        // Results after each benchmark, not only at the end.
+        manifest.duration_s = prior_duration + started.elapsed().as_secs_f64();
+        run_dir
+            .write_manifest(&manifest)
+            .map_err(io_err(run_dir.manifest()))?;
+        report::write_reports(&run_dir)?;
+        if stopped {
+            interrupted = true;
+            break;
+        }
+    }
+
+    manifest.status = if interrupted {
+        "interrupted"
+    } else {
+        "complete"
+    }
+    .into();
+    manifest.updated_at = now_rfc3339();
+    manifest.duration_s = prior_duration + started.elapsed().as_secs_f64();
+    run_dir
+        .write_manifest(&manifest)
+        .map_err(io_err(run_dir.manifest()))?;
+    let report = report::write_reports(&run_dir)?;
+    Ok(EvalOutput {
+        run_dir: cfg.output.clone(),
+        report,
+        interrupted,
+        requested,
+    })
+}
+
+/// Refuse to mix runs with different settings in one directory.
+fn check_same(dir: &RunDir, old: &RunSettings, new: &RunSettings) -> Result<(), EvalError> {
+    let a = serde_json::to_value(old).unwrap_or(Value::Null);
+    let b = serde_json::to_value(new).unwrap_or(Value::Null);
+    if let Some((field, o, n)) = first_difference("", &a, &b) {
+        return Err(EvalError::Mismatch {
+            dir: dir.root.display().to_string(),
+            field,
+            old: o,
+            new: n,
+        });
+    }
+    Ok(())
+}
+
+/// Path and values of the first difference between two JSON values.
+fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                first_difference(
+                    &p,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                )
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(&format!("{path}[{i}]"), p, q)),
+        _ if a == b => None,
+        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
+}
+
+/// Fetch, read and render one benchmark's items.
+async fn prepare(
+    plan: &BenchmarkPlan,
+    hub: &Hub,
+    prompts: &Prompts,
+    cfg: &EvalConfig,
+) -> Result<(Vec<Item>, DatasetRecord), EvalError> {
+    let bench = plan.bench;
+    let src = bench.source();
+    let mut files = Vec::new();
+    let mut items = Vec::new();
+    for subset in &plan.subsets {
+        let fetched = fetch(hub, src.repo_id, src.revision, subset.eval_path).await?;
+        files.push(file_record(&fetched));
+        let rows = dataset::read_parquet(&fetched.local_path)?;
+        let take = cfg.limit.map_or(rows.len(), |l| l.apply(rows.len()));
+        let shots = if plan.few_shot > 0 {
+            let f = fetch(hub, src.repo_id, src.revision, subset.fewshot_path).await?;
+            files.push(file_record(&f));
+            let train = dataset::read_parquet(&f.local_path)?;
+            // Native modes take the first k rows (EvalScope's rule): the
+            // same examples for every item, and reproducible.
+            train
+                .iter()
+                .take(plan.few_shot)
+                .enumerate()
+                .map(|(i, r)| {
+                    to_sample(
+                        bench,
+                        subset.name,
+                        subset.fewshot_split,
+                        subset.fewshot_path,
+                        i,
+                        r,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![]
+        };
+        for (i, row) in rows.iter().take(take).enumerate() {
+            let sample = to_sample(
+                bench,
+                subset.name,
+                subset.eval_split,
+                subset.eval_path,
+                i,
+                row,
+            )?;
+            let prompt = bench.render(plan.mode, &sample, &shots, prompts, cfg.client.api)?;
+            items.push(Item { sample, prompt });
+        }
+    }
+    let record = DatasetRecord {
+        benchmark: bench.name().into(),
+        repo_id: src.repo_id.into(),
+        revision: src.revision.into(),
+        files,
+    };
+    Ok((items, record))
+}
+
+async fn fetch(
+    hub: &Hub,
+    repo: &str,
+    revision: &str,
+    path: &str,
+) -> Result<FetchedFile, EvalError> {
+    let file = HubFile {
+        repo_type: RepoType::Dataset,
+        repo_id: repo.into(),
+        revision: revision.into(),
+        path: path.into(),
+    };
+    Ok(hub.fetch(&file).await?)
+}
+
+fn file_record(f: &FetchedFile) -> DatasetFileRecord {
+    DatasetFileRecord {
+        path: f.file.path.clone(),
+        sha256: f.sha256.clone(),
+        size: f.size,
+    }
+}
+
+fn to_sample(
+    bench: &dyn Benchmark,
+    subset: &str,
+    split: &str,
+    file: &str,
+    index: usize,
+    row: &Row,
+) -> Result<Sample, EvalError> {
+    let f = bench.to_fields(row).map_err(|message| EvalError::BadRow {
+        benchmark: bench.name().into(),
+        file: file.into(),
+        index,
+        message,
+    })?;
+    Ok(Sample {
+        subset: subset.into(),
+        split: split.into(),
+        index,
+        id: f.id,
+        question: f.question,
+        choices: f.choices,
+        target: f.target,
+        reference: f.reference,
+        reasoning: f.reasoning,
+    })
+}
+
+/// Send `items` with at most `cfg.concurrency` in flight, journaling each
+/// result as it arrives. Returns true when cancelled.
+async fn run_items(
+    plan: &BenchmarkPlan,
+    items: Vec<Item>,
+    client: &Client,
+    cfg: &EvalConfig,
+    run_dir: &RunDir,
+    cancel: &CancellationToken,
+) -> Result<bool, EvalError> {
+    let bench = plan.bench;
+    let path = run_dir.journal(bench.name());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let mut journal = std::io::BufWriter::new(file);
+    let mut params: Map<String, Value> = bench.generation_defaults(plan.mode.mode);
+    params.extend(cfg.generation.clone());
+
+    let bar = progress_bar(cfg.progress, bench.name(), items.len());
+    let mut results = futures::stream::iter(items.into_iter().map(|item| {
+        let params = &params;
+        async move {
+            let res = client.generate(&cfg.model, &item.prompt, params).await;
+            (item, res)
+        }
+    }))
+    .buffer_unordered(cfg.concurrency.max(1));
+
+    let mut cancelled = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => { cancelled = true; break; }
+            next = results.next() => next,
+        };
+        let Some((item, res)) = next else { break };
+        let rec = make_record(plan, item, res);
+        let mut line = serde_json::to_vec(&rec).map_err(|e| EvalError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        // Flushed per item: a crash or kill loses at most the item in flight.
+        journal
+            .write_all(&line)
+            .and_then(|_| journal.flush())
+            .map_err(io_err(&path))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(cancelled)
+}
+
+fn progress_bar(enabled: bool, name: &str, len: usize) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    // indicatif draws nothing when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix:>14} [{bar:30}] {pos}/{len} {per_sec:>10} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+/// Grade a response (or record a failure) as one journal line.
+fn make_record(
+    plan: &BenchmarkPlan,
+    item: Item,
+    res: Result<Completion, RequestError>,
+) -> SampleRecord {
+    let Item { sample, prompt } = item;
+    let (messages, prompt_text) = match prompt {
+        Prompt::Messages(m) => (Some(m), None),
+        Prompt::Text(t) => (None, Some(t)),
+    };
+    let primary = plan.mode.extractors[0].to_string();
+    let mut extracted = BTreeMap::new();
+    let mut verdicts = BTreeMap::new();
+    let base = SampleRecord {
+        benchmark: plan.bench.name().into(),
+        subset: sample.subset.clone(),
+        split: sample.split.clone(),
+        index: sample.index,
+        id: sample.id.clone(),
+        mode: plan.mode.mode.as_str().into(),
+        prompt: prompt_text,
+        messages,
+        response: None,
+        reasoning: None,
+        finish_reason: None,
+        extracted: BTreeMap::new(),
+        verdicts: BTreeMap::new(),
+        primary: primary.clone(),
+        gold: sample.target.clone(),
+        correct: None,
+        outcome: Outcome::Failed,
+        error: None,
+        latency_ms: None,
+        ttft_ms: None,
+        attempts: 0,
+        usage: None,
+    };
+    match res {
+        Err(e) => SampleRecord {
+            attempts: e.attempts,
+            error: Some(e),
+            ..base
+        },
+        Ok(c) => {
+            let grades: Vec<Grade> = plan.bench.grade(plan.mode, &sample, &c.text);
+            for g in &grades {
+                extracted.insert(g.extractor.clone(), g.extracted.clone());
+                verdicts.insert(g.extractor.clone(), g.correct);
+            }
+            let g0 = &grades[0];
+            let outcome = Outcome::classify(
+                false,
+                c.finish_reason.as_deref(),
+                g0.extracted.as_deref(),
+                g0.correct,
+            );
+            SampleRecord {
+                response: Some(c.text),
+                reasoning: c.reasoning,
+                finish_reason: c.finish_reason,
+                extracted,
+                verdicts,
+                correct: Some(g0.correct),
+                outcome,
+                latency_ms: Some(c.latency_ms),
+                ttft_ms: c.ttft_ms,
+                attempts: c.attempts,
+                usage: c.usage,
+                ..base
+            }
+        }
+    }
+}
+
+/// Current UTC time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_names_the_field() {
+        let a = serde_json::json!({"model": "a", "benchmarks": [{"mode": "native"}]});
+        let b = serde_json::json!({"model": "a", "benchmarks": [{"mode": "lm-eval"}]});
+        let (f, o, n) = first_difference("", &a, &b).unwrap();
+        assert_eq!(f, "benchmarks[0].mode");
+        assert_eq!((o.as_str(), n.as_str()), ("\"native\"", "\"lm-eval\""));
+        assert!(first_difference("", &a, &a).is_none());
+    }
+}

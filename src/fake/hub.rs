@@ -1,0 +1,679 @@
+//! A fake Hugging Face hub on 127.0.0.1, serving files from a directory laid
+//! out like the hub (`<root>/datasets/<owner>/<name>/<path>`,
+//! `<root>/models/<owner>/<name>/<path>`), with the real hub's URL shapes,
+//! headers and error codes.
+//!
+//! Used by the integration tests (on `fixtures/hub/`) and by benchmarks (on
+//! the full datasets in the same layout). It can demand a token, fail the
+//! first N requests with 500, serve content that does not match its ETag,
+//! and redirect downloads to a "CDN" on another host name (`localhost`
+//! instead of `127.0.0.1`) as the real hub does for LFS files, to check that
+//! the client keeps the hub's headers and does not leak the token.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{
+    ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LOCATION,
+    RANGE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// The commits the fake hub reports for the two datasets by default: the
+/// revisions pinned in third-party repos for `openai/gsm8k` and
+/// `allenai/ai2_arc`, so pinned revisions in the benchmark registry resolve.
+pub const PINNED_COMMITS: &[(&str, &str)] = &[
+    ("openai/gsm8k", "740312add88f781978c0658806c59bc2815b9866"),
+    (
+        "allenai/ai2_arc",
+        "210d026faf9955653af8916fad021475a3f00453",
+    ),
+];
+
+/// `<crate>/fixtures/hub`: the small GSM8K and ARC files the tests use.
+pub fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("hub")
+}
+
+/// How the fake hub behaves.
+#[derive(Debug, Clone)]
+pub struct FakeHubOptions {
+    /// Directory with `datasets/<owner>/<name>/…` and `models/<owner>/<name>/…`.
+    pub root: PathBuf,
+    /// `owner/name` → the commit sha `X-Repo-Commit` reports. Repos not
+    /// listed get a fixed sha derived from their id.
+    pub commits: HashMap<String, String>,
+    /// When set, every hub request (not the CDN) must carry
+    /// `Authorization: Bearer <token>`, else 401 (missing or wrong alike).
+    pub require_token: Option<String>,
+    /// Answer this many requests with 500 before behaving (tests retries).
+    pub fail_first: usize,
+    /// Serve content whose first byte is flipped, with the ETag of the real
+    /// content (tests integrity checking).
+    pub corrupt: bool,
+    /// Answer downloads with a 302 carrying `X-Repo-Commit` and
+    /// `X-Linked-Etag`, to `http://localhost:<port>/cdn/<sha256>` (another
+    /// host name than the endpoint's `127.0.0.1`), like the hub's LFS
+    /// redirect to its CDN.
+    pub cdn_redirect: bool,
+}
+
+impl FakeHubOptions {
+    /// Serves `root` with [`PINNED_COMMITS`] and no faults.
+    pub fn new(root: impl Into<PathBuf>) -> FakeHubOptions {
+        FakeHubOptions {
+            root: root.into(),
+            commits: PINNED_COMMITS
+                .iter()
+                .map(|(repo, sha)| (repo.to_string(), sha.to_string()))
+                .collect(),
+            require_token: None,
+            fail_first: 0,
+            corrupt: false,
+            cdn_redirect: false,
+        }
+    }
+
+    /// Serves [`fixtures_root`].
+    pub fn fixtures() -> FakeHubOptions {
+        FakeHubOptions::new(fixtures_root())
+    }
+}
+
+impl Default for FakeHubOptions {
+    fn default() -> FakeHubOptions {
+        FakeHubOptions::fixtures()
+    }
+}
+
+/// One request the fake hub received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
+    /// The request path as sent (still percent-encoded), without the query.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+}
+
+/// A file's sha256, valid while its size and mtime stay the same.
+struct Hashed {
+    len: u64,
+    mtime: Option<SystemTime>,
+    sha256: String,
+}
+
+struct Shared {
+    opts: FakeHubOptions,
+    /// `http://localhost:<port>`, the CDN base for redirects.
+    cdn_base: String,
+    requests: Mutex<Vec<RecordedRequest>>,
+    failures_left: AtomicUsize,
+    /// sha256 per file, so big files are hashed once.
+    hashes: Mutex<HashMap<PathBuf, Hashed>>,
+    /// sha256 → file, filled when redirecting to the CDN.
+    cdn: Mutex<HashMap<String, PathBuf>>,
+}
+
+/// A running fake hub; stops when dropped (or with [`FakeHub::shutdown`]).
+pub struct FakeHub {
+    url: String,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeHub").field("url", &self.url).finish()
+    }
+}
+
+impl FakeHub {
+    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound (a broken test machine).
+    pub async fn start(opts: FakeHubOptions) -> FakeHub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake hub: cannot bind 127.0.0.1:0");
+        let port = listener
+            .local_addr()
+            .expect("fake hub: bound socket has no address")
+            .port();
+        let shared = Arc::new(Shared {
+            failures_left: AtomicUsize::new(opts.fail_first),
+            opts,
+            cdn_base: format!("http://localhost:{port}"),
+            requests: Mutex::new(Vec::new()),
+            hashes: Mutex::new(HashMap::new()),
+            cdn: Mutex::new(HashMap::new()),
+        });
+        // One fallback handler parses the path itself: the hub's model routes
+        // (`/{owner}/{name}/resolve/…`) overlap every other route shape.
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        FakeHub {
+            url: format!("http://127.0.0.1:{port}"),
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123` (use as `HF_ENDPOINT`).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many requests had a path containing `path_substring`.
+    pub fn hits(&self, path_substring: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.path.contains(path_substring))
+            .count()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        if let Ok(mut r) = self.shared.requests.lock() {
+            r.clear();
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A header value from text we built ourselves (hex, digits, URLs); never
+/// fails in practice, and a placeholder beats a panic in a server task.
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A hub-style error: status plus `X-Error-Code` / `X-Error-Message`.
+fn hub_error(status: StatusCode, code: Option<&str>, message: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Some(code) = code {
+        headers.insert(HeaderName::from_static("x-error-code"), hv(code));
+    }
+    headers.insert(HeaderName::from_static("x-error-message"), hv(message));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({ "error": message }).to_string();
+    (status, headers, body).into_response()
+}
+
+/// Percent-decodes one path segment (invalid escapes are kept as is).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn derived_commit(repo_type: &str, repo_id: &str) -> String {
+    let digest = Sha256::digest(format!("fake-hub:{repo_type}/{repo_id}").as_bytes());
+    hex::encode(digest)[..40].to_string()
+}
+
+impl Shared {
+    fn record(&self, method: &Method, uri: &Uri, headers: &HeaderMap) {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Ok(mut r) = self.requests.lock() {
+            r.push(RecordedRequest {
+                method: method.to_string(),
+                path: uri.path().to_string(),
+                authorization: text(AUTHORIZATION),
+                range: text(RANGE),
+            });
+        }
+    }
+
+    fn commit_of(&self, repo_type: &str, repo_id: &str) -> String {
+        self.opts
+            .commits
+            .get(repo_id)
+            .cloned()
+            .unwrap_or_else(|| derived_commit(repo_type, repo_id))
+    }
+
+    /// Content and sha256 of `path` (sha memoised by size and mtime).
+    fn read(&self, path: &Path) -> io::Result<(Vec<u8>, String)> {
+        let meta = std::fs::metadata(path)?;
+        let key = (meta.len(), meta.modified().ok());
+        let data = std::fs::read(path)?;
+        if let Ok(h) = self.hashes.lock()
+            && let Some(hashed) = h.get(path)
+            && (hashed.len, hashed.mtime) == key
+        {
+            return Ok((data, hashed.sha256.clone()));
+        }
+        let sha = hex::encode(Sha256::digest(&data));
+        if let Ok(mut h) = self.hashes.lock() {
+            h.insert(
+                path.to_path_buf(),
+                Hashed {
+                    len: key.0,
+                    mtime: key.1,
+                    sha256: sha.clone(),
+                },
+            );
+        }
+        Ok((data, sha))
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    shared.record(&method, &uri, &headers);
+    if shared
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, "injected failure");
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return hub_error(StatusCode::METHOD_NOT_ALLOWED, None, "only GET and HEAD");
+    }
+    let segs: Vec<String> = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["cdn", sha] => serve_cdn(&shared, &method, &headers, sha),
+        [
+            "api",
+            kind @ ("datasets" | "models"),
+            owner,
+            name,
+            rest @ ..,
+        ] => {
+            let rev = match rest {
+                [] => Some("main"),
+                ["revision", rev] => Some(*rev),
+                _ => None,
+            };
+            match (rev, authorized(&shared, &headers, owner, name)) {
+                (_, Some(denied)) => denied,
+                (Some(rev), None) => api_info(&shared, kind, owner, name, rev),
+                (None, None) => hub_error(StatusCode::NOT_FOUND, None, "no such API route"),
+            }
+        }
+        ["datasets", owner, name, "resolve", rev, path @ ..] if !path.is_empty() => {
+            let repo = RepoRef {
+                kind: "datasets",
+                owner,
+                name,
+                rev,
+            };
+            resolve(&shared, &method, &headers, repo, path)
+        }
+        [owner, name, "resolve", rev, path @ ..] if !path.is_empty() => {
+            let repo = RepoRef {
+                kind: "models",
+                owner,
+                name,
+                rev,
+            };
+            resolve(&shared, &method, &headers, repo, path)
+        }
+        _ => hub_error(StatusCode::NOT_FOUND, None, "no such route"),
+    }
+}
+
+/// `None` when the request may proceed, else the 401 to send.
+fn authorized(shared: &Shared, headers: &HeaderMap, owner: &str, name: &str) -> Option<Response> {
+    let want = shared.opts.require_token.as_ref()?;
+    let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if sent == Some(format!("Bearer {want}").as_str()) {
+        return None;
+    }
+    // The hub's wording for a gated repo without (valid) credentials.
+    Some(hub_error(
+        StatusCode::UNAUTHORIZED,
+        Some("GatedRepo"),
+        &format!(
+            "Access to {owner}/{name} is restricted. You must have access to it and be \
+             authenticated to access it. Please log in."
+        ),
+    ))
+}
+
+/// Resolves the repo directory and revision, or the hub's 404.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the response to send; boxing it buys nothing here"
+)]
+fn repo_and_commit(
+    shared: &Shared,
+    kind: &str,
+    owner: &str,
+    name: &str,
+    rev: &str,
+) -> Result<(PathBuf, String), Response> {
+    let repo_id = format!("{owner}/{name}");
+    let unsafe_seg = |s: &str| s.is_empty() || s == "." || s == ".." || s.contains('\\');
+    let repo_dir = shared.opts.root.join(kind).join(owner).join(name);
+    if unsafe_seg(owner) || unsafe_seg(name) || !repo_dir.is_dir() {
+        return Err(hub_error(
+            StatusCode::NOT_FOUND,
+            Some("RepoNotFound"),
+            &format!("Repository Not Found for url: {repo_id}"),
+        ));
+    }
+    let commit = shared.commit_of(kind.trim_end_matches('s'), &repo_id);
+    if rev == "main" || rev.eq_ignore_ascii_case(&commit) {
+        Ok((repo_dir, commit))
+    } else {
+        Err(hub_error(
+            StatusCode::NOT_FOUND,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {rev}"),
+        ))
+    }
+}
+
+/// A repository at a revision, as named by a resolve URL.
+struct RepoRef<'a> {
+    /// `datasets` or `models` (the folder under the root).
+    kind: &'a str,
+    owner: &'a str,
+    name: &'a str,
+    rev: &'a str,
+}
+
+fn resolve(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    repo: RepoRef<'_>,
+    path: &[&str],
+) -> Response {
+    let RepoRef {
+        kind,
+        owner,
+        name,
+        rev,
+    } = repo;
+    if let Some(denied) = authorized(shared, headers, owner, name) {
+        return denied;
+    }
+    let (repo_dir, commit) = match repo_and_commit(shared, kind, owner, name, rev) {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let entry_missing = || {
+        hub_error(
+            StatusCode::NOT_FOUND,
+            Some("EntryNotFound"),
+            &format!("{} does not exist on \"{rev}\"", path.join("/")),
+        )
+    };
+    if path
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('\\'))
+    {
+        return entry_missing();
+    }
+    let mut file = repo_dir;
+    file.extend(path);
+    if !file.is_file() {
+        return entry_missing();
+    }
+    let (data, sha) = match shared.read(&file) {
+        Ok(found) => found,
+        Err(e) => return hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    };
+    let mut extra = HeaderMap::new();
+    extra.insert(HeaderName::from_static("x-repo-commit"), hv(&commit));
+    if shared.opts.cdn_redirect {
+        if let Ok(mut cdn) = shared.cdn.lock() {
+            cdn.insert(sha.clone(), file);
+        }
+        extra.insert(
+            HeaderName::from_static("x-linked-etag"),
+            hv(&format!("\"{sha}\"")),
+        );
+        extra.insert(
+            HeaderName::from_static("x-linked-size"),
+            hv(&data.len().to_string()),
+        );
+        // The real hub's own ETag on the redirect is the git oid of the LFS
+        // pointer, not the content hash: clients must prefer X-Linked-Etag.
+        extra.insert(ETAG, hv(&format!("\"pointer-{}\"", &sha[..16])));
+        extra.insert(LOCATION, hv(&format!("{}/cdn/{sha}", shared.cdn_base)));
+        return (StatusCode::FOUND, extra, Body::empty()).into_response();
+    }
+    extra.insert(ETAG, hv(&format!("\"{sha}\"")));
+    serve_bytes(shared, method, headers, data, extra)
+}
+
+fn serve_cdn(shared: &Shared, method: &Method, headers: &HeaderMap, sha: &str) -> Response {
+    let file = shared.cdn.lock().ok().and_then(|cdn| cdn.get(sha).cloned());
+    let Some(file) = file else {
+        return hub_error(StatusCode::NOT_FOUND, None, "no such object");
+    };
+    match shared.read(&file) {
+        Ok((data, sha)) => {
+            let mut extra = HeaderMap::new();
+            // A storage ETag unrelated to the sha256, as S3/CloudFront send.
+            extra.insert(ETAG, hv(&format!("\"cdn-{}\"", &sha[..16])));
+            serve_bytes(shared, method, headers, data, extra)
+        }
+        Err(e) => hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    }
+}
+
+/// 200 (or 206 for `Range: bytes=a-b`) with `Content-Length` and
+/// `Accept-Ranges`, applying the `corrupt` fault.
+fn serve_bytes(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    mut data: Vec<u8>,
+    mut out: HeaderMap,
+) -> Response {
+    if shared.opts.corrupt
+        && let Some(first) = data.first_mut()
+    {
+        *first ^= 0xff;
+    }
+    let total = data.len() as u64;
+    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    let range = headers
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, total));
+    let (status, body) = match range {
+        None => (StatusCode::OK, data),
+        Some(Some((start, end))) => {
+            out.insert(CONTENT_RANGE, hv(&format!("bytes {start}-{end}/{total}")));
+            (
+                StatusCode::PARTIAL_CONTENT,
+                data[start as usize..=end as usize].to_vec(),
+            )
+        }
+        Some(None) => {
+            out.insert(CONTENT_RANGE, hv(&format!("bytes */{total}")));
+            return (StatusCode::RANGE_NOT_SATISFIABLE, out, Body::empty()).into_response();
+        }
+    };
+    out.insert(CONTENT_LENGTH, hv(&body.len().to_string()));
+    let body = if *method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
+    (status, out, body).into_response()
+}
+
+/// Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range into an
+/// inclusive `(start, end)`; `None` when unsatisfiable or malformed.
+fn parse_range(header: &str, total: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (total.checked_sub(n.min(total))?, total.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, total.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(total.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < total).then_some((start, end))
+}
+
+/// `GET /api/{datasets,models}/{owner}/{name}[/revision/{rev}]`.
+fn api_info(shared: &Shared, kind: &str, owner: &str, name: &str, rev: &str) -> Response {
+    let (repo_dir, commit) = match repo_and_commit(shared, kind, owner, name, rev) {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let mut files = Vec::new();
+    list_files(&repo_dir, "", &mut files);
+    files.sort();
+    let body = serde_json::json!({
+        "id": format!("{owner}/{name}"),
+        "sha": commit,
+        "private": false,
+        "siblings": files
+            .iter()
+            .map(|f| serde_json::json!({ "rfilename": f }))
+            .collect::<Vec<_>>(),
+    });
+    axum::Json(body).into_response()
+}
+
+/// Collects files under `dir` as `/`-joined paths relative to the repo.
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let path = entry.path();
+        if path.is_dir() {
+            list_files(&path, &rel, out);
+        } else if path.is_file() {
+            out.push(rel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-0", 10), Some((0, 0)));
+        assert_eq!(parse_range("bytes=2-", 10), Some((2, 9)));
+        assert_eq!(parse_range("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(parse_range("bytes=5-100", 10), Some((5, 9)));
+        assert_eq!(parse_range("bytes=10-", 10), None);
+        assert_eq!(parse_range("bytes=0-0", 0), None);
+        assert_eq!(parse_range("items=0-1", 10), None);
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(
+            percent_decode("refs%2Fconvert%2Fparquet"),
+            "refs/convert/parquet"
+        );
+        assert_eq!(percent_decode("a%20b%"), "a b%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn derived_commits_are_shas() {
+        let c = derived_commit("dataset", "x/y");
+        assert_eq!(c.len(), 40);
+        assert_eq!(c, derived_commit("dataset", "x/y"));
+    }
+}

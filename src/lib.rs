@@ -1,0 +1,30 @@
+//! `bench`: LLM accuracy benchmarks and serving-performance sweeps against
+//! OpenAI-compatible servers.
+//!
+//! The binary (`src/main.rs`) is glue; everything lives here so that tests and
+//! other programs can drive a whole run in-process:
+//!
+//! - [`hub`] fetches dataset files from the Hugging Face hub into the shared
+//!   HF cache layout; [`dataset`] reads them (parquet, via arrow).
+//! - [`benchmarks`] holds the registry: each benchmark turns rows into
+//!   samples, renders prompts ([`prompt`]), extracts answers ([`extract`]) and
+//!   grades them ([`score`]).
+//! - [`client`] is the OpenAI-compatible HTTP client (chat and completions,
+//!   SSE streaming, retries) shared by every command.
+//! - [`eval`] runs a benchmark end to end and writes the run directory
+//!   ([`record`]); [`report`] renders markdown, HTML and JSON from it.
+#![warn(missing_docs)]
+
+pub mod benchmarks;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod dataset;
+pub mod eval;
+pub mod extract;
+pub mod fake;
+pub mod hub;
+pub mod prompt;
+pub mod record;
+pub mod report;
+pub mod score;

@@ -1,0 +1,462 @@
+//! The run record: what a run directory holds, as serde types.
+//!
+//! A run directory is `run.json` (the [`RunManifest`]: tool, model, config
+//! with secrets removed, dataset revisions and file hashes, status),
+//! `samples/<benchmark>.jsonl` (one [`SampleRecord`] per item, appended and
+//! flushed as each item completes) and the rendered reports. Every report is
+//! rendered from these files alone, so `bench report DIR` can redo them and
+//! later tools can compare runs without calling a model.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::client::{Message, RequestError, Usage};
+use crate::score::AccuracyStats;
+
+/// Version of `run.json` / `report.json`; bump on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The tool that wrote a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `bench`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// Git commit the binary was built from, when known.
+    pub git_sha: Option<String>,
+}
+
+impl ToolInfo {
+    /// This binary.
+    pub fn current() -> Self {
+        Self {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_sha: option_env!("BENCH_GIT_SHA").map(str::to_string),
+        }
+    }
+}
+
+/// One dataset file used by a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetFileRecord {
+    /// Path inside the repo.
+    pub path: String,
+    /// sha256 of the content.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// The data a benchmark was run on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// Benchmark name.
+    pub benchmark: String,
+    /// Hub repo.
+    pub repo_id: String,
+    /// Pinned revision.
+    pub revision: String,
+    /// Files read.
+    pub files: Vec<DatasetFileRecord>,
+}
+
+/// Per-benchmark settings that define what was measured (a resumed run must
+/// match them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkSettings {
+    /// Benchmark name.
+    pub benchmark: String,
+    /// Mode.
+    pub mode: String,
+    /// Where the mode's rules come from.
+    pub provenance: String,
+    /// Few-shot examples per item.
+    pub few_shot: usize,
+    /// Subsets evaluated.
+    pub subsets: Vec<String>,
+    /// Template used and the sha256 of its source.
+    pub template: String,
+    /// sha256 of the template source.
+    pub template_sha256: String,
+    /// Named extractors, primary first.
+    pub extractors: Vec<String>,
+}
+
+/// Settings that must be equal for two invocations to share a run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Model name sent in requests.
+    pub model: String,
+    /// Server base URL (no credentials).
+    pub api_base: String,
+    /// `chat` or `completions`.
+    pub api: String,
+    /// Streaming on or off.
+    pub stream: bool,
+    /// Generation parameters sent with every request (merged defaults).
+    pub generation: BTreeMap<String, Value>,
+    /// Benchmarks and their settings.
+    pub benchmarks: Vec<BenchmarkSettings>,
+}
+
+/// `run.json`: everything about a run except its items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `eval`.
+    pub kind: String,
+    /// Writer.
+    pub tool: ToolInfo,
+    /// RFC 3339 time of the first invocation.
+    pub created_at: String,
+    /// RFC 3339 time of the last update.
+    pub updated_at: String,
+    /// What is measured.
+    pub settings: RunSettings,
+    /// Models the server listed at `/models`.
+    pub served_models: Vec<String>,
+    /// Concurrency of the last invocation.
+    pub concurrency: usize,
+    /// `--limit` of the last invocation, as given.
+    pub limit: Option<String>,
+    /// Dataset provenance.
+    pub datasets: Vec<DatasetRecord>,
+    /// `running`, `complete` or `interrupted`.
+    pub status: String,
+    /// Wall time of the invocations so far, seconds.
+    pub duration_s: f64,
+    /// Command line (the API key value is redacted).
+    pub command: Vec<String>,
+}
+
+/// How one item ended, under the primary extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Extracted answer matches.
+    Correct,
+    /// Extracted answer differs.
+    Wrong,
+    /// No answer could be extracted.
+    NoAnswer,
+    /// Not correct and the response hit the token limit (`finish_reason: length`).
+    Truncated,
+    /// The request failed after retries.
+    Failed,
+}
+
+impl Outcome {
+    /// All outcomes in report order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Correct,
+        Outcome::Wrong,
+        Outcome::NoAnswer,
+        Outcome::Truncated,
+        Outcome::Failed,
+    ];
+
+    /// Name as written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Correct => "correct",
+            Outcome::Wrong => "wrong",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Truncated => "truncated",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// Classify one extractor's verdict on one item.
+    pub fn classify(
+        failed: bool,
+        finish_reason: Option<&str>,
+        extracted: Option<&str>,
+        correct: bool,
+    ) -> Self {
+        if failed {
+            Outcome::Failed
+        } else if correct {
+            Outcome::Correct
+        } else if finish_reason == Some("length") {
+            Outcome::Truncated
+        } else if extracted.is_none() {
+            Outcome::NoAnswer
+        } else {
+            Outcome::Wrong
+        }
+    }
+}
+
+/// One line of `samples/<benchmark>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    /// Benchmark name.
+    pub benchmark: String,
+    /// Subset.
+    pub subset: String,
+    /// Split.
+    pub split: String,
+    /// Row index in the split.
+    pub index: usize,
+    /// Dataset id if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Mode.
+    pub mode: String,
+    /// Prompt sent (completions API), exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Messages sent (chat API), exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// Visible response text (`null` when the request failed).
+    pub response: Option<String>,
+    /// Reasoning kept apart from the answer.
+    pub reasoning: Option<String>,
+    /// `stop`, `length`, ...
+    pub finish_reason: Option<String>,
+    /// Extracted answer per extractor (`null`: none found).
+    pub extracted: BTreeMap<String, Option<String>>,
+    /// Verdict per extractor.
+    pub verdicts: BTreeMap<String, bool>,
+    /// Primary extractor name.
+    pub primary: String,
+    /// Gold answer.
+    pub gold: String,
+    /// Primary verdict (`null` when the request failed).
+    pub correct: Option<bool>,
+    /// Primary outcome.
+    pub outcome: Outcome,
+    /// Why the request failed.
+    pub error: Option<RequestError>,
+    /// Latency of the successful attempt, ms.
+    pub latency_ms: Option<f64>,
+    /// Time to first token when streaming, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Token usage reported by the server.
+    pub usage: Option<Usage>,
+}
+
+impl SampleRecord {
+    /// Key identifying the item across invocations.
+    pub fn key(&self) -> (String, String, usize) {
+        (self.subset.clone(), self.split.clone(), self.index)
+    }
+
+    /// The outcome under extractor `name` (the primary outcome for the primary).
+    pub fn outcome_for(&self, name: &str) -> Outcome {
+        let extracted = self.extracted.get(name).and_then(|e| e.as_deref());
+        let correct = self.verdicts.get(name).copied().unwrap_or(false);
+        Outcome::classify(
+            self.error.is_some(),
+            self.finish_reason.as_deref(),
+            extracted,
+            correct,
+        )
+    }
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Benchmark.
+    pub benchmark: String,
+    /// Subset, or `all` for the combination of several.
+    pub subset: String,
+    /// Mode.
+    pub mode: String,
+    /// Extractor.
+    pub extractor: String,
+    /// Whether this is the mode's primary extractor.
+    pub primary: bool,
+    /// Accuracy statistics (failed items count as not correct).
+    #[serde(flatten)]
+    pub stats: AccuracyStats,
+    /// Items per outcome.
+    pub outcomes: BTreeMap<Outcome, u64>,
+}
+
+/// `report.json`: the manifest plus the results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportData {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The run.
+    pub manifest: RunManifest,
+    /// Accuracy rows.
+    pub results: Vec<ResultRow>,
+    /// Token usage totals over answered items.
+    pub usage: UsageTotals,
+}
+
+/// Sum of reported token usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Items whose response carried usage.
+    pub items_with_usage: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Mean latency of answered items, ms.
+    pub mean_latency_ms: Option<f64>,
+}
+
+/// Paths inside a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// A run directory at `root` (not created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// `run.json`.
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+    /// `samples/`.
+    pub fn samples_dir(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    /// `samples/<benchmark>.jsonl`.
+    pub fn journal(&self, benchmark: &str) -> PathBuf {
+        self.samples_dir().join(format!("{benchmark}.jsonl"))
+    }
+
+    /// Read `run.json`.
+    pub fn read_manifest(&self) -> std::io::Result<RunManifest> {
+        let text = std::fs::read_to_string(self.manifest())?;
+        serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", self.manifest().display()),
+            )
+        })
+    }
+
+    /// Write `run.json` atomically (temp file + rename), so a crash never
+    /// leaves half a manifest.
+    pub fn write_manifest(&self, m: &RunManifest) -> std::io::Result<()> {
+        write_atomic(
+            &self.manifest(),
+            serde_json::to_string_pretty(m)?.as_bytes(),
+        )
+    }
+
+    /// The latest record per item of `benchmark`'s journal (a retried item
+    /// appears once per attempt; the last line wins). Lines that do not
+    /// parse (a torn last line after a crash) are skipped.
+    pub fn read_journal(&self, benchmark: &str) -> std::io::Result<Vec<SampleRecord>> {
+        read_journal_file(&self.journal(benchmark))
+    }
+}
+
+/// See [`RunDir::read_journal`].
+pub fn read_journal_file(path: &Path) -> std::io::Result<Vec<SampleRecord>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut latest: BTreeMap<(String, String, usize), SampleRecord> = BTreeMap::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        if let Ok(rec) = serde_json::from_str::<SampleRecord>(&line) {
+            latest.insert(rec.key(), rec);
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
+/// Write a file via a temporary sibling and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.flush()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Results rows for one benchmark's records: per subset, plus `all` when
+/// there are several subsets, for every extractor.
+pub fn results_for(
+    benchmark: &str,
+    mode: &str,
+    extractors: &[String],
+    records: &[SampleRecord],
+) -> Vec<ResultRow> {
+    let mut subsets: Vec<String> = Vec::new();
+    for r in records {
+        if !subsets.contains(&r.subset) {
+            subsets.push(r.subset.clone());
+        }
+    }
+    let mut groups: Vec<(String, Vec<&SampleRecord>)> = subsets
+        .iter()
+        .map(|s| {
+            (
+                s.clone(),
+                records.iter().filter(|r| &r.subset == s).collect(),
+            )
+        })
+        .collect();
+    if subsets.len() > 1 {
+        groups.push(("all".into(), records.iter().collect()));
+    }
+    let mut rows = Vec::new();
+    for (subset, recs) in groups {
+        for (i, ex) in extractors.iter().enumerate() {
+            let mut outcomes: BTreeMap<Outcome, u64> =
+                Outcome::ALL.iter().map(|o| (*o, 0)).collect();
+            for r in &recs {
+                *outcomes.entry(r.outcome_for(ex)).or_default() += 1;
+            }
+            let correct = outcomes[&Outcome::Correct];
+            rows.push(ResultRow {
+                benchmark: benchmark.into(),
+                subset: subset.clone(),
+                mode: mode.into(),
+                extractor: ex.clone(),
+                primary: i == 0,
+                stats: AccuracyStats::new(correct, recs.len() as u64),
+                outcomes,
+            });
+        }
+    }
+    rows
+}
+
+/// Usage totals over records.
+pub fn usage_totals<'a>(records: impl IntoIterator<Item = &'a SampleRecord>) -> UsageTotals {
+    let mut t = UsageTotals::default();
+    let (mut lat_sum, mut lat_n) = (0.0, 0u64);
+    for r in records {
+        if let Some(u) = r.usage {
+            t.items_with_usage += 1;
+            t.prompt_tokens += u.prompt_tokens.unwrap_or(0);
+            t.completion_tokens += u.completion_tokens.unwrap_or(0);
+        }
+        if let (Some(l), None) = (r.latency_ms, &r.error) {
+            lat_sum += l;
+            lat_n += 1;
+        }
+    }
+    t.mean_latency_ms = (lat_n > 0).then(|| lat_sum / lat_n as f64);
+    t
+}

@@ -1,0 +1,285 @@
+//! `report.html`: one self-contained page (no network): the summary table and
+//! a per-item browser filtering correct / wrong / no answer / truncated /
+//! failed, showing the prompt, response, reasoning and extracted answers.
+//!
+//! Safety: model text is untrusted. Server-side text goes through
+//! [`escape`]; items travel as JSON inside a `<script type="application/json">`
+//! block with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, so no
+//! response can close the block; the page script inserts text only through
+//! `textContent`, never `innerHTML`.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use super::{Renderer, RunView, pct};
+use crate::record::Outcome;
+
+/// Writes `report.html`.
+pub struct HtmlRenderer;
+
+/// Escape text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON safe to embed inside a `<script>` element.
+pub fn script_json(v: &serde_json::Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+const STYLE: &str = r#"
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
+header{background:#24292f;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d1d9}
+main{padding:16px 24px;max-width:1400px}
+table{border-collapse:collapse;background:#fff;margin:8px 0 16px}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.primary td{font-weight:600}
+.bar{display:inline-block;height:10px;background:#2da44e;vertical-align:middle}
+#filters{position:sticky;top:0;background:#f6f8fa;padding:8px 0;border-bottom:1px solid #d0d7de;z-index:1}
+#filters label{margin-right:12px}#filters input[type=search]{width:260px}
+.item{background:#fff;border:1px solid #d0d7de;border-left:6px solid #8c959f;margin:8px 0;padding:8px 12px}
+.item.correct{border-left-color:#2da44e}.item.wrong{border-left-color:#cf222e}.item.no_answer{border-left-color:#bf8700}
+.item.truncated{border-left-color:#8250df}.item.failed{border-left-color:#57606a}
+.item h3{margin:0 0 4px;font-size:14px}.tag{font-size:12px;padding:1px 6px;border-radius:10px;background:#eaeef2;margin-left:6px}
+pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:6px;margin:4px 0;max-height:320px;overflow:auto}
+details summary{cursor:pointer;color:#0969da}.muted{color:#57606a}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  var data = JSON.parse(document.getElementById('items').textContent);
+  var list = document.getElementById('list'), count = document.getElementById('count');
+  var boxes = Array.prototype.slice.call(document.querySelectorAll('#filters input[data-outcome]'));
+  var bench = document.getElementById('bench'), search = document.getElementById('search');
+  var more = document.getElementById('more');
+  var PAGE = 200, shown = PAGE;
+  function el(tag, cls, text){ var e = document.createElement(tag); if(cls) e.className = cls; if(text !== undefined && text !== null) e.textContent = String(text); return e; }
+  function section(parent, title, text, open){
+    if(text === undefined || text === null || text === '') return;
+    var d = el('details'); if(open) d.open = true; d.appendChild(el('summary', null, title)); d.appendChild(el('pre', null, text)); parent.appendChild(d);
+  }
+  function matches(it){
+    var on = boxes.filter(function(b){return b.checked;}).map(function(b){return b.dataset.outcome;});
+    if(on.indexOf(it.outcome) < 0) return false;
+    if(bench.value && it.benchmark !== bench.value) return false;
+    var q = search.value.toLowerCase();
+    if(q){ var hay = (it.question + '\n' + (it.response||'') + '\n' + (it.id||'')).toLowerCase(); if(hay.indexOf(q) < 0) return false; }
+    return true;
+  }
+  function render(){
+    var sel = data.filter(matches);
+    count.textContent = sel.length + ' of ' + data.length + ' items';
+    list.textContent = '';
+    sel.slice(0, shown).forEach(function(it){
+      var d = el('div', 'item ' + it.outcome);
+      var h = el('h3', null, it.benchmark + ' / ' + it.subset + ' / ' + it.split + ' #' + it.index + (it.id ? ' (' + it.id + ')' : ''));
+      h.appendChild(el('span', 'tag', it.outcome.replace('_', ' ')));
+      if(it.finish_reason) h.appendChild(el('span', 'tag', 'finish: ' + it.finish_reason));
+      if(it.latency_ms !== null && it.latency_ms !== undefined) h.appendChild(el('span', 'tag', Math.round(it.latency_ms) + ' ms'));
+      d.appendChild(h);
+      var p = el('div', 'muted'); p.textContent = 'gold: ' + it.gold + '   extracted: ' + Object.keys(it.extracted).map(function(k){ return k + '=' + (it.extracted[k] === null ? '(none)' : it.extracted[k]) + (it.verdicts[k] ? ' \u2713' : ' \u2717'); }).join('   ');
+      d.appendChild(p);
+      if(it.error) d.appendChild(el('pre', null, 'error: ' + it.error));
+      section(d, 'prompt', it.prompt, false);
+      section(d, 'response', it.response, true);
+      section(d, 'reasoning', it.reasoning, false);
+      list.appendChild(d);
+    });
+    more.style.display = sel.length > shown ? '' : 'none';
+  }
+  boxes.forEach(function(b){ b.addEventListener('change', function(){ shown = PAGE; render(); }); });
+  bench.addEventListener('change', function(){ shown = PAGE; render(); });
+  search.addEventListener('input', function(){ shown = PAGE; render(); });
+  more.addEventListener('click', function(){ shown += PAGE; render(); });
+  render();
+})();
+"#;
+
+impl Renderer for HtmlRenderer {
+    fn file_name(&self) -> &'static str {
+        "report.html"
+    }
+
+    fn render(&self, view: &RunView) -> String {
+        let d = &view.data;
+        let m = &d.manifest;
+        let s = &m.settings;
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+             <title>bench eval: {}</title><style>{STYLE}</style></head><body>",
+            escape(&s.model)
+        );
+        let _ = write!(
+            out,
+            "<header><h1>bench eval: {}</h1><p>{} · {} API at {}{} · {} {} · status {}</p></header><main>",
+            escape(&s.model),
+            escape(&m.created_at),
+            escape(&s.api),
+            escape(&s.api_base),
+            if s.stream { " (streaming)" } else { "" },
+            escape(&m.tool.name),
+            escape(&m.tool.version),
+            escape(&m.status)
+        );
+        out.push_str("<h2>Results</h2><table><thead><tr><th>Benchmark</th><th>Subset</th><th>Mode</th><th>Extractor</th><th>n</th><th>Accuracy %</th><th></th><th>± stderr</th><th>95% CI</th>");
+        for o in Outcome::ALL {
+            let _ = write!(out, "<th>{}</th>", o.as_str().replace('_', " "));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for r in &d.results {
+            let _ = write!(
+                out,
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td><span class=bar style=\"width:{}px\"></span></td><td class=n>{}</td><td class=n>{}–{}</td>",
+                if r.primary { " class=primary" } else { "" },
+                escape(&r.benchmark),
+                escape(&r.subset),
+                escape(&r.mode),
+                escape(&r.extractor),
+                r.stats.n,
+                pct(r.stats.accuracy),
+                (r.stats.accuracy * 120.0).round(),
+                pct(r.stats.stderr),
+                pct(r.stats.ci_low),
+                pct(r.stats.ci_high)
+            );
+            for o in Outcome::ALL {
+                let _ = write!(
+                    out,
+                    "<td class=n>{}</td>",
+                    r.outcomes.get(&o).copied().unwrap_or(0)
+                );
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table><p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>");
+
+        out.push_str("<h2>Settings</h2><table><tbody>");
+        let mut kv = |k: &str, v: String| {
+            let _ = write!(
+                out,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(k),
+                escape(&v)
+            );
+        };
+        kv("Model", s.model.clone());
+        kv("Served models", m.served_models.join(", "));
+        kv("Concurrency", m.concurrency.to_string());
+        kv("Limit", m.limit.clone().unwrap_or_else(|| "none".into()));
+        kv(
+            "Generation config",
+            serde_json::to_string(&s.generation).unwrap_or_default(),
+        );
+        kv("Duration", format!("{:.1} s", m.duration_s));
+        for b in &s.benchmarks {
+            kv(
+                &b.benchmark,
+                format!(
+                    "mode {} ({}), {}-shot, subsets {}, template {} ({}), extractors {}",
+                    b.mode,
+                    b.provenance,
+                    b.few_shot,
+                    b.subsets.join(", "),
+                    b.template,
+                    b.template_sha256.get(..12).unwrap_or(""),
+                    b.extractors.join(", ")
+                ),
+            );
+        }
+        for ds in &m.datasets {
+            let files: Vec<String> = ds
+                .files
+                .iter()
+                .map(|f| format!("{} (sha256 {})", f.path, f.sha256))
+                .collect();
+            kv(
+                &format!("Data: {}", ds.benchmark),
+                format!("{}@{} {}", ds.repo_id, ds.revision, files.join(", ")),
+            );
+        }
+        out.push_str("</tbody></table>");
+
+        // Item browser.
+        out.push_str("<h2>Items</h2><div id=filters>");
+        for o in Outcome::ALL {
+            let _ = write!(
+                out,
+                "<label><input type=checkbox checked data-outcome=\"{}\"> {}</label>",
+                o.as_str(),
+                o.as_str().replace('_', " ")
+            );
+        }
+        out.push_str("<select id=bench><option value=\"\">all benchmarks</option>");
+        for (b, _) in &view.samples {
+            let _ = write!(out, "<option value=\"{0}\">{0}</option>", escape(b));
+        }
+        out.push_str("</select> <input id=search type=search placeholder=\"search question / response\"> <span id=count class=muted></span></div>");
+        out.push_str("<div id=list></div><button id=more>show more</button>");
+
+        let items: Vec<serde_json::Value> = view
+            .samples
+            .iter()
+            .flat_map(|(_, recs)| recs.iter())
+            .map(|r| {
+                let prompt = match (&r.prompt, &r.messages) {
+                    (Some(p), _) => p.clone(),
+                    (None, Some(ms)) => ms.iter().map(|m| format!("[{}]\n{}", m.role, m.content)).collect::<Vec<_>>().join("\n\n"),
+                    _ => String::new(),
+                };
+                let question = r
+                    .messages
+                    .as_ref()
+                    .and_then(|ms| ms.last().map(|m| m.content.clone()))
+                    .or_else(|| r.prompt.clone())
+                    .unwrap_or_default();
+                json!({
+                    "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
+                    "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
+                    "prompt": prompt, "question": question, "response": r.response, "reasoning": r.reasoning,
+                    "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
+                    "error": r.error.as_ref().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<script type=\"application/json\" id=items>{}</script><script>{SCRIPT}</script></main></body></html>",
+            script_json(&serde_json::Value::Array(items))
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_close_the_block() {
+        let v = json!({"r": "</script><script>alert(1)</script> & <img src=x onerror=alert(1)>"});
+        let s = script_json(&v);
+        assert!(!s.contains('<') && !s.contains('>'));
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(escape("<b>\"x\"&'"), "&lt;b&gt;&quot;x&quot;&amp;&#39;");
+    }
+}

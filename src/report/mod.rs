@@ -1,0 +1,200 @@
+//! Reports rendered from a run directory: markdown, HTML, JSON, and the
+//! terminal table.
+//!
+//! Owns turning the run record (`run.json` + `samples/*.jsonl`) into
+//! [`ReportData`] and rendering it. Every format implements [`Renderer`]
+//! (hyperfine's exporter idea), so a new format is one file with one method.
+//! Reports are pure functions of the run directory: `bench report DIR`
+//! re-renders them at any time without a model call.
+
+pub mod html;
+pub mod json;
+pub mod markdown;
+
+use std::path::Path;
+
+use crate::record::{self, Outcome, ReportData, RunDir, RunManifest, SampleRecord};
+
+/// Errors reading a run directory or writing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Missing or unreadable file.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not a run directory.
+    #[error("{0} is not a bench run directory (no run.json)")]
+    NotARun(String),
+}
+
+/// Everything a renderer may show: the report data and every item.
+#[derive(Debug)]
+pub struct RunView {
+    /// Summary (also `report.json`).
+    pub data: ReportData,
+    /// Items per benchmark, in manifest order.
+    pub samples: Vec<(String, Vec<SampleRecord>)>,
+}
+
+/// One output format.
+pub trait Renderer {
+    /// File name inside the run directory (`report.md`).
+    fn file_name(&self) -> &'static str;
+    /// Render the whole document.
+    fn render(&self, view: &RunView) -> String;
+}
+
+/// The formats written for every run.
+pub fn renderers() -> Vec<Box<dyn Renderer>> {
+    vec![
+        Box::new(markdown::MarkdownRenderer),
+        Box::new(html::HtmlRenderer),
+        Box::new(json::JsonRenderer),
+    ]
+}
+
+/// Read a run directory into a [`RunView`].
+pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
+    let manifest: RunManifest = dir.read_manifest().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ReportError::NotARun(dir.root.display().to_string())
+        } else {
+            ReportError::Io {
+                path: dir.manifest().display().to_string(),
+                source: e,
+            }
+        }
+    })?;
+    let mut samples = Vec::new();
+    let mut results = Vec::new();
+    for b in &manifest.settings.benchmarks {
+        let recs = dir
+            .read_journal(&b.benchmark)
+            .map_err(|source| ReportError::Io {
+                path: dir.journal(&b.benchmark).display().to_string(),
+                source,
+            })?;
+        // Only subsets still selected count (the order follows the settings).
+        let recs: Vec<SampleRecord> = b
+            .subsets
+            .iter()
+            .flat_map(|s| recs.iter().filter(move |r| &r.subset == s).cloned())
+            .collect();
+        results.extend(record::results_for(
+            &b.benchmark,
+            &b.mode,
+            &b.extractors,
+            &recs,
+        ));
+        samples.push((b.benchmark.clone(), recs));
+    }
+    let usage = record::usage_totals(samples.iter().flat_map(|(_, r)| r.iter()));
+    Ok(RunView {
+        data: ReportData {
+            schema_version: record::SCHEMA_VERSION,
+            manifest,
+            results,
+            usage,
+        },
+        samples,
+    })
+}
+
+/// Render every format into the run directory; returns the report data.
+pub fn write_reports(dir: &RunDir) -> Result<ReportData, ReportError> {
+    let view = load(dir)?;
+    for r in renderers() {
+        let path = dir.root.join(r.file_name());
+        record::write_atomic(&path, r.render(&view).as_bytes()).map_err(|source| {
+            ReportError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    Ok(view.data)
+}
+
+/// Re-render the reports of an existing run directory (`bench report DIR`).
+pub fn rerender(dir: &Path) -> Result<ReportData, ReportError> {
+    write_reports(&RunDir::new(dir))
+}
+
+/// `0.8123` -> `81.2`.
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:.1}", x * 100.0)
+}
+
+/// The results table for the terminal (plain text, aligned columns).
+pub fn terminal_table(data: &ReportData) -> String {
+    let header = [
+        "benchmark",
+        "subset",
+        "mode",
+        "extractor",
+        "n",
+        "accuracy",
+        "±stderr",
+        "95% CI",
+        "ok",
+        "wrong",
+        "no-ans",
+        "trunc",
+        "failed",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in &data.results {
+        let o = |k: Outcome| r.outcomes.get(&k).copied().unwrap_or(0).to_string();
+        rows.push(vec![
+            r.benchmark.clone(),
+            r.subset.clone(),
+            r.mode.clone(),
+            format!("{}{}", r.extractor, if r.primary { "*" } else { "" }),
+            r.stats.n.to_string(),
+            pct(r.stats.accuracy),
+            pct(r.stats.stderr),
+            format!("{}-{}", pct(r.stats.ci_low), pct(r.stats.ci_high)),
+            o(Outcome::Correct),
+            o(Outcome::Wrong),
+            o(Outcome::NoAnswer),
+            o(Outcome::Truncated),
+            o(Outcome::Failed),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                // Numbers right-aligned, names left-aligned.
+                if c >= 4 {
+                    format!("{v:>w$}", w = widths[c])
+                } else {
+                    format!("{v:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(
+                &widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            );
+            out.push('\n');
+        }
+    }
+    out.push_str("accuracy in %; * = primary extractor; failed items count as not correct\n");
+    out
+}

@@ -1,0 +1,103 @@
+//! Verdict aggregation: accuracy, standard error and confidence intervals.
+//!
+//! Owns the statistics that turn per-item verdicts into the numbers in the
+//! reports. The formulas follow lm-evaluation-harness where it has one (stderr
+//! is the sample standard deviation with n-1, over sqrt(n)) so our figures
+//! can be compared with theirs; the Wilson interval is added because it stays
+//! sensible at small n and at accuracies near 0 or 1.
+
+use serde::{Deserialize, Serialize};
+
+/// Accuracy over `n` binary verdicts with its uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyStats {
+    /// Items counted.
+    pub n: u64,
+    /// Items judged correct.
+    pub correct: u64,
+    /// `correct / n` (0 when n = 0).
+    pub accuracy: f64,
+    /// Sample std (n-1) over sqrt(n), as lm-eval; 0 when n < 2.
+    pub stderr: f64,
+    /// Lower bound of the Wilson 95% interval.
+    pub ci_low: f64,
+    /// Upper bound of the Wilson 95% interval.
+    pub ci_high: f64,
+}
+
+/// z for a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+impl AccuracyStats {
+    /// Statistics for `correct` successes out of `n`.
+    pub fn new(correct: u64, n: u64) -> Self {
+        if n == 0 {
+            return Self {
+                n,
+                correct,
+                accuracy: 0.0,
+                stderr: 0.0,
+                ci_low: 0.0,
+                ci_high: 0.0,
+            };
+        }
+        let nf = n as f64;
+        let p = correct as f64 / nf;
+        // For 0/1 data the sample variance with Bessel's correction is
+        // p(1-p) n/(n-1); divided by n this gives p(1-p)/(n-1).
+        let stderr = if n > 1 {
+            (p * (1.0 - p) / (nf - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        let (ci_low, ci_high) = wilson(p, nf, Z95);
+        Self {
+            n,
+            correct,
+            accuracy: p,
+            stderr,
+            ci_low,
+            ci_high,
+        }
+    }
+}
+
+/// Wilson score interval for proportion `p` observed over `n` trials.
+fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_matches_sample_std_over_sqrt_n() {
+        // 3 of 5 correct: values 1,1,1,0,0; mean 0.6; sample var = (3*0.16+2*0.36)/4 = 0.3
+        let s = AccuracyStats::new(3, 5);
+        assert!((s.accuracy - 0.6).abs() < 1e-12);
+        assert!((s.stderr - (0.3f64 / 5.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wilson_interval_known_values() {
+        // Reference values for 8/10: [0.4902, 0.9433] (standard Wilson table).
+        let s = AccuracyStats::new(8, 10);
+        assert!((s.ci_low - 0.4902).abs() < 1e-3, "{}", s.ci_low);
+        assert!((s.ci_high - 0.9433).abs() < 1e-3, "{}", s.ci_high);
+        // All correct still leaves room below 1.
+        let all = AccuracyStats::new(5, 5);
+        assert_eq!(all.stderr, 0.0);
+        assert!(all.ci_low < 0.6 && all.ci_high == 1.0);
+    }
+
+    #[test]
+    fn empty_and_single() {
+        assert_eq!(AccuracyStats::new(0, 0).accuracy, 0.0);
+        assert_eq!(AccuracyStats::new(1, 1).stderr, 0.0);
+    }
+}

@@ -1,0 +1,610 @@
+//! `bench eval` end to end, in-process and through the binary, against the
+//! fake hub and the fake OpenAI server.
+
+use std::time::{Duration, Instant};
+
+use bench::benchmarks::{self, Benchmark};
+use bench::config::Limit;
+use bench::eval::{EvalError, run_eval};
+use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply};
+use bench::record::{Outcome, RunDir, SampleRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{self, all_files, config, start_hub, start_oracle};
+
+fn primary<'a>(
+    data: &'a bench::record::ReportData,
+    bench: &str,
+    subset: &str,
+) -> &'a bench::record::ResultRow {
+    data.results
+        .iter()
+        .find(|r| r.benchmark == bench && r.subset == subset && r.primary)
+        .unwrap_or_else(|| panic!("no row {bench}/{subset}: {:#?}", data.results))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gsm8k_and_arc_end_to_end() {
+    let hub = start_hub().await;
+    // One gsm8k item (Janet's ducks, test row 0) is answered wrong.
+    let server = start_oracle(vec!["Janet".into()]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k", "arc"],
+    );
+    let out = run_eval(cfg, CancellationToken::new())
+        .await
+        .expect("eval runs");
+    assert!(!out.interrupted);
+
+    let d = &out.report;
+    let g = primary(d, "gsm8k", "main");
+    assert_eq!((g.stats.n, g.stats.correct), (5, 4));
+    assert_eq!(g.outcomes[&Outcome::Wrong], 1);
+    for subset in ["ARC-Easy", "ARC-Challenge"] {
+        let a = primary(d, "arc", subset);
+        assert_eq!((a.stats.n, a.stats.correct), (5, 5), "{subset}");
+    }
+    let all = primary(d, "arc", "all");
+    assert_eq!((all.stats.n, all.stats.correct), (10, 10));
+    // Both extractors of each mode have rows.
+    assert!(
+        d.results
+            .iter()
+            .any(|r| r.benchmark == "gsm8k" && r.extractor == "last-number" && !r.primary)
+    );
+
+    // Journal: one line per item with the required fields.
+    let dir = RunDir::new(&out_dir);
+    let recs = dir.read_journal("gsm8k").unwrap();
+    assert_eq!(recs.len(), 5);
+    let r0 = recs.iter().find(|r| r.index == 0).unwrap();
+    assert_eq!(r0.split, "test");
+    assert!(r0.messages.as_ref().unwrap()[0].content.contains("Janet"));
+    assert_eq!(r0.correct, Some(false));
+    assert!(r0.extracted.contains_key("answer-chain") && r0.verdicts.contains_key("last-number"));
+    let raw = std::fs::read_to_string(out_dir.join("samples/arc.jsonl")).unwrap();
+    assert_eq!(raw.lines().count(), 10);
+    for key in [
+        "\"benchmark\"",
+        "\"subset\"",
+        "\"index\"",
+        "\"messages\"",
+        "\"response\"",
+        "\"reasoning\"",
+        "\"finish_reason\"",
+        "\"extracted\"",
+        "\"verdicts\"",
+        "\"gold\"",
+        "\"correct\"",
+        "\"error\"",
+        "\"latency_ms\"",
+        "\"usage\"",
+    ] {
+        assert!(
+            raw.lines().next().unwrap().contains(key),
+            "journal line lacks {key}"
+        );
+    }
+
+    // Reports.
+    for f in ["run.json", "report.md", "report.html", "report.json"] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| gsm8k | main | native | **answer-chain** | 5 | **80.0** |"),
+        "{md}"
+    );
+    assert!(md.contains("allenai/ai2_arc") && md.contains("210d026faf99"));
+    let manifest = dir.read_manifest().unwrap();
+    assert_eq!(manifest.status, "complete");
+    assert_eq!(manifest.datasets.len(), 2);
+    assert!(
+        manifest
+            .datasets
+            .iter()
+            .all(|d| d.files.iter().all(|f| f.sha256.len() == 64))
+    );
+
+    // Concurrency cap respected (4) and the server saw every item once.
+    assert!(
+        server.peak_in_flight() <= 4,
+        "peak {}",
+        server.peak_in_flight()
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .count(),
+        15
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_json_matches_schema() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k", "arc_easy"],
+    );
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And the schema really constrains: a broken report is rejected.
+    let mut broken = report.clone();
+    broken["results"][0]["outcomes"]["failed"] = serde_json::json!(-1);
+    assert!(!validator.is_valid(&broken));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_registered_benchmark_runs_end_to_end() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    for b in benchmarks::ALL {
+        let tmp = tempfile::tempdir().unwrap();
+        let out_dir = tmp.path().join("run");
+        let mut cfg = config(
+            &server.url(),
+            &hub.url(),
+            &tmp.path().join("cache"),
+            &out_dir,
+            &[b.name()],
+        );
+        cfg.limit = Some(Limit::Count(2));
+        let out = run_eval(cfg, CancellationToken::new())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        for r in out.report.results.iter().filter(|r| r.primary) {
+            assert!(
+                r.stats.n > 0 && r.stats.accuracy == 1.0,
+                "{}: {r:?}",
+                b.name()
+            );
+        }
+    }
+}
+
+/// A benchmark defined outside the crate: the trait and a plan are all it
+/// takes to run (the registry line only makes it reachable by name).
+struct Gsm8kReversed;
+
+impl Benchmark for Gsm8kReversed {
+    fn name(&self) -> &'static str {
+        "gsm8k_reversed"
+    }
+    fn summary(&self) -> &'static str {
+        "test-only benchmark"
+    }
+    fn source(&self) -> &'static benchmarks::DatasetSource {
+        benchmarks::gsm8k::Gsm8k.source()
+    }
+    fn modes(&self) -> &'static [benchmarks::ModeInfo] {
+        benchmarks::gsm8k::Gsm8k.modes()
+    }
+    fn to_fields(&self, row: &bench::dataset::Row) -> Result<benchmarks::SampleFields, String> {
+        benchmarks::gsm8k::Gsm8k.to_fields(row)
+    }
+    fn context(
+        &self,
+        m: &benchmarks::ModeInfo,
+        s: &benchmarks::Sample,
+        shots: &[benchmarks::Sample],
+    ) -> serde_json::Value {
+        benchmarks::gsm8k::Gsm8k.context(m, s, shots)
+    }
+    fn extract(
+        &self,
+        m: benchmarks::Mode,
+        n: &str,
+        s: &benchmarks::Sample,
+        r: &str,
+    ) -> Option<String> {
+        benchmarks::gsm8k::Gsm8k.extract(m, n, s, r)
+    }
+    fn is_correct(&self, _m: benchmarks::Mode, s: &benchmarks::Sample, e: &str) -> bool {
+        // Scores the opposite of gsm8k, so the test can tell it was used.
+        !bench::extract::numbers_equal(e, &s.target)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_benchmark_runs_end_to_end() {
+    static NEW: Gsm8kReversed = Gsm8kReversed;
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k"],
+    );
+    cfg.benchmarks[0].bench = &NEW;
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let row = primary(&out.report, "gsm8k_reversed", "main");
+    assert_eq!((row.stats.n, row.stats.correct), (5, 0));
+    assert!(out_dir.join("samples/gsm8k_reversed.jsonl").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_asks_only_for_missing_or_failed_items() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+
+    // First run: 3 items, and the server rejects the Janet item with a 400.
+    let table = std::sync::Arc::new(support::gold_table());
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (t2, h2) = (table.clone(), healthy.clone());
+    let server = FakeOpenAi::start(FakeOptions::responding(
+        move |body| match support::gold_for(&t2, body) {
+            Some((q, _))
+                if q.contains("Janet") && !h2.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                Reply::fault(bench::fake::openai::Fault::Status(400))
+            }
+            Some((_, gold)) => Reply::text(support::native_answer(&gold)),
+            None => Reply::text("?"),
+        },
+    ))
+    .await;
+    let generations = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/completions"))
+            .count()
+    };
+    let mut cfg = config(&server.url(), &hub.url(), &cache, &out_dir, &["gsm8k"]);
+    cfg.limit = Some(Limit::Count(3));
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let g = primary(&out.report, "gsm8k", "main");
+    assert_eq!(g.outcomes[&Outcome::Failed], 1);
+    assert_eq!(g.stats.correct, 2);
+    let failed: Vec<SampleRecord> = RunDir::new(&out_dir)
+        .read_journal("gsm8k")
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.error.is_some())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].error.as_ref().unwrap().status, Some(400));
+    assert_eq!(failed[0].attempts, 1, "a 400 is not retried");
+    assert_eq!(generations(), 3);
+
+    // Second run, limit 5, the server healthy again: only the failed item and the 2 new ones are asked.
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cfg = config(&server.url(), &hub.url(), &cache, &out_dir, &["gsm8k"]);
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    assert_eq!(out.requested, 3);
+    assert_eq!(generations(), 6);
+    let g = primary(&out.report, "gsm8k", "main");
+    assert_eq!((g.stats.n, g.stats.correct), (5, 5));
+
+    // Same settings, nothing left: nothing is asked.
+    let cfg = config(&server.url(), &hub.url(), &cache, &out_dir, &["gsm8k"]);
+    assert_eq!(
+        run_eval(cfg, CancellationToken::new())
+            .await
+            .unwrap()
+            .requested,
+        0
+    );
+    assert_eq!(generations(), 6);
+
+    // Third run with other settings into the same directory is refused.
+    let mut cfg = config(&server.url(), &hub.url(), &cache, &out_dir, &["gsm8k"]);
+    cfg.generation
+        .insert("temperature".into(), serde_json::json!(0.7));
+    let err = run_eval(cfg, CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, EvalError::Mismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("generation.temperature") && msg.contains("different settings"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_recorded_and_never_abort_the_run() {
+    let hub = start_hub().await;
+    let table = std::sync::Arc::new(support::gold_table());
+    // Every answer is truncated for "Janet", garbage for "Josh", no answer for "James".
+    let server = FakeOpenAi::start(FakeOptions::responding(
+        move |body| match support::gold_for(&table, body) {
+            Some((q, _)) if q.contains("Janet") => {
+                Reply::text("Let me compute 16 - 3 - 4 = ").with_finish_reason("length")
+            }
+            Some((q, _)) if q.contains("Josh") => Reply::fault(bench::fake::openai::Fault::Garbage),
+            Some((q, _)) if q.contains("James") => Reply::text("I am not sure."),
+            Some((_, gold)) => Reply::text(support::native_answer(&gold)),
+            None => Reply::text("?"),
+        },
+    ))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k"],
+    );
+    cfg.client.max_retries = 2;
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let g = primary(&out.report, "gsm8k", "main");
+    assert_eq!(g.outcomes[&Outcome::Truncated], 1, "{g:?}");
+    assert_eq!(g.outcomes[&Outcome::Failed], 1, "{g:?}");
+    assert_eq!(g.outcomes[&Outcome::NoAnswer], 1, "{g:?}");
+    assert_eq!(g.outcomes[&Outcome::Correct], 2, "{g:?}");
+    let recs = RunDir::new(&out_dir).read_journal("gsm8k").unwrap();
+    let failed = recs.iter().find(|r| r.outcome == Outcome::Failed).unwrap();
+    assert_eq!(failed.attempts, 3, "garbage is retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_sending_and_reports_what_finished() {
+    let hub = start_hub().await;
+    let server = FakeOpenAi::start(FakeOptions::responding(|_| {
+        Reply::text("\\boxed{1}").with_delay(Duration::from_millis(300))
+    }))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k", "arc"],
+    );
+    cfg.concurrency = 2;
+    cfg.limit = Some(Limit::Count(8));
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        c2.cancel();
+    });
+    let t0 = Instant::now();
+    let out = run_eval(cfg, cancel).await.unwrap();
+    assert!(out.interrupted);
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let dir = RunDir::new(&out_dir);
+    assert_eq!(dir.read_manifest().unwrap().status, "interrupted");
+    let done = dir.read_journal("gsm8k").unwrap().len();
+    assert!((1..8).contains(&done), "finished {done}");
+    assert!(dir.read_journal("arc").unwrap().is_empty());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["results"][0]["n"], serde_json::json!(done));
+    // Nothing more was sent after the cancel.
+    let sent = server.request_count();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(server.request_count(), sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_model_and_dead_server_fail_fast() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("c"),
+        &tmp.path().join("r"),
+        &["gsm8k"],
+    );
+    cfg.model = "nope".into();
+    let err = run_eval(cfg, CancellationToken::new()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`nope`") && msg.contains("fake-model"),
+        "{msg}"
+    );
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let cfg = config(
+        &dead,
+        &hub.url(),
+        &tmp.path().join("c"),
+        &tmp.path().join("r2"),
+        &["gsm8k"],
+    );
+    let t0 = Instant::now();
+    let err = run_eval(cfg, CancellationToken::new()).await.unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(err.to_string().contains("cannot reach the server"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_api_streaming_and_reasoning() {
+    let hub = start_hub().await;
+    let table = std::sync::Arc::new(support::gold_table());
+    let server = FakeOpenAi::start(FakeOptions::responding(move |body| {
+        let gold = support::gold_for(&table, body)
+            .map(|g| g.1)
+            .unwrap_or_default();
+        Reply::text(support::native_answer(&gold)).with_reasoning("thinking \\boxed{0} hard")
+    }))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k"],
+    );
+    cfg.client.api = bench::client::ApiKind::Completions;
+    cfg.client.stream = true;
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    // Reasoning holds a wrong boxed answer; only the visible text is graded.
+    assert_eq!(primary(&out.report, "gsm8k", "main").stats.correct, 5);
+    let recs = RunDir::new(&out_dir).read_journal("gsm8k").unwrap();
+    assert!(
+        recs.iter()
+            .all(|r| r.prompt.is_some() && r.messages.is_none())
+    );
+    assert!(
+        recs.iter()
+            .all(|r| r.reasoning.as_deref() == Some("thinking \\boxed{0} hard"))
+    );
+    assert!(recs.iter().all(|r| r.ttft_ms.is_some()));
+    let req = &server.requests()[1];
+    assert!(req.path.ends_with("/v1/completions"), "{}", req.path);
+    assert_eq!(req.body["stream"], serde_json::json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_run_uses_the_cache_only() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let cfg = config(
+        &server.url(),
+        &hub.url(),
+        &cache,
+        &tmp.path().join("r1"),
+        &["arc"],
+    );
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    // Offline, with a hub URL that points nowhere: served from the cache.
+    let mut cfg = config(
+        &server.url(),
+        "http://127.0.0.1:9",
+        &cache,
+        &tmp.path().join("r2"),
+        &["arc"],
+    );
+    cfg.hub.offline = true;
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    assert_eq!(primary(&out.report, "arc", "all").stats.n, 10);
+    // Offline with an empty cache: a clear error naming repo, file and revision.
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("empty"),
+        &tmp.path().join("r3"),
+        &["arc"],
+    );
+    cfg.hub.offline = true;
+    let msg = run_eval(cfg, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("allenai/ai2_arc") && msg.contains("ARC-Easy/test-00000-of-00001.parquet"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("210d026faf9955653af8916fad021475a3f00453"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_text_is_escaped_in_html() {
+    let hub = start_hub().await;
+    let server = FakeOpenAi::start(FakeOptions::responding(|_| {
+        Reply::text(
+            "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"> \\boxed{3}",
+        )
+    }))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k"],
+    );
+    cfg.limit = Some(Limit::Count(1));
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(!html.contains("<script>window.pwned"), "raw script in html");
+    assert!(!html.contains("<img src=x"), "raw img in html");
+    assert!(
+        html.contains("\\u003cscript\\u003ewindow.pwned"),
+        "response not embedded as data"
+    );
+    // Re-rendering from the run directory gives the same reports.
+    let before = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    std::fs::remove_file(out_dir.join("report.md")).unwrap();
+    bench::report::rerender(&out_dir).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("report.md")).unwrap(),
+        before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_never_reaches_files() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k"],
+    );
+    cfg.client.api_key = Some("sk-very-secret-key".into());
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer sk-very-secret-key"))
+    );
+    for f in all_files(&out_dir) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(
+            !text.contains("sk-very-secret-key"),
+            "key in {}",
+            f.display()
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (as ripgrep does): every module talks only to
+//! servers on 127.0.0.1 that the tests start themselves.
+
+mod cli;
+mod client;
+mod eval;
+mod hub;
+mod realserver;
+mod support;

@@ -1,0 +1,119 @@
+//! A short eval against real llama.cpp servers (a tiny random-weight model
+//! that answers gibberish): the point is the real protocol — its SSE quirks,
+//! errors and usage. `.ci/run` starts the servers and sets
+//! `BENCH_REALSERVER_URL` (llama-cpp-python) and `BENCH_REALSERVER_NATIVE_URL`
+//! (llama-server). Without them these tests say loudly that they were skipped.
+
+use std::io::Write;
+
+use bench::record::{Outcome, RunDir};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{config, start_hub};
+
+/// The URL in `var`, or a SKIPPED line written straight to the process's
+/// stderr (libtest captures `eprintln!` of passing tests; this it does not).
+fn server_url(var: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: real server not configured ({var} unset; .ci/run sets it up)"
+            );
+            None
+        }
+    }
+}
+
+async fn short_eval(url: &str, stream: bool) {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let mut cfg = config(
+        url,
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &out_dir,
+        &["gsm8k", "arc"],
+    );
+    cfg.model = "tiny".into();
+    cfg.limit = Some(bench::config::Limit::Count(2));
+    cfg.concurrency = 2;
+    cfg.client.stream = stream;
+    cfg.client.timeout = std::time::Duration::from_secs(60);
+    // The tiny model never stops by itself: bound the answer length.
+    cfg.generation.insert("max_tokens".into(), json!(24));
+    let out = run(cfg).await;
+    let d = &out.report;
+    assert_eq!(d.manifest.served_models, vec!["tiny".to_string()]);
+    for r in d.results.iter().filter(|r| r.primary && r.subset != "all") {
+        assert_eq!(r.stats.n, 2, "{r:?}");
+        assert_eq!(r.outcomes[&Outcome::Failed], 0, "{r:?}");
+    }
+    for b in ["gsm8k", "arc"] {
+        for rec in RunDir::new(&out_dir).read_journal(b).unwrap() {
+            assert!(rec.error.is_none(), "{rec:?}");
+            assert!(
+                !rec.response.as_deref().unwrap_or("").is_empty(),
+                "empty response: {rec:?}"
+            );
+            assert_eq!(rec.finish_reason.as_deref(), Some("length"), "{rec:?}");
+            if stream {
+                assert!(rec.ttft_ms.is_some());
+            } else {
+                let u = rec.usage.expect("non-stream responses carry usage");
+                assert_eq!(u.completion_tokens, Some(24));
+            }
+        }
+    }
+}
+
+async fn run(cfg: bench::config::EvalConfig) -> bench::eval::EvalOutput {
+    bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .expect("eval against the real server")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_llama_cpp_python_server() {
+    let Some(url) = server_url("BENCH_REALSERVER_URL", "real_llama_cpp_python_server") else {
+        return;
+    };
+    short_eval(&url, false).await;
+    short_eval(&url, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_llama_server_native() {
+    let Some(url) = server_url("BENCH_REALSERVER_NATIVE_URL", "real_llama_server_native") else {
+        return;
+    };
+    short_eval(&url, false).await;
+    short_eval(&url, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_context_overflow_fails_the_item_only() {
+    let Some(url) = server_url(
+        "BENCH_REALSERVER_URL",
+        "real_server_context_overflow_fails_the_item_only",
+    ) else {
+        return;
+    };
+    // A prompt longer than the 2048-token context: a 400 that must fail only
+    // this request, at once, with the server's message.
+    let client = bench::client::Client::new(bench::client::ClientConfig::new(&url)).unwrap();
+    let long = "word ".repeat(6000);
+    let prompt = bench::client::Prompt::Messages(vec![bench::client::Message {
+        role: "user".into(),
+        content: long,
+    }]);
+    let mut params = serde_json::Map::new();
+    params.insert("max_tokens".into(), json!(4));
+    let err = client.generate("tiny", &prompt, &params).await.unwrap_err();
+    assert_eq!(err.status, Some(400), "{err}");
+    assert_eq!(err.attempts, 1);
+    assert!(err.message.contains("context"), "{err}");
+}

@@ -1,0 +1,158 @@
+//! Shared helpers: fixture paths, a fake hub over `fixtures/hub`, a fake
+//! OpenAI server that answers from the fixtures' gold answers, and configs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bench::benchmarks;
+use bench::client::ClientConfig;
+use bench::config::{EvalConfig, Limit, plan_benchmarks};
+use bench::fake::hub::{FakeHub, FakeHubOptions};
+use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply, prompt_text};
+use bench::hub::HubConfig;
+
+/// `fixtures/hub` in this repository.
+pub fn fixtures_hub() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub")
+}
+
+/// Commits the fake hub reports: the revisions our benchmarks pin.
+pub fn pinned_commits() -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    for b in benchmarks::ALL {
+        m.insert(
+            b.source().repo_id.to_string(),
+            b.source().revision.to_string(),
+        );
+    }
+    m
+}
+
+/// A fake hub serving the fixtures at the pinned revisions.
+pub async fn start_hub() -> FakeHub {
+    FakeHub::start(FakeHubOptions {
+        root: fixtures_hub(),
+        commits: pinned_commits(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// question text -> gold answer, for every test fixture item of every benchmark.
+pub fn gold_table() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for b in benchmarks::ALL {
+        for s in b.source().subsets {
+            let path = fixtures_hub()
+                .join("datasets")
+                .join(b.source().repo_id)
+                .join(s.eval_path);
+            let rows = bench::dataset::read_parquet(&path).expect("fixture parquet");
+            for r in rows {
+                let f = b.to_fields(&r).expect("fixture row");
+                out.push((f.question, f.target));
+            }
+        }
+    }
+    out
+}
+
+/// The gold answer for a request body: the longest known question that
+/// appears in the prompt's last user message (few-shot examples come first).
+pub fn gold_for(table: &[(String, String)], body: &serde_json::Value) -> Option<(String, String)> {
+    let text = match body
+        .get("messages")
+        .and_then(|m| m.as_array())
+        .and_then(|m| m.last())
+    {
+        Some(last) => last
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or("")
+            .to_string(),
+        None => prompt_text(body),
+    };
+    // The question of this item is the last one in the prompt.
+    table
+        .iter()
+        .filter_map(|(q, a)| text.rfind(q.as_str()).map(|pos| (pos, q.len(), q, a)))
+        .max_by_key(|(pos, len, _, _)| (*pos, *len))
+        .map(|(_, _, q, a)| (q.clone(), a.clone()))
+}
+
+/// An answer in the format the native prompts ask for.
+pub fn native_answer(gold: &str) -> String {
+    if gold.len() == 1 && gold.chars().all(|c| c.is_ascii_uppercase()) {
+        format!("Let me think about the options.\nANSWER: {gold}")
+    } else {
+        format!("Step by step... so the total is \\boxed{{{gold}}}.")
+    }
+}
+
+/// A fake server answering every item correctly except those whose
+/// question contains one of `wrong` (answered with a wrong value).
+pub async fn start_oracle(wrong: Vec<String>) -> FakeOpenAi {
+    let table = Arc::new(gold_table());
+    FakeOpenAi::start(FakeOptions::responding(move |body| {
+        match gold_for(&table, body) {
+            Some((q, _)) if wrong.iter().any(|w| q.contains(w.as_str())) => {
+                Reply::text("ANSWER: Z \\boxed{-99999}")
+            }
+            Some((_, gold)) => Reply::text(native_answer(&gold)).with_usage(50, 12),
+            None => Reply::text("I cannot find the question."),
+        }
+    }))
+    .await
+}
+
+/// An eval config against the given servers, with an isolated cache.
+pub fn config(
+    api_url: &str,
+    hub_url: &str,
+    cache: &Path,
+    output: &Path,
+    datasets: &[&str],
+) -> EvalConfig {
+    let names: Vec<String> = datasets.iter().map(|s| s.to_string()).collect();
+    let mut client = ClientConfig::new(api_url);
+    client.retry_base = std::time::Duration::from_millis(10);
+    client.retry_max = std::time::Duration::from_millis(50);
+    EvalConfig {
+        model: "fake-model".into(),
+        client,
+        benchmarks: plan_benchmarks(&names, None).expect("plans"),
+        limit: Some(Limit::Count(5)),
+        limit_text: Some("5".into()),
+        concurrency: 4,
+        generation: Default::default(),
+        output: output.to_path_buf(),
+        prompts_dir: None,
+        hub: HubConfig {
+            endpoint: hub_url.into(),
+            token: None,
+            cache_dir: cache.to_path_buf(),
+            offline: false,
+        },
+        progress: false,
+        print_table: false,
+        command: vec![],
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
