@@ -48,9 +48,10 @@ pub struct EvalArgs {
     /// API key (default: $OPENAI_API_KEY). Never written to any file or log.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Endpoint kind: chat completions or plain completions.
-    #[arg(long, value_enum, default_value_t = ApiKind::Chat)]
-    pub api: ApiKind,
+    /// Endpoint kind: chat completions (default) or plain completions. When omitted and
+    /// --api-url names an endpoint, that endpoint's kind is used.
+    #[arg(long, value_enum)]
+    pub api: Option<ApiKind>,
     /// Benchmarks to run (see `bench list`).
     #[arg(long, num_args = 1.., required = true)]
     pub datasets: Vec<String>,
@@ -187,13 +188,23 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         bail!("--timeout must be a positive number of seconds");
     }
+    let endpoints = crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
+    let api = match (a.api, endpoints.named) {
+        (Some(flag), Some(url)) if flag != url => bail!(
+            "--api {} contradicts --api-url {}, which names the {} endpoint; pass a base URL or drop --api",
+            flag.as_str(),
+            a.api_url,
+            url.as_str()
+        ),
+        (Some(flag), _) => flag,
+        (None, named) => named.unwrap_or(ApiKind::Chat),
+    };
     let mut client = ClientConfig::new(&a.api_url);
     client.api_key = a.api_key.filter(|k| !k.is_empty());
-    client.api = a.api;
+    client.api = api;
     client.timeout = Duration::from_secs_f64(a.timeout);
     client.max_retries = a.retries;
     client.stream = a.stream;
-    crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
 
     let mut generation = Map::new();
     if let Some(text) = &a.generation_config {

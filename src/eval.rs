@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::benchmarks::{Benchmark, Grade, Sample};
-use crate::client::{ApiKind, Client, Completion, Prompt, RequestError, resolve_endpoints};
+use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
 use crate::hub::{FetchedFile, Hub, HubFile, RepoType};
@@ -158,11 +158,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     let settings = RunSettings {
         model: cfg.model.clone(),
         api_base: endpoints.base.clone(),
-        api: match cfg.client.api {
-            ApiKind::Chat => "chat",
-            ApiKind::Completions => "completions",
-        }
-        .into(),
+        api: cfg.client.api.as_str().into(),
         stream: cfg.client.stream,
         generation: cfg.generation.clone().into_iter().collect(),
         benchmarks: cfg

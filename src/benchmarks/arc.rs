@@ -244,5 +244,16 @@ mod tests {
         let g = b.grade(b.default_mode(), &s, "I pick B");
         assert_eq!(g[0].extracted, None);
         assert!(g[1].correct);
+        // Few-shot examples come first, each ending with its answer line.
+        let out = p
+            .render(
+                b.default_mode().template,
+                b.context(b.default_mode(), &s, &[s.clone()]),
+            )
+            .unwrap();
+        assert!(
+            out.starts_with("Here are some examples of how to answer similar questions:\n\nWhich?\nA) opt0\nB) opt1\nC) opt2\nANSWER: B\n\nAnswer the following"),
+            "{out}"
+        );
     }
 }

@@ -254,3 +254,100 @@ async fn ctrl_c_writes_reports_of_what_finished() {
     assert_eq!(report["results"][0]["n"], serde_json::json!(n));
     assert!(out_dir.join("report.html").is_file() && out_dir.join("report.md").is_file());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_endpoint_url_and_prompt_override() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = tmp.path().join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("gsm8k_native.jinja"),
+        "Solve: {{ question }}\nEnd with \\boxed{}.",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("run");
+    let endpoint = format!("{}/completions", server.url());
+    let out = bench(
+        &[
+            "eval",
+            "--model",
+            "fake-model",
+            "--api-url",
+            &endpoint,
+            "--datasets",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--output",
+            out_dir.to_str().unwrap(),
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--generation-config",
+            r#"{"max_tokens": 64, "seed": 7, "extra_body": {"top_k": 5}}"#,
+        ],
+        &[
+            ("HF_ENDPOINT", &hub.url()),
+            ("HF_HUB_CACHE", tmp.path().join("cache").to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gens: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/completions"))
+        .collect();
+    assert_eq!(gens.len(), 2);
+    for r in &gens {
+        // The URL named the completions endpoint, so the plain-text API was used.
+        assert_eq!(r.path, "/v1/completions");
+        let prompt = r.body["prompt"].as_str().unwrap();
+        assert!(
+            prompt.starts_with("Solve: ") && prompt.ends_with("End with \\boxed{}."),
+            "{prompt}"
+        );
+        assert_eq!(r.body["max_tokens"], serde_json::json!(64));
+        assert_eq!(r.body["seed"], serde_json::json!(7));
+        assert_eq!(r.body["top_k"], serde_json::json!(5));
+        assert_eq!(r.body["temperature"], serde_json::json!(0.0));
+    }
+    let manifest = bench::record::RunDir::new(&out_dir)
+        .read_manifest()
+        .unwrap();
+    assert_eq!(manifest.settings.api, "completions");
+    let default_hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(include_bytes!(
+            "../../prompts/gsm8k_native.jinja"
+        )))
+    };
+    assert_ne!(
+        manifest.settings.benchmarks[0].template_sha256, default_hash,
+        "override recorded"
+    );
+
+    // --api that contradicts the endpoint in the URL is an error.
+    let out = bench(
+        &[
+            "eval",
+            "--model",
+            "m",
+            "--api-url",
+            &endpoint,
+            "--api",
+            "chat",
+            "--datasets",
+            "gsm8k",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--api chat contradicts"),
+        "{}",
+        text(&out.stderr)
+    );
+}
