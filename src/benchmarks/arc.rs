@@ -248,7 +248,7 @@ mod tests {
         let out = p
             .render(
                 b.default_mode().template,
-                b.context(b.default_mode(), &s, &[s.clone()]),
+                b.context(b.default_mode(), &s, std::slice::from_ref(&s)),
             )
             .unwrap();
         assert!(
