@@ -97,7 +97,7 @@ const SCRIPT: &str = r#"
       var p = el('div', 'muted'); p.textContent = 'gold: ' + it.gold + '   extracted: ' + Object.keys(it.extracted).map(function(k){ return k + '=' + (it.extracted[k] === null ? '(none)' : it.extracted[k]) + (it.verdicts[k] ? ' \u2713' : ' \u2717'); }).join('   ');
       d.appendChild(p);
       if(it.error) d.appendChild(el('pre', null, 'error: ' + it.error));
-      section(d, 'prompt', it.prompt, false);
+      section(d, 'prompt', it.prompt, (it.prompt || '').length < 1500);
       section(d, 'response', it.response, true);
       section(d, 'reasoning', it.reasoning, false);
       list.appendChild(d);

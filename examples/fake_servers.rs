@@ -1,0 +1,73 @@
+//! Start the fake hub and a fake OpenAI server on 127.0.0.1 and keep them
+//! running until Ctrl-C, to try `bench eval` without a model or the network:
+//!
+//! ```sh
+//! cargo run --example fake_servers -- [HUB_DIR]     # default: fixtures/hub
+//! # then, in another shell, with the printed URLs:
+//! HF_ENDPOINT=http://127.0.0.1:PORT HF_HUB_CACHE=/tmp/hf bench eval --model fake-model \
+//!     --api-url http://127.0.0.1:PORT2/v1 --datasets gsm8k arc --limit 20
+//! ```
+//!
+//! The fake model is not an oracle: it answers GSM8K with an arbitrary
+//! `\boxed{}` number and ARC with an arbitrary `ANSWER: <letter>` (chosen by
+//! a hash of the prompt, so runs are repeatable), and now and then rambles
+//! without an answer or stops at the length limit, so the reports show every
+//! outcome.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+
+use bench::benchmarks;
+use bench::fake::hub::{FakeHub, FakeHubOptions};
+use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply, prompt_text};
+
+#[tokio::main]
+async fn main() {
+    let root = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub"));
+    let commits = benchmarks::ALL
+        .iter()
+        .map(|b| {
+            (
+                b.source().repo_id.to_string(),
+                b.source().revision.to_string(),
+            )
+        })
+        .collect();
+    let hub = FakeHub::start(FakeHubOptions {
+        root: root.clone(),
+        commits,
+        ..Default::default()
+    })
+    .await;
+    let server = FakeOpenAi::start(FakeOptions::responding(|body| {
+        let text = prompt_text(body);
+        let mut h = DefaultHasher::new();
+        text.hash(&mut h);
+        let roll = h.finish() % 12;
+        if text.contains("multiple choice") {
+            let letter = ["A", "B", "C", "D"][(roll % 4) as usize];
+            match roll {
+                11 => Reply::text("These options are all plausible; it depends on context."),
+                _ => Reply::text(format!(
+                    "Considering each option in turn...\nANSWER: {letter}"
+                )),
+            }
+        } else {
+            match roll {
+                11 => Reply::text("Let me set up the equation: first we compute the")
+                    .with_finish_reason("length"),
+                10 => Reply::text("This problem needs more information."),
+                _ => Reply::text(format!("Adding it all up gives \\boxed{{{}}}.", roll * 3)),
+            }
+        }
+        .with_reasoning("The user wants a careful answer. <b>bold?</b>")
+    }))
+    .await;
+    println!("fake hub serving {}: {}", root.display(), hub.url());
+    println!("fake OpenAI server (model fake-model): {}", server.url());
+    println!("Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+}
