@@ -25,6 +25,7 @@ pub mod extract;
 pub mod fake;
 pub mod hub;
 pub mod prompt;
+pub mod pyrandom;
 pub mod record;
 pub mod report;
 pub mod score;

@@ -8,6 +8,8 @@
 //! An extractor returns `None` when the response holds no answer it can find,
 //! which the reports count apart from wrong answers.
 
+pub mod evalscope;
+
 use std::sync::LazyLock;
 
 use regex::Regex;

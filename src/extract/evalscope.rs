@@ -1,0 +1,1 @@
+//! EvalScope v1 answer extraction and scoring (being written).

@@ -1,0 +1,1 @@
+//! CPython-compatible random (being written).
