@@ -17,12 +17,13 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::benchmarks::{Benchmark, Grade, Sample};
+use crate::benchmarks::{Benchmark, Sample, ShotPolicy};
 use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
 use crate::hub::{FetchedFile, Hub, HubFile, RepoType};
 use crate::prompt::Prompts;
+use crate::pyrandom::PyRandom;
 use crate::record::{
     BenchmarkSettings, DatasetFileRecord, DatasetRecord, Outcome, ReportData, RunDir, RunManifest,
     RunSettings, SCHEMA_VERSION, SampleRecord, ToolInfo,
@@ -124,6 +125,8 @@ pub struct EvalOutput {
 struct Item {
     sample: Sample,
     prompt: Prompt,
+    /// Indices of the few-shot examples in their pool.
+    shots: Vec<usize>,
 }
 
 /// Run an eval. `cancel` stops sending new requests and drops those in
@@ -196,6 +199,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             status: "running".into(),
             duration_s: 0.0,
             command: vec![],
+            rescored_from: None,
         },
         Err(e) => return Err(io_err(run_dir.manifest())(e)),
     };
@@ -338,29 +342,58 @@ async fn prepare(
         files.push(file_record(&fetched));
         let rows = dataset::read_parquet(&fetched.local_path)?;
         let take = cfg.limit.map_or(rows.len(), |l| l.apply(rows.len()));
-        let shots = if plan.few_shot > 0 {
-            let f = fetch(hub, src.repo_id, src.revision, subset.fewshot_path).await?;
-            files.push(file_record(&f));
-            let train = dataset::read_parquet(&f.local_path)?;
-            // Native modes take the first k rows (EvalScope's rule): the
-            // same examples for every item, and reproducible.
-            train
-                .iter()
-                .take(plan.few_shot)
+        let k = plan.few_shot;
+        // The pool few-shot examples are drawn from.
+        let pool: Vec<Sample> = match (k, plan.mode.shots) {
+            (0, _) => vec![],
+            (_, ShotPolicy::Fixed) => bench
+                .fixed_shots(plan.mode.mode)
+                .into_iter()
                 .enumerate()
-                .map(|(i, r)| {
-                    to_sample(
-                        bench,
-                        subset.name,
-                        subset.fewshot_split,
-                        subset.fewshot_path,
-                        i,
-                        r,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            vec![]
+                .map(|(i, f)| Sample::from_fields(f, subset.name, "fixed", i))
+                .collect(),
+            (_, policy) => {
+                let f = fetch(hub, src.repo_id, src.revision, subset.fewshot_path).await?;
+                files.push(file_record(&f));
+                let train = dataset::read_parquet(&f.local_path)?;
+                // FirstN needs only the head of the split; the random sampler
+                // draws from all of it.
+                let n = if policy == ShotPolicy::FirstN {
+                    k.min(train.len())
+                } else {
+                    train.len()
+                };
+                train
+                    .iter()
+                    .take(n)
+                    .enumerate()
+                    .map(|(i, r)| {
+                        to_sample(
+                            bench,
+                            subset.name,
+                            subset.fewshot_split,
+                            subset.fewshot_path,
+                            i,
+                            r,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        if k > pool.len() {
+            return Err(EvalError::Config(format!(
+                "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {}",
+                bench.name(),
+                plan.mode.mode,
+                subset.name,
+                pool.len()
+            )));
+        }
+        // lm-eval seeds one RNG per task (here: per subset) and draws for each
+        // document in split order, so the draw for item i depends on i only.
+        let mut rng = match plan.mode.shots {
+            ShotPolicy::LmEvalRandom { seed } => Some(PyRandom::new(seed)),
+            _ => None,
         };
         for (i, row) in rows.iter().take(take).enumerate() {
             let sample = to_sample(
@@ -371,8 +404,17 @@ async fn prepare(
                 i,
                 row,
             )?;
-            let prompt = bench.render(plan.mode, &sample, &shots, prompts, cfg.client.api)?;
-            items.push(Item { sample, prompt });
+            let shot_idx: Vec<usize> = match rng.as_mut() {
+                Some(r) if k > 0 => r.sample(pool.len(), k),
+                _ => (0..k).collect(),
+            };
+            let shots: Vec<Sample> = shot_idx.iter().map(|&j| pool[j].clone()).collect();
+            let prompt = bench.prompt(plan.mode, &sample, &shots, prompts, cfg.client.api)?;
+            items.push(Item {
+                sample,
+                prompt,
+                shots: shot_idx,
+            });
         }
     }
     let record = DatasetRecord {
@@ -421,17 +463,7 @@ fn to_sample(
         index,
         message,
     })?;
-    Ok(Sample {
-        subset: subset.into(),
-        split: split.into(),
-        index,
-        id: f.id,
-        question: f.question,
-        choices: f.choices,
-        target: f.target,
-        reference: f.reference,
-        reasoning: f.reasoning,
-    })
+    Ok(Sample::from_fields(f, subset, split, index))
 }
 
 /// Send `items` with at most `cfg.concurrency` in flight, journaling each
@@ -511,14 +543,16 @@ fn make_record(
     item: Item,
     res: Result<Completion, RequestError>,
 ) -> SampleRecord {
-    let Item { sample, prompt } = item;
+    let Item {
+        sample,
+        prompt,
+        shots,
+    } = item;
     let (messages, prompt_text) = match prompt {
         Prompt::Messages(m) => (Some(m), None),
         Prompt::Text(t) => (None, Some(t)),
     };
     let primary = plan.mode.extractors[0].to_string();
-    let mut extracted = BTreeMap::new();
-    let mut verdicts = BTreeMap::new();
     let base = SampleRecord {
         benchmark: plan.bench.name().into(),
         subset: sample.subset.clone(),
@@ -526,6 +560,7 @@ fn make_record(
         index: sample.index,
         id: sample.id.clone(),
         mode: plan.mode.mode.as_str().into(),
+        shots,
         prompt: prompt_text,
         messages,
         response: None,
@@ -550,32 +585,21 @@ fn make_record(
             ..base
         },
         Ok(c) => {
-            let grades: Vec<Grade> = plan.bench.grade(plan.mode, &sample, &c.text);
-            for g in &grades {
-                extracted.insert(g.extractor.clone(), g.extracted.clone());
-                verdicts.insert(g.extractor.clone(), g.correct);
-            }
-            let g0 = &grades[0];
-            let outcome = Outcome::classify(
-                false,
-                c.finish_reason.as_deref(),
-                g0.extracted.as_deref(),
-                g0.correct,
-            );
-            SampleRecord {
+            let mut rec = SampleRecord {
                 response: Some(c.text),
                 reasoning: c.reasoning,
                 finish_reason: c.finish_reason,
-                extracted,
-                verdicts,
-                correct: Some(g0.correct),
-                outcome,
                 latency_ms: Some(c.latency_ms),
                 ttft_ms: c.ttft_ms,
                 attempts: c.attempts,
                 usage: c.usage,
                 ..base
-            }
+            };
+            let grades =
+                plan.bench
+                    .grade(plan.mode, &sample, rec.response.as_deref().unwrap_or(""));
+            rec.set_grades(&grades);
+            rec
         }
     }
 }

@@ -28,4 +28,5 @@ pub mod prompt;
 pub mod pyrandom;
 pub mod record;
 pub mod report;
+pub mod rescore;
 pub mod score;

@@ -14,12 +14,32 @@ use serde::Serialize;
 /// Templates compiled into the binary: (name, source).
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
-        "gsm8k_native.jinja",
-        include_str!("../prompts/gsm8k_native.jinja"),
+        "gsm8k_boxed.jinja",
+        include_str!("../prompts/gsm8k_boxed.jinja"),
     ),
     (
-        "mcq_native.jinja",
-        include_str!("../prompts/mcq_native.jinja"),
+        "mcq_answer_line.jinja",
+        include_str!("../prompts/mcq_answer_line.jinja"),
+    ),
+    (
+        "lm_eval_gsm8k.jinja",
+        include_str!("../prompts/lm_eval_gsm8k.jinja"),
+    ),
+    (
+        "lm_eval_gsm8k_cot.jinja",
+        include_str!("../prompts/lm_eval_gsm8k_cot.jinja"),
+    ),
+    (
+        "lm_eval_gsm8k_cot_zeroshot.jinja",
+        include_str!("../prompts/lm_eval_gsm8k_cot_zeroshot.jinja"),
+    ),
+    (
+        "mcq_evalscope.jinja",
+        include_str!("../prompts/mcq_evalscope.jinja"),
+    ),
+    (
+        "lm_eval_arc_chat.jinja",
+        include_str!("../prompts/lm_eval_arc_chat.jinja"),
     ),
 ];
 

@@ -134,6 +134,9 @@ pub struct RunManifest {
     pub duration_s: f64,
     /// Command line (the API key value is redacted).
     pub command: Vec<String>,
+    /// Set when this run re-graded another run's responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescored_from: Option<RescoreSource>,
 }
 
 /// How one item ended, under the primary extractor.
@@ -210,6 +213,10 @@ pub struct SampleRecord {
     pub id: Option<String>,
     /// Mode.
     pub mode: String,
+    /// Row indices of the few-shot examples used, in prompt order (in the
+    /// few-shot split, or in the mode's fixed exemplar list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shots: Vec<usize>,
     /// Prompt sent (completions API), exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -251,6 +258,29 @@ impl SampleRecord {
     /// Key identifying the item across invocations.
     pub fn key(&self) -> (String, String, usize) {
         (self.subset.clone(), self.split.clone(), self.index)
+    }
+
+    /// Fill `extracted`, `verdicts`, `correct` and `outcome` from the
+    /// grades of an answered item (primary grade first).
+    pub fn set_grades(&mut self, grades: &[crate::benchmarks::Grade]) {
+        self.extracted = grades
+            .iter()
+            .map(|g| (g.extractor.clone(), g.extracted.clone()))
+            .collect();
+        self.verdicts = grades
+            .iter()
+            .map(|g| (g.extractor.clone(), g.correct))
+            .collect();
+        if let Some(g0) = grades.first() {
+            self.primary = g0.extractor.clone();
+            self.correct = Some(g0.correct);
+            self.outcome = Outcome::classify(
+                false,
+                self.finish_reason.as_deref(),
+                g0.extracted.as_deref(),
+                g0.correct,
+            );
+        }
     }
 
     /// The outcome under extractor `name` (the primary outcome for the primary).
@@ -297,6 +327,80 @@ pub struct ReportData {
     pub results: Vec<ResultRow>,
     /// Token usage totals over answered items.
     pub usage: UsageTotals,
+    /// How often each pair of extractors agrees, per benchmark.
+    pub agreement: Vec<AgreementRow>,
+}
+
+/// Where a re-graded run's responses came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RescoreSource {
+    /// The original run directory.
+    pub dir: String,
+    /// Modes the responses were generated with, per benchmark.
+    pub modes: BTreeMap<String, String>,
+}
+
+/// Verdicts of two extractors on the same answered items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementRow {
+    /// Benchmark (all subsets together).
+    pub benchmark: String,
+    /// First extractor.
+    pub a: String,
+    /// Second extractor.
+    pub b: String,
+    /// Answered items compared (failed requests excluded).
+    pub n: u64,
+    /// Both correct.
+    pub both_correct: u64,
+    /// Only `a` correct.
+    pub only_a: u64,
+    /// Only `b` correct.
+    pub only_b: u64,
+    /// Neither correct.
+    pub neither: u64,
+    /// Items where the extracted answers differ (after extraction, before scoring).
+    pub extracted_differ: u64,
+}
+
+/// Pairwise agreement of `extractors` over a benchmark's answered records.
+pub fn agreement_for(
+    benchmark: &str,
+    extractors: &[String],
+    records: &[SampleRecord],
+) -> Vec<AgreementRow> {
+    let answered: Vec<&SampleRecord> = records.iter().filter(|r| r.error.is_none()).collect();
+    let mut rows = Vec::new();
+    for (i, a) in extractors.iter().enumerate() {
+        for b in &extractors[i + 1..] {
+            let mut row = AgreementRow {
+                benchmark: benchmark.into(),
+                a: a.clone(),
+                b: b.clone(),
+                n: answered.len() as u64,
+                both_correct: 0,
+                only_a: 0,
+                only_b: 0,
+                neither: 0,
+                extracted_differ: 0,
+            };
+            for r in &answered {
+                let va = r.verdicts.get(a).copied().unwrap_or(false);
+                let vb = r.verdicts.get(b).copied().unwrap_or(false);
+                match (va, vb) {
+                    (true, true) => row.both_correct += 1,
+                    (true, false) => row.only_a += 1,
+                    (false, true) => row.only_b += 1,
+                    (false, false) => row.neither += 1,
+                }
+                if r.extracted.get(a) != r.extracted.get(b) {
+                    row.extracted_differ += 1;
+                }
+            }
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// Sum of reported token usage.

@@ -5,11 +5,19 @@
 //! the gold letter is `labels.index(answerKey)`, so the NY Regents items with
 //! digit labels `1`-`4` are graded right (a bug EvalScope had until 2026).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{Benchmark, DatasetSource, Mode, ModeInfo, Sample, SampleFields, SubsetSource};
+use super::{
+    Benchmark, DatasetSource, Mode, ModeInfo, Sample, SampleFields, ShotPolicy, SubsetSource,
+};
+use std::sync::LazyLock;
+
+use super::lm_eval::{ContextFormat, assemble};
+use crate::client::{ApiKind, Prompt};
 use crate::dataset::Row;
-use crate::extract;
+use crate::extract::lm_eval::ExactMatch;
+use crate::extract::{self, evalscope};
+use crate::prompt::{PromptError, Prompts};
 
 /// An ARC registry entry: both subsets (`arc`) or one (`arc_easy`, `arc_challenge`).
 pub struct Arc {
@@ -71,14 +79,45 @@ pub static ARC_CHALLENGE: Arc = Arc {
     source: &CHALLENGE_ONLY,
 };
 
-static MODES: &[ModeInfo] = &[ModeInfo {
-    mode: Mode::Native,
-    summary: "0-shot chat, positional letters A-E, last valid 'ANSWER: X'",
-    provenance: "bench native v1 (template after EvalScope/inspect SINGLE_ANSWER)",
-    template: "mcq_native.jinja",
-    extractors: &["answer-line", "last-letter"],
-    default_few_shot: 0,
-}];
+static MODES: &[ModeInfo] = &[
+    ModeInfo {
+        mode: Mode::Native,
+        summary: "0-shot chat, positional letters A-E, last valid 'ANSWER: X'",
+        provenance: "bench native v1 (template after EvalScope/inspect SINGLE_ANSWER)",
+        template: "mcq_answer_line.jinja",
+        extractors: &["answer-line", "last-letter"],
+        default_few_shot: 0,
+        shots: ShotPolicy::FirstN,
+    },
+    ModeInfo {
+        mode: Mode::Evalscope,
+        summary: "EvalScope v1: SINGLE_ANSWER template, last valid ANSWER: marker, else last capital letter",
+        provenance: crate::extract::evalscope::PROVENANCE,
+        template: "mcq_evalscope.jinja",
+        extractors: &["evalscope"],
+        default_few_shot: 0,
+        shots: ShotPolicy::FirstN,
+    },
+    ModeInfo {
+        mode: Mode::LmEval,
+        summary: "lm-eval arc_challenge_chat: options A-D only, prefill 'The best answer is', exact match of the rest",
+        provenance: "lm-evaluation-harness@4e7e0d47 (2026-08-21): lm_eval/tasks/llama3/instruct/arc_challenge/arc_challenge_chat.yaml",
+        template: "lm_eval_arc_chat.jinja",
+        extractors: &["exact-match"],
+        default_few_shot: 0,
+        shots: ShotPolicy::LmEvalRandom { seed: 1234 },
+    },
+];
+
+/// lm-eval's `arc_challenge_chat` prefill.
+const ARC_CHAT_PREFIX: &str = "The best answer is";
+
+/// `arc_challenge_chat`'s metric: exact match ignoring case and punctuation.
+static ARC_CHAT_MATCH: LazyLock<ExactMatch> = LazyLock::new(|| ExactMatch {
+    regexes_to_ignore: vec![],
+    ignore_case: true,
+    ignore_punctuation: true,
+});
 
 /// The `choices.text`, `choices.label` lists and `answerKey` of an ARC row,
 /// mapped to (options, gold letter).
@@ -153,25 +192,73 @@ impl Benchmark for Arc {
         json!({
             "question": sample.question,
             "choices": opts(sample),
+            "texts": sample.choices,
             "letters": extract::letters(sample.choices.len()).iter().map(char::to_string).collect::<Vec<_>>(),
             "shots": shots.iter().map(|s| json!({
-                "question": s.question, "choices": opts(s), "target": s.target,
+                "question": s.question, "choices": opts(s), "texts": s.choices, "target": s.target,
             })).collect::<Vec<_>>(),
         })
     }
 
-    fn extract(&self, _mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String> {
+    fn prompt(
+        &self,
+        mode: &ModeInfo,
+        sample: &Sample,
+        shots: &[Sample],
+        prompts: &Prompts,
+        api: ApiKind,
+    ) -> Result<Prompt, PromptError> {
+        if mode.mode != Mode::LmEval {
+            let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
+            return Ok(super::single_turn(text, api));
+        }
+        let text = |s: &Sample| prompts.render(mode.template, self.context(mode, s, &[]));
+        let pairs = shots
+            .iter()
+            .map(|s| Ok((text(s)?, format!("{ARC_CHAT_PREFIX} {}", s.target))))
+            .collect::<Result<Vec<_>, PromptError>>()?;
+        let fmt = ContextFormat {
+            target_delimiter: " ",
+            fewshot_delimiter: "\n\n",
+            gen_prefix: Some(ARC_CHAT_PREFIX),
+        };
+        Ok(assemble(&fmt, &pairs, &text(sample)?, api))
+    }
+
+    fn extract(&self, mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String> {
         let n = sample.choices.len();
-        match name {
-            "answer-line" => extract::last_answer_letter(response, n),
-            "last-letter" => extract::last_answer_letter(response, n)
+        match (mode, name) {
+            (Mode::Native, "answer-line") => extract::last_answer_letter(response, n),
+            (Mode::Native, "last-letter") => extract::last_answer_letter(response, n)
                 .or_else(|| extract::last_lone_letter(response, n)),
+            (Mode::Evalscope, "evalscope") => {
+                evalscope::parse_mcq_answer(response, &extract::letters(n)).map(String::from)
+            }
+            // remove_whitespace (strip) + take_first: the continuation after
+            // the prefill is the answer.
+            (Mode::LmEval, "exact-match") => Some(response.trim().to_string()),
             _ => None,
         }
     }
 
-    fn is_correct(&self, _mode: Mode, sample: &Sample, extracted: &str) -> bool {
-        extracted.trim().eq_ignore_ascii_case(&sample.target)
+    fn is_correct(&self, mode: Mode, sample: &Sample, extracted: &str) -> bool {
+        match mode {
+            Mode::LmEval => ARC_CHAT_MATCH.matches(extracted, &sample.target),
+            _ => extracted.trim().eq_ignore_ascii_case(&sample.target),
+        }
+    }
+
+    fn generation_defaults(&self, mode: Mode) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("temperature".into(), json!(0.0));
+        if mode == Mode::LmEval {
+            // The YAML sets no temperature: lm-eval sends the int 0.
+            m.insert("temperature".into(), json!(0));
+            m.insert("max_tokens".into(), json!(100));
+            m.insert("stop".into(), json!(["\n\n", "."]));
+            m.insert("seed".into(), json!(1234));
+        }
+        m
     }
 }
 

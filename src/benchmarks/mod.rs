@@ -14,6 +14,7 @@
 
 pub mod arc;
 pub mod gsm8k;
+pub mod lm_eval;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,25 +32,48 @@ pub const ALL: &[&dyn Benchmark] = &[
 ];
 
 /// How a benchmark is prompted and graded. Chosen per benchmark with
-/// `--dataset-args '{"gsm8k": {"mode": "native"}}'`.
+/// `--dataset-args '{"gsm8k": {"mode": "native"}}'`; `bench list` shows which
+/// benchmark supports which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Our robust default: zero-shot chat, tolerant extraction.
     Native,
+    /// EvalScope v1 as it runs the benchmark (prompt, few-shot, parser, scorer).
+    Evalscope,
+    /// lm-evaluation-harness's main task for the benchmark (`gsm8k`,
+    /// `arc_challenge_chat`).
+    LmEval,
+    /// lm-evaluation-harness `gsm8k_cot` (8 fixed chain-of-thought exemplars).
+    LmEvalCot,
+    /// lm-evaluation-harness `gsm8k_cot_zeroshot`.
+    LmEvalCotZeroshot,
 }
 
 impl Mode {
+    /// Every mode, in `bench list` order.
+    pub const ALL: [Mode; 5] = [
+        Mode::Native,
+        Mode::Evalscope,
+        Mode::LmEval,
+        Mode::LmEvalCot,
+        Mode::LmEvalCotZeroshot,
+    ];
+
     /// The name used on the command line and in records.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Native => "native",
+            Mode::Evalscope => "evalscope",
+            Mode::LmEval => "lm-eval",
+            Mode::LmEvalCot => "lm-eval-cot",
+            Mode::LmEvalCotZeroshot => "lm-eval-cot-zeroshot",
         }
     }
 
     /// Parse a mode name.
     pub fn parse(s: &str) -> Option<Mode> {
-        [Mode::Native].into_iter().find(|m| m.as_str() == s)
+        Mode::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -57,6 +81,23 @@ impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Where a mode's few-shot examples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShotPolicy {
+    /// The first k rows of the few-shot split, the same for every item
+    /// (EvalScope's rule, and ours).
+    FirstN,
+    /// lm-evaluation-harness's default sampler: one CPython
+    /// `random.Random(seed)` per subset, `sample(fewshot_split, k)` for each
+    /// evaluated item in split order.
+    LmEvalRandom {
+        /// `fewshot_seed` (lm-eval's default 1234).
+        seed: u64,
+    },
+    /// Fixed exemplars written into the task ([`Benchmark::fixed_shots`]).
+    Fixed,
 }
 
 /// What a mode is: its template, extractors and where its rules come from.
@@ -75,6 +116,8 @@ pub struct ModeInfo {
     pub extractors: &'static [&'static str],
     /// Few-shot examples used unless `few_shot` is given.
     pub default_few_shot: usize,
+    /// Where few-shot examples come from.
+    pub shots: ShotPolicy,
 }
 
 /// One subset (hub config) of a dataset and its files.
@@ -126,6 +169,23 @@ pub struct Sample {
     pub reasoning: Option<String>,
 }
 
+impl Sample {
+    /// A sample from a benchmark's fields and the item's position.
+    pub fn from_fields(f: SampleFields, subset: &str, split: &str, index: usize) -> Sample {
+        Sample {
+            subset: subset.into(),
+            split: split.into(),
+            index,
+            id: f.id,
+            question: f.question,
+            choices: f.choices,
+            target: f.target,
+            reference: f.reference,
+            reasoning: f.reasoning,
+        }
+    }
+}
+
 /// The fields a benchmark extracts from a row; positional fields are added
 /// by the runner.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -173,28 +233,11 @@ pub trait Benchmark: Send + Sync {
     fn extract(&self, mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String>;
     /// Whether `extracted` matches the gold answer under `mode`'s scorer.
     fn is_correct(&self, mode: Mode, sample: &Sample, extracted: &str) -> bool;
-    /// Generation parameters this mode sends unless overridden.
-    fn generation_defaults(&self, _mode: Mode) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("temperature".into(), Value::from(0.0));
-        m
-    }
-}
-
-impl dyn Benchmark {
-    /// The mode's description, if this benchmark supports it.
-    pub fn mode_info(&self, mode: Mode) -> Option<&'static ModeInfo> {
-        self.modes().iter().find(|m| m.mode == mode)
-    }
-
-    /// The default mode.
-    pub fn default_mode(&self) -> &'static ModeInfo {
-        &self.modes()[0]
-    }
-
-    /// Render the request for `sample`: one user message for chat, the same
-    /// text as the prompt for completions.
-    pub fn render(
+    /// The request for `sample`. The default renders the mode's template
+    /// with [`Benchmark::context`] and sends it as one user message (chat)
+    /// or as the prompt (completions); modes that send several turns
+    /// override this.
+    fn prompt(
         &self,
         mode: &ModeInfo,
         sample: &Sample,
@@ -203,13 +246,29 @@ impl dyn Benchmark {
         api: ApiKind,
     ) -> Result<Prompt, PromptError> {
         let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
-        Ok(match api {
-            ApiKind::Chat => Prompt::Messages(vec![Message {
-                role: "user".into(),
-                content: text,
-            }]),
-            ApiKind::Completions => Prompt::Text(text),
-        })
+        Ok(single_turn(text, api))
+    }
+    /// Exemplars for [`ShotPolicy::Fixed`] modes.
+    fn fixed_shots(&self, _mode: Mode) -> Vec<SampleFields> {
+        vec![]
+    }
+    /// Generation parameters this mode sends unless overridden.
+    fn generation_defaults(&self, _mode: Mode) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("temperature".into(), Value::from(0.0));
+        m
+    }
+}
+
+impl dyn Benchmark + '_ {
+    /// The mode's description, if this benchmark supports it.
+    pub fn mode_info(&self, mode: Mode) -> Option<&'static ModeInfo> {
+        self.modes().iter().find(|m| m.mode == mode)
+    }
+
+    /// The default mode.
+    pub fn default_mode(&self) -> &'static ModeInfo {
+        &self.modes()[0]
     }
 
     /// Every extractor of `mode` on `response`, in order (primary first).
@@ -228,6 +287,17 @@ impl dyn Benchmark {
                 }
             })
             .collect()
+    }
+}
+
+/// One user message (chat) or the plain prompt (completions).
+pub fn single_turn(text: String, api: ApiKind) -> Prompt {
+    match api {
+        ApiKind::Chat => Prompt::Messages(vec![Message {
+            role: "user".into(),
+            content: text,
+        }]),
+        ApiKind::Completions => Prompt::Text(text),
     }
 }
 

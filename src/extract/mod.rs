@@ -9,6 +9,7 @@
 //! which the reports count apart from wrong answers.
 
 pub mod evalscope;
+pub mod lm_eval;
 
 use std::sync::LazyLock;
 

@@ -172,6 +172,34 @@ impl Renderer for HtmlRenderer {
         }
         out.push_str("</tbody></table><p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>");
 
+        if !d.agreement.is_empty() {
+            out.push_str("<h2>Extractor agreement</h2><p class=muted>How much the grading moves the score: answered items, each pair of extractors.</p><table><thead><tr><th>Benchmark</th><th>A</th><th>B</th><th>n</th><th>both correct</th><th>only A</th><th>only B</th><th>neither</th><th>extracted differ</th></tr></thead><tbody>");
+            for a in &d.agreement {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    escape(&a.benchmark),
+                    escape(&a.a),
+                    escape(&a.b),
+                    a.n,
+                    a.both_correct,
+                    a.only_a,
+                    a.only_b,
+                    a.neither,
+                    a.extracted_differ
+                );
+            }
+            out.push_str("</tbody></table>");
+        }
+        if let Some(src) = &m.rescored_from {
+            let modes: Vec<String> = src.modes.iter().map(|(b, m)| format!("{b}: {m}")).collect();
+            let _ = write!(
+                out,
+                "<p class=muted>Re-graded without model calls from the responses in {} (generated with {}).</p>",
+                escape(&src.dir),
+                escape(&modes.join(", "))
+            );
+        }
         out.push_str("<h2>Settings</h2><table><tbody>");
         let mut kv = |k: &str, v: String| {
             let _ = write!(

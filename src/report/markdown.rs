@@ -92,6 +92,41 @@ impl Renderer for MarkdownRenderer {
                 "\n> [!WARNING]\n> {failed} item(s) failed after retries and count as not correct. Re-run the same command to retry only those."
             );
         }
+        if !d.agreement.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n**How much the grading moves the score** (answered items; each pair of extractors):\n"
+            );
+            let _ = writeln!(
+                out,
+                "| Benchmark | Extractor A | Extractor B | n | Both correct | Only A | Only B | Neither | Extracted answers differ |"
+            );
+            let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|");
+            for a in &d.agreement {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    cell(&a.benchmark),
+                    cell(&a.a),
+                    cell(&a.b),
+                    a.n,
+                    a.both_correct,
+                    a.only_a,
+                    a.only_b,
+                    a.neither,
+                    a.extracted_differ
+                );
+            }
+        }
+        if let Some(src) = &m.rescored_from {
+            let modes: Vec<String> = src.modes.iter().map(|(b, m)| format!("{b}: {m}")).collect();
+            let _ = writeln!(
+                out,
+                "\n> [!NOTE]\n> Re-graded without model calls from the responses in `{}` (generated with {}).",
+                cell(&src.dir),
+                modes.join(", ")
+            );
+        }
         let _ = writeln!(out, "\n<details><summary>Settings</summary>\n");
         let _ = writeln!(out, "| Setting | Value |\n|---|---|");
         let _ = writeln!(out, "| Model | `{}` |", cell(&s.model));

@@ -71,6 +71,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
     })?;
     let mut samples = Vec::new();
     let mut results = Vec::new();
+    let mut agreement = Vec::new();
     for b in &manifest.settings.benchmarks {
         let recs = dir
             .read_journal(&b.benchmark)
@@ -90,6 +91,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             &b.extractors,
             &recs,
         ));
+        agreement.extend(record::agreement_for(&b.benchmark, &b.extractors, &recs));
         samples.push((b.benchmark.clone(), recs));
     }
     let usage = record::usage_totals(samples.iter().flat_map(|(_, r)| r.iter()));
@@ -99,6 +101,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             manifest,
             results,
             usage,
+            agreement,
         },
         samples,
     })

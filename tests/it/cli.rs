@@ -263,7 +263,7 @@ async fn full_endpoint_url_and_prompt_override() {
     let prompts = tmp.path().join("prompts");
     std::fs::create_dir_all(&prompts).unwrap();
     std::fs::write(
-        prompts.join("gsm8k_native.jinja"),
+        prompts.join("gsm8k_boxed.jinja"),
         "Solve: {{ question }}\nEnd with \\boxed{}.",
     )
     .unwrap();
@@ -320,7 +320,7 @@ async fn full_endpoint_url_and_prompt_override() {
     let default_hash = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(include_bytes!(
-            "../../prompts/gsm8k_native.jinja"
+            "../../prompts/gsm8k_boxed.jinja"
         )))
     };
     assert_ne!(

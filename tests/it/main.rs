@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod compat;
 mod eval;
 mod hub;
 mod realserver;

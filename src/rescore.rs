@@ -1,0 +1,251 @@
+//! `bench rescore`: re-grade a finished run's stored responses with another
+//! mode's extractors and scorer, without any model call, into a new run
+//! directory with its own reports.
+//!
+//! Owns matching journal lines back to their dataset items (the samples are
+//! rebuilt from the same pinned dataset files, normally straight from the
+//! hub cache) and writing the re-graded run. The responses, prompts and
+//! timings are kept as they were; only `extracted`, `verdicts`, `correct`
+//! and `outcome` change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::benchmarks::{self, Benchmark, Mode, Sample};
+use crate::dataset;
+use crate::eval::now_rfc3339;
+use crate::hub::{Hub, HubConfig, HubFile, RepoType};
+use crate::record::{Outcome, RescoreSource, RunDir, SampleRecord, ToolInfo, write_atomic};
+use crate::report;
+
+/// Why a rescore could not run; each message names the run, benchmark or mode.
+#[derive(Debug, thiserror::Error)]
+pub enum RescoreError {
+    /// The source is not a run directory, or a file cannot be read/written.
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    /// A benchmark of the run does not support the mode.
+    #[error("--mode {mode}: benchmark `{benchmark}` has no such mode (modes: {available})")]
+    UnsupportedMode {
+        /// Mode asked for.
+        mode: String,
+        /// Benchmark.
+        benchmark: String,
+        /// Its modes.
+        available: String,
+    },
+    /// The run names a benchmark this binary does not know.
+    #[error("{dir}: unknown benchmark `{benchmark}` (written by another version of bench?)")]
+    UnknownBenchmark {
+        /// Run directory.
+        dir: String,
+        /// Benchmark.
+        benchmark: String,
+    },
+    /// Dataset files could not be loaded.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+    /// Dataset file unreadable.
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    /// A journal line names an item the dataset does not have.
+    #[error(
+        "{benchmark}: the journal names {subset}/{split} row {index}, which the dataset does not have"
+    )]
+    MissingItem {
+        /// Benchmark.
+        benchmark: String,
+        /// Subset.
+        subset: String,
+        /// Split.
+        split: String,
+        /// Row.
+        index: usize,
+    },
+    /// A row could not be read as a sample.
+    #[error("{benchmark}: {file} row {index}: {message}")]
+    BadRow {
+        /// Benchmark.
+        benchmark: String,
+        /// File.
+        file: String,
+        /// Row.
+        index: usize,
+        /// Problem.
+        message: String,
+    },
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// What `bench rescore` needs.
+#[derive(Debug, Clone)]
+pub struct RescoreConfig {
+    /// The finished run.
+    pub source: PathBuf,
+    /// Mode whose extractors and scorer to apply.
+    pub mode: Mode,
+    /// Where to write (default `<source>/rescore-<mode>`).
+    pub output: Option<PathBuf>,
+    /// Hub settings (the dataset files are normally already cached).
+    pub hub: HubConfig,
+}
+
+/// Re-grade `cfg.source` under `cfg.mode`; returns the new run directory.
+pub async fn rescore(
+    cfg: RescoreConfig,
+) -> Result<(PathBuf, crate::record::ReportData), RescoreError> {
+    let src = RunDir::new(&cfg.source);
+    let view = report::load(&src)?;
+    let mut manifest = view.data.manifest.clone();
+    let out = cfg
+        .output
+        .clone()
+        .unwrap_or_else(|| cfg.source.join(format!("rescore-{}", cfg.mode)));
+    let dst = RunDir::new(&out);
+    let io = |p: &Path| {
+        let path = p.display().to_string();
+        move |source| RescoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(dst.samples_dir()).map_err(io(&dst.samples_dir()))?;
+    let hub = Hub::new(cfg.hub.clone())?;
+
+    let mut original_modes = BTreeMap::new();
+    for b in manifest.settings.benchmarks.iter_mut() {
+        let bench =
+            benchmarks::get(&b.benchmark).ok_or_else(|| RescoreError::UnknownBenchmark {
+                dir: cfg.source.display().to_string(),
+                benchmark: b.benchmark.clone(),
+            })?;
+        let mode = bench
+            .mode_info(cfg.mode)
+            .ok_or_else(|| RescoreError::UnsupportedMode {
+                mode: cfg.mode.to_string(),
+                benchmark: b.benchmark.clone(),
+                available: bench
+                    .modes()
+                    .iter()
+                    .map(|m| m.mode.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        original_modes.insert(b.benchmark.clone(), b.mode.clone());
+        let records = view
+            .samples
+            .iter()
+            .find(|(n, _)| *n == b.benchmark)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default();
+        let samples = load_samples(bench, &hub, &records).await?;
+        let path = dst.journal(&b.benchmark);
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for rec in records {
+            let key = (rec.subset.clone(), rec.split.clone(), rec.index);
+            let sample = samples.get(&key).ok_or_else(|| RescoreError::MissingItem {
+                benchmark: b.benchmark.clone(),
+                subset: rec.subset.clone(),
+                split: rec.split.clone(),
+                index: rec.index,
+            })?;
+            let new = regrade(bench, mode, sample, rec);
+            let mut line = serde_json::to_vec(&new).map_err(|e| RescoreError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            })?;
+            line.push(b'\n');
+            w.write_all(&line).map_err(io(&path))?;
+        }
+        w.flush().map_err(io(&path))?;
+        // The responses still come from the original prompts: keep the
+        // template fields, change what grading means.
+        b.mode = mode.mode.as_str().into();
+        b.provenance = mode.provenance.into();
+        b.extractors = mode.extractors.iter().map(|e| e.to_string()).collect();
+    }
+    manifest.tool = ToolInfo::current();
+    manifest.updated_at = now_rfc3339();
+    manifest.rescored_from = Some(RescoreSource {
+        dir: cfg.source.display().to_string(),
+        modes: original_modes,
+    });
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| RescoreError::Io {
+        path: dst.manifest().display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    write_atomic(&dst.manifest(), &bytes).map_err(io(&dst.manifest()))?;
+    let data = report::write_reports(&dst)?;
+    Ok((out, data))
+}
+
+/// Grade one stored response under `mode`.
+pub fn regrade(
+    bench: &dyn Benchmark,
+    mode: &benchmarks::ModeInfo,
+    sample: &Sample,
+    rec: SampleRecord,
+) -> SampleRecord {
+    let primary = mode.extractors[0].to_string();
+    let mut out = SampleRecord {
+        mode: mode.mode.as_str().into(),
+        primary,
+        gold: sample.target.clone(),
+        extracted: BTreeMap::new(),
+        verdicts: BTreeMap::new(),
+        correct: None,
+        outcome: Outcome::Failed,
+        ..rec
+    };
+    let Some(response) = out.response.clone().filter(|_| out.error.is_none()) else {
+        return out;
+    };
+    out.set_grades(&bench.grade(mode, sample, &response));
+    out
+}
+
+/// The samples the records refer to, keyed by (subset, split, index).
+async fn load_samples(
+    bench: &dyn Benchmark,
+    hub: &Hub,
+    records: &[SampleRecord],
+) -> Result<HashMap<(String, String, usize), Sample>, RescoreError> {
+    let src = bench.source();
+    let mut out = HashMap::new();
+    for subset in src.subsets {
+        if !records
+            .iter()
+            .any(|r| r.subset == subset.name && r.split == subset.eval_split)
+        {
+            continue;
+        }
+        let file = HubFile {
+            repo_type: RepoType::Dataset,
+            repo_id: src.repo_id.into(),
+            revision: src.revision.into(),
+            path: subset.eval_path.into(),
+        };
+        let fetched = hub.fetch(&file).await?;
+        for (i, row) in dataset::read_parquet(&fetched.local_path)?
+            .iter()
+            .enumerate()
+        {
+            let f = bench
+                .to_fields(row)
+                .map_err(|message| RescoreError::BadRow {
+                    benchmark: bench.name().into(),
+                    file: subset.eval_path.into(),
+                    index: i,
+                    message,
+                })?;
+            let s = Sample::from_fields(f, subset.name, subset.eval_split, i);
+            out.insert((s.subset.clone(), s.split.clone(), i), s);
+        }
+    }
+    Ok(out)
+}
