@@ -34,6 +34,24 @@ pub enum Command {
     List,
     /// Re-render report.md / report.html / report.json of a run directory.
     Report(ReportArgs),
+    /// Re-grade a finished run's responses with another mode's extractors and scorer (no model calls).
+    Rescore(RescoreArgs),
+}
+
+/// `bench rescore` flags.
+#[derive(Debug, Args)]
+pub struct RescoreArgs {
+    /// A run directory written by `bench eval`.
+    pub dir: PathBuf,
+    /// Mode whose extractors and scorer to apply (see `bench list`).
+    #[arg(long)]
+    pub mode: String,
+    /// Where to write the re-graded run (default: DIR/rescore-MODE).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Never touch the hub (the dataset files are normally cached already).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// `bench eval` flags (names follow EvalScope where it has one).
@@ -111,6 +129,35 @@ pub fn main() -> Result<ExitCode> {
             let data = crate::report::rerender(&a.dir)?;
             print!("{}", crate::report::terminal_table(&data));
             eprintln!("reports written to {}", a.dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rescore(a) => {
+            let mode = crate::benchmarks::Mode::parse(&a.mode).with_context(|| {
+                let all: Vec<_> = crate::benchmarks::Mode::ALL
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect();
+                format!(
+                    "--mode: unknown mode `{}` (modes: {})",
+                    a.mode,
+                    all.join(", ")
+                )
+            })?;
+            let mut hub = HubConfig::from_env();
+            hub.offline |= a.offline;
+            let cfg = crate::rescore::RescoreConfig {
+                source: a.dir,
+                mode,
+                output: a.output,
+                hub,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let (out, data) = rt.block_on(crate::rescore::rescore(cfg))?;
+            print!("{}", crate::report::terminal_table(&data));
+            eprintln!("re-graded run written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(a) => {

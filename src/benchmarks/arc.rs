@@ -299,6 +299,58 @@ mod tests {
         );
     }
 
+    fn arc_sample(labels: &[&str], key: &str) -> Sample {
+        let f = ARC.to_fields(&row(labels, key)).unwrap();
+        Sample::from_fields(f, "ARC-Easy", "test", 0)
+    }
+
+    #[test]
+    fn mode_extractors_on_tricky_items() {
+        let b: &dyn Benchmark = &ARC;
+        let digit = arc_sample(&["1", "2", "3", "4"], "3"); // gold C
+        let five = arc_sample(&["A", "B", "C", "D", "E"], "E"); // gold E
+        let three = arc_sample(&["A", "B", "C"], "B"); // gold B
+        let cases: &[(Mode, &Sample, &str, Option<&str>, bool)] = &[
+            (Mode::Native, &digit, "ANSWER: C", Some("C"), true),
+            (Mode::Native, &digit, "ANSWER: 3", None, false),
+            (Mode::Native, &five, "**Answer:** E", Some("E"), true),
+            (Mode::Native, &three, "ANSWER: D", None, false),
+            (
+                Mode::Evalscope,
+                &digit,
+                "Thinking... ANSWER: C",
+                Some("C"),
+                true,
+            ),
+            (Mode::Evalscope, &five, "ANSWER: E", Some("E"), true),
+            (
+                Mode::Evalscope,
+                &three,
+                "ANSWER: [LETTER]... ANSWER: B",
+                Some("B"),
+                true,
+            ),
+            // lm-eval arc_challenge_chat: the continuation after the prefill
+            // must be the letter alone (case and punctuation ignored).
+            (Mode::LmEval, &digit, " C", Some("C"), true),
+            (Mode::LmEval, &digit, " c.", Some("c."), true),
+            (
+                Mode::LmEval,
+                &digit,
+                "The best answer is C",
+                Some("The best answer is C"),
+                false,
+            ),
+            // E is never shown in this mode, and an E answer is still E.
+            (Mode::LmEval, &five, " E", Some("E"), true),
+        ];
+        for (mode, s, resp, want, ok) in cases {
+            let g = b.grade(b.mode_info(*mode).unwrap(), s, resp);
+            assert_eq!(g[0].extracted.as_deref(), *want, "{mode} {resp:?}");
+            assert_eq!(g[0].correct, *ok, "{mode} {resp:?}");
+        }
+    }
+
     #[test]
     fn prompt_lists_positional_letters() {
         let b: &dyn Benchmark = &ARC;

@@ -336,17 +336,117 @@ mod tests {
         let f = Gsm8k
             .to_fields(&serde_json::from_value(json!({"question": q, "answer": a})).unwrap())
             .unwrap();
-        Sample {
-            subset: "main".into(),
-            split: "test".into(),
-            index: 0,
-            id: None,
-            question: f.question,
-            choices: f.choices,
-            target: f.target,
-            reference: f.reference,
-            reasoning: f.reasoning,
+        Sample::from_fields(f, "main", "test", 0)
+    }
+
+    /// (response, expected extraction per extractor, expected verdict per extractor).
+    type Case<'a> = (&'a str, [Option<&'a str>; 2], [bool; 2]);
+
+    fn check(mode: Mode, gold_answer: &str, cases: &[Case]) {
+        let b: &dyn Benchmark = &Gsm8k;
+        let m = b.mode_info(mode).unwrap();
+        let s = sample("Q?", gold_answer);
+        for (resp, want, ok) in cases {
+            let g = b.grade(m, &s, resp);
+            for (i, grade) in g.iter().enumerate() {
+                assert_eq!(
+                    grade.extracted.as_deref(),
+                    want[i],
+                    "{mode} {} on {resp:?}",
+                    grade.extractor
+                );
+                assert_eq!(
+                    grade.correct, ok[i],
+                    "{mode} {} on {resp:?}",
+                    grade.extractor
+                );
+            }
         }
+    }
+
+    #[test]
+    fn lm_eval_gsm8k_extractors() {
+        let gold = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n#### 18";
+        check(
+            Mode::LmEval,
+            gold,
+            &[
+                (
+                    "She makes 9 * 2 = $<<9*2=18>>18.\n#### 18",
+                    [Some("18"), Some("18")],
+                    [true, true],
+                ),
+                // Several `####`: strict takes the first, flexible the last number.
+                ("#### 17\n#### 18", [Some("17"), Some("18")], [false, true]),
+                ("**Answer:** $18.00", [None, Some("$18.00")], [false, false]),
+                ("The answer is $18.", [None, Some("$18.")], [false, true]),
+                ("#### 1,8", [Some("1,8"), Some("1,8")], [true, true]),
+                ("#### -3", [Some("-3"), Some("-3")], [false, false]),
+                ("no idea", [None, None], [false, false]),
+            ],
+        );
+        check(
+            Mode::LmEval,
+            "x\n#### -3",
+            &[("#### -3", [Some("-3"), Some("-3")], [true, true])],
+        );
+    }
+
+    #[test]
+    fn lm_eval_cot_extractors() {
+        // gsm8k_cot compares with the final answer; the strict regex's last
+        // `.` is any character, so a number at the very end loses a digit.
+        check(
+            Mode::LmEvalCot,
+            "x\n#### 18",
+            &[
+                (
+                    "So 18 in all. The answer is 18.",
+                    [Some("18"), Some("18.")],
+                    [true, true],
+                ),
+                ("The answer is 18", [Some("1"), Some("18")], [false, true]),
+                (
+                    "The answer is 18 dollars.",
+                    [Some("18"), Some("18")],
+                    [true, true],
+                ),
+                ("The answer is $18.", [None, Some("$18.")], [false, true]),
+            ],
+        );
+        // gsm8k_cot_zeroshot compares with the full solution (its `#### ` is ignored).
+        check(
+            Mode::LmEvalCotZeroshot,
+            "a\n#### 1,200",
+            &[(
+                "The answer is 1,200.",
+                [Some("1,200"), Some("1,200.")],
+                [true, true],
+            )],
+        );
+    }
+
+    #[test]
+    fn evalscope_extractor_and_quirks() {
+        let b: &dyn Benchmark = &Gsm8k;
+        let m = b.mode_info(Mode::Evalscope).unwrap();
+        let s = sample("Q?", "x\n#### 18");
+        for (resp, ok) in [
+            (r"so \boxed{18}", true),
+            ("ANSWER: 18", true),
+            ("The answer is $18.00.", true),
+            // math_equal accepts ref*100 and ref/100 and a relative 1e-4.
+            (r"\boxed{1800}", true),
+            (r"\boxed{0.18}", true),
+            (r"\boxed{17}", false),
+        ] {
+            assert_eq!(b.grade(m, &s, resp)[0].correct, ok, "{resp}");
+        }
+        let s = sample("Q?", "x\n#### 12345");
+        assert!(
+            b.grade(m, &s, r"\boxed{12346}")[0].correct,
+            "EvalScope's rel_tol 1e-4 quirk"
+        );
     }
 
     #[test]

@@ -199,5 +199,11 @@ pub fn terminal_table(data: &ReportData) -> String {
         }
     }
     out.push_str("accuracy in %; * = primary extractor; failed items count as not correct\n");
+    for a in &data.agreement {
+        out.push_str(&format!(
+            "{}: {} vs {}: both right {}, only {} {}, only {} {}, both wrong {} (extracted answers differ on {} of {})\n",
+            a.benchmark, a.a, a.b, a.both_correct, a.a, a.only_a, a.b, a.only_b, a.neither, a.extracted_differ, a.n
+        ));
+    }
     out
 }

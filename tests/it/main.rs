@@ -7,4 +7,5 @@ mod compat;
 mod eval;
 mod hub;
 mod realserver;
+mod rescore;
 mod support;

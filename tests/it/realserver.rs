@@ -117,3 +117,51 @@ async fn real_server_context_overflow_fails_the_item_only() {
     assert_eq!(err.attempts, 1);
     assert!(err.message.contains("context"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_servers_in_compat_modes() {
+    for var in ["BENCH_REALSERVER_URL", "BENCH_REALSERVER_NATIVE_URL"] {
+        let Some(url) = server_url(var, "real_servers_in_compat_modes") else {
+            continue;
+        };
+        for (api, args) in [
+            // Plain-text 5-shot prompt over /v1/completions; the assistant
+            // prefill of arc_challenge_chat over chat.
+            (
+                bench::client::ApiKind::Completions,
+                r#"{"gsm8k": {"mode": "lm-eval"}, "arc": {"mode": "evalscope"}}"#,
+            ),
+            (
+                bench::client::ApiKind::Chat,
+                r#"{"gsm8k": {"mode": "lm-eval-cot"}, "arc": {"mode": "lm-eval"}}"#,
+            ),
+        ] {
+            let hub = start_hub().await;
+            let tmp = tempfile::tempdir().unwrap();
+            let out_dir = tmp.path().join("run");
+            let mut cfg = config(
+                &url,
+                &hub.url(),
+                &tmp.path().join("cache"),
+                &out_dir,
+                &["gsm8k", "arc"],
+            );
+            cfg.benchmarks =
+                bench::config::plan_benchmarks(&["gsm8k".into(), "arc".into()], Some(args))
+                    .unwrap();
+            cfg.model = "tiny".into();
+            cfg.limit = Some(bench::config::Limit::Count(1));
+            cfg.client.api = api;
+            cfg.generation.insert("max_tokens".into(), json!(16));
+            let out = run(cfg).await;
+            for r in out.report.results.iter().filter(|r| r.primary) {
+                assert_eq!(r.outcomes[&Outcome::Failed], 0, "{var} {args}: {r:?}");
+            }
+            for b in ["gsm8k", "arc"] {
+                for rec in RunDir::new(&out_dir).read_journal(b).unwrap() {
+                    assert!(rec.error.is_none(), "{var} {args}: {rec:?}");
+                }
+            }
+        }
+    }
+}
