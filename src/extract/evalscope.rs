@@ -67,12 +67,10 @@ use std::sync::LazyLock;
 use regex::{Captures, NoExpand, Regex};
 
 /// The EvalScope version, files and rules this module follows (for reports).
-pub const PROVENANCE: &str = "EvalScope v1.x (modelscope/evalscope @ fde259d2, 2026-08-22): \
-     evalscope/metrics/math/parser.py extract_answer + strip_answer_string + math_equal \
-     (Qwen2.5-Math rules, read at 1138594b/ad6afc49; sympy branch reduced to plain numbers and \\frac), \
-     evalscope/metrics/nlp/metrics.py Accuracy(numeric=True), \
-     evalscope/utils/multi_choices.py parse_answers (PR #1597 last valid marker, read at 1617436c), \
-     word2number 1.1";
+pub const PROVENANCE: &str = "EvalScope v1.x (modelscope/evalscope fde259d2, 2026-08-22): \
+     metrics/math/parser.py extract_answer, strip_answer_string, math_equal (Qwen2.5-Math rules; \
+     sympy branch only for plain numbers and \\frac); utils/multi_choices.py parse_answers \
+     (PR #1597, last valid ANSWER: marker); word2number 1.1";
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
