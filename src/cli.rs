@@ -87,7 +87,7 @@ pub struct EvalArgs {
     /// Requests in flight at most.
     #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8)]
     pub concurrency: usize,
-    /// Run directory (default: outputs/<time>-<model>). Re-using one resumes it.
+    /// Run directory (default: outputs/TIME-MODEL). Re-using one resumes it.
     #[arg(long, visible_alias = "work-dir")]
     pub output: Option<PathBuf>,
     /// Per-request timeout in seconds (one attempt).

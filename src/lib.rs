@@ -24,6 +24,7 @@ pub mod eval;
 pub mod extract;
 pub mod fake;
 pub mod hub;
+pub mod perf;
 pub mod prompt;
 pub mod pyrandom;
 pub mod record;

@@ -37,11 +37,13 @@
 //! # Python semantics this code reproduces
 //!
 //! - `str.strip()`/`split()`/`\s` treat U+001C..U+001F as whitespace, unlike
-//!   Rust's `char::is_whitespace` ([`py_is_space`]).
+//!   Rust's `char::is_whitespace` (`py_is_space`). `int()` and `float()` do
+//!   not, so an integer list that `\s` accepted can still fail `int()`, and
+//!   EvalScope then prints `-1,-1`.
 //! - `\d`, `int()` and `float()` accept every Unicode decimal digit, so `１８`
-//!   (full-width) is the number 18 ([`digit_value`]).
+//!   (full-width) is the number 18 (`digit_value`).
 //! - `float()` accepts `_` between digits and `inf`/`nan`. `str(float)` is
-//!   Python's `repr` ([`py_float_repr`]).
+//!   Python's `repr` (`py_float_repr`).
 //! - `int()` has arbitrary precision. The integer-list sort compares digit
 //!   strings, so no big-integer crate is needed.
 //!
@@ -49,7 +51,7 @@
 //!
 //! - **The sympy branch of `math_equal`**: `symbolic_equal`, built on
 //!   `parse_latex`, `parse_expr`, `latex2sympy`, `simplify` and `N`. It is
-//!   replaced by [`simple_numeric_equal`], which compares only plain numbers
+//!   replaced by `simple_numeric_equal`, which compares only plain numbers
 //!   and `\frac{n}{m}` of plain numbers. For those inputs `symbolic_equal`
 //!   reduces to `isclose(rel_tol=1e-4)`, so `\frac{1}{2}` still matches `0.5`.
 //!   Anything else that only sympy would call equal is wrong here: `2x` vs
@@ -1065,6 +1067,7 @@ mod tests {
             ("The temperature fell to -7 degrees", "-7"),
             ("costs .5 dollars", "0.5"),
             ("18.00", "18"),
+            ("It costs $18.00", "18"),
             ("no number here", ""),
             ("", ""),
             // word2number over the whole phrase answer
@@ -1088,6 +1091,7 @@ mod tests {
             ("18.000", "18"),
             ("18.50", "18.50"),
             ("$18", "18"),
+            ("$18.00", "18"),
             (r"\$18", "18"),
             ("1,234", "1234"),
             ("-1,234,567.89", "-1234567.89"),
@@ -1172,6 +1176,8 @@ mod tests {
         assert!(gsm8k_correct(r"\boxed{\$1,234.00}", "1,234"));
         assert!(gsm8k_correct("The answer is 18%", "0.18"));
         assert!(gsm8k_correct("ANSWER: 1800", "18"));
+        assert!(gsm8k_correct(r"\boxed{\frac{1}{2}}", "0.5"));
+        assert!(gsm8k_correct("The answer is -3.", "-3"));
         assert!(!gsm8k_correct("So the answer is **18**.", "18"));
         assert!(!gsm8k_correct("I cannot solve this.", "18"));
     }
@@ -1181,7 +1187,7 @@ mod tests {
         let cases: &[(&str, Option<char>)] = &[
             ("ANSWER: B", Some('B')),
             ("ANSWER: B.", Some('B')),
-            ("answer:c", None), // lower-case label, no uppercase fallback
+            ("answer:c", None), // "c" is not an option, and no uppercase letter for the fallback
             ("answer: (c)", None),
             // The fallback finds 'A' in "Answer" itself.
             ("Answer: (c)", Some('A')),

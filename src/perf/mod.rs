@@ -1,0 +1,12 @@
+//! `bench perf`: serving latency and throughput sweeps against
+//! OpenAI-compatible servers.
+//!
+//! - [`record`]: what is captured per request (raw timings and events).
+//! - [`stats`]: metric definitions (TTFT, E2E, TPOT, ITL, throughput,
+//!   goodput, percentiles) computed from records off the hot path.
+//! - [`prompts`]: prompt sources (exact-length random prompts from a
+//!   tokenizer, text files, JSONL, ShareGPT).
+
+pub mod prompts;
+pub mod record;
+pub mod stats;

@@ -1,0 +1,1 @@
+//! Perf prompt sources (being written).

@@ -1,0 +1,107 @@
+//! One observation per request (`requests.jsonl`): the raw timeline that every
+//! perf metric is derived from. Times are microseconds from a monotonic
+//! clock (`Instant`), taken when bytes are read from the socket, relative to
+//! the start of the level (`*_us` without suffix) or to the send time
+//! (`EventRecord::t_us`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::ErrorKind;
+
+/// What an SSE event carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Only `role` (or an empty delta): no generated token.
+    Role,
+    /// Reasoning text (`reasoning_content` / `reasoning`): generated tokens.
+    Reasoning,
+    /// Answer text (or tool-call deltas): generated tokens.
+    Content,
+    /// A usage-only chunk (`choices: []`).
+    Usage,
+    /// Anything else that carries no token (finish-only chunk, comments are not recorded).
+    Empty,
+}
+
+impl EventKind {
+    /// Whether the event carries generated tokens (TTFT counts the first such event).
+    pub fn has_tokens(self) -> bool {
+        matches!(self, EventKind::Reasoning | EventKind::Content)
+    }
+}
+
+/// One SSE event of a streamed response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Arrival, microseconds after the request was sent (time of the socket
+    /// read that delivered the event's last byte).
+    pub t_us: u64,
+    /// What it carried.
+    pub kind: EventKind,
+    /// Tokens it carried when known (server continuous usage deltas); 0 when
+    /// unknown, in which case stats assume one token per token-bearing event
+    /// unless the request's total says otherwise.
+    pub tokens: u32,
+}
+
+/// The timeline and outcome of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Index of the level in the sweep.
+    pub level: usize,
+    /// Request number within the level (dispatch order).
+    pub index: u64,
+    /// Warmup requests are recorded but excluded from statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
+    /// When the request was due (open-loop runs), µs from level start.
+    pub scheduled_us: Option<u64>,
+    /// When it was sent, µs from level start.
+    pub sent_us: u64,
+    /// Response headers received, µs after send.
+    pub headers_us: Option<u64>,
+    /// Every event with its arrival time (streaming only).
+    pub events: Vec<EventRecord>,
+    /// Last generated token (streaming) or full body (non-streaming), µs after send.
+    pub last_token_us: Option<u64>,
+    /// Stream closed / body complete, µs after send.
+    pub end_us: Option<u64>,
+    /// Prompt tokens: server usage, else the prompt source's count.
+    pub prompt_tokens: Option<u64>,
+    /// Prompt tokens the prompt source intended (exact-length prompts).
+    pub expected_prompt_tokens: Option<u64>,
+    /// Output tokens from the server's usage.
+    pub completion_tokens: Option<u64>,
+    /// Output tokens counted by a tokenizer on the whole text (fallback).
+    pub client_completion_tokens: Option<u64>,
+    /// Number of SSE events that carried tokens.
+    pub token_events: u64,
+    /// Bytes of generated text.
+    pub output_chars: u64,
+    /// `finish_reason` of the response.
+    pub finish_reason: Option<String>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// Failure kind, when the request failed.
+    pub error_kind: Option<ErrorKind>,
+    /// Failure message (server text or transport error; never a key).
+    pub error: Option<String>,
+}
+
+impl RequestRecord {
+    /// Whether the request succeeded.
+    pub fn ok(&self) -> bool {
+        self.error_kind.is_none()
+    }
+
+    /// Output tokens: server usage, else client tokenizer, else token events.
+    pub fn output_tokens(&self) -> u64 {
+        self.completion_tokens.or(self.client_completion_tokens).unwrap_or(self.token_events)
+    }
+
+    /// Time of the first token-bearing event, µs after send.
+    pub fn first_token_us(&self) -> Option<u64> {
+        self.events.iter().find(|e| e.kind.has_tokens()).map(|e| e.t_us)
+    }
+}
