@@ -24,6 +24,7 @@ pub mod eval;
 pub mod extract;
 pub mod fake;
 pub mod hub;
+pub mod mock;
 pub mod perf;
 pub mod prompt;
 pub mod pyrandom;

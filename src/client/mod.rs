@@ -16,6 +16,7 @@ mod parse;
 mod retry;
 pub mod sse;
 mod think;
+pub mod timed;
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
@@ -223,7 +224,7 @@ const MODELS_TIMEOUT: Duration = Duration::from_secs(5);
 /// After `[DONE]`, how long to wait for the end of the HTTP body. Reading it
 /// lets the connection go back to the pool; the wait is bounded because a
 /// misbehaving server may keep the stream open.
-const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// One failed attempt, before the retry decision.
 #[derive(Debug)]

@@ -9,4 +9,5 @@
 
 pub mod prompts;
 pub mod record;
+pub mod run;
 pub mod stats;

@@ -97,11 +97,16 @@ impl RequestRecord {
 
     /// Output tokens: server usage, else client tokenizer, else token events.
     pub fn output_tokens(&self) -> u64 {
-        self.completion_tokens.or(self.client_completion_tokens).unwrap_or(self.token_events)
+        self.completion_tokens
+            .or(self.client_completion_tokens)
+            .unwrap_or(self.token_events)
     }
 
     /// Time of the first token-bearing event, µs after send.
     pub fn first_token_us(&self) -> Option<u64> {
-        self.events.iter().find(|e| e.kind.has_tokens()).map(|e| e.t_us)
+        self.events
+            .iter()
+            .find(|e| e.kind.has_tokens())
+            .map(|e| e.t_us)
     }
 }

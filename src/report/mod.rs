@@ -10,6 +10,7 @@
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod svg;
 
 use std::path::Path;
 
@@ -40,12 +41,32 @@ pub struct RunView {
     pub samples: Vec<(String, Vec<SampleRecord>)>,
 }
 
-/// One output format.
-pub trait Renderer {
+/// One output format of one kind of run: `V` is what it renders (an eval
+/// [`RunView`] by default, or a perf view). A new format is one type with
+/// these two methods.
+pub trait Renderer<V = RunView> {
     /// File name inside the run directory (`report.md`).
     fn file_name(&self) -> &'static str;
     /// Render the whole document.
-    fn render(&self, view: &RunView) -> String;
+    fn render(&self, view: &V) -> String;
+}
+
+/// Render `view` with every renderer into `dir`.
+pub fn write_all<V>(
+    dir: &Path,
+    view: &V,
+    renderers: &[Box<dyn Renderer<V>>],
+) -> Result<(), ReportError> {
+    for r in renderers {
+        let path = dir.join(r.file_name());
+        record::write_atomic(&path, r.render(view).as_bytes()).map_err(|source| {
+            ReportError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// The formats written for every run.

@@ -377,7 +377,13 @@ async fn lm_eval_arc_challenge_chat_prompt() {
 async fn lm_eval_cot_chat_turns_and_arc_chat_as_plain_text() {
     let root = fixtures_hub();
     let test = rows(&root, "openai/gsm8k", "main/test-00000-of-00001.parquet");
-    let cot = sent("gsm8k", r#"{"gsm8k": {"mode": "lm-eval-cot"}}"#, ApiKind::Chat, None).await;
+    let cot = sent(
+        "gsm8k",
+        r#"{"gsm8k": {"mode": "lm-eval-cot"}}"#,
+        ApiKind::Chat,
+        None,
+    )
+    .await;
     for i in 0..2 {
         let (q, ..) = gsm(&test[i]);
         let mut msgs: Vec<Value> = Vec::new();
@@ -389,9 +395,18 @@ async fn lm_eval_cot_chat_turns_and_arc_chat_as_plain_text() {
         assert_eq!(cot[i]["messages"], json!(msgs), "cot chat item {i}");
     }
     // Over /v1/completions the prefill follows the prompt after one space.
-    let arc = sent("arc_challenge", r#"{"arc_challenge": {"mode": "lm-eval"}}"#, ApiKind::Completions, None).await;
+    let arc = sent(
+        "arc_challenge",
+        r#"{"arc_challenge": {"mode": "lm-eval"}}"#,
+        ApiKind::Completions,
+        None,
+    )
+    .await;
     for body in &arc {
         let p = body["prompt"].as_str().unwrap();
-        assert!(p.ends_with("is one of A, B, C or D. The best answer is"), "{p}");
+        assert!(
+            p.ends_with("is one of A, B, C or D. The best answer is"),
+            "{p}"
+        );
     }
 }

@@ -1,0 +1,353 @@
+//! The perf tool's request path: one attempt, no retries, every SSE event
+//! timestamped when its bytes were read.
+//!
+//! Owns the hot loop of `bench perf`. It shares the connection pool, body
+//! building, SSE parser and error classification with [`Client::generate`],
+//! but keeps the loop lean: the request body is serialised before the clock
+//! starts, each socket read takes one `Instant::now()` shared by the events it
+//! completed, events are classified by a borrowing parse of the first choice
+//! (no per-event `Vec` or `String`), and answer text is kept only when asked
+//! (for a tokenizer count when the server reports no usage).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use reqwest::header;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+
+use super::parse::error_message;
+use super::retry::kind_for_status;
+use super::sse::SseParser;
+use super::{Client, ErrorKind, Failure, Usage};
+use crate::perf::record::{EventKind, EventRecord};
+
+/// Everything observed about one request, times relative to `sent`.
+#[derive(Debug)]
+pub struct TimedResponse {
+    /// When the request was handed to the connection.
+    pub sent: Instant,
+    /// Response headers, µs after `sent`.
+    pub headers_us: Option<u64>,
+    /// Events in arrival order (streaming).
+    pub events: Vec<EventRecord>,
+    /// Body complete / stream closed, µs after `sent`.
+    pub end_us: Option<u64>,
+    /// Server usage.
+    pub usage: Option<Usage>,
+    /// Finish reason.
+    pub finish_reason: Option<String>,
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// Failure, if any.
+    pub error: Option<(ErrorKind, String)>,
+    /// Generated text, when kept.
+    pub text: Option<String>,
+    /// Bytes of generated text (content + reasoning).
+    pub output_chars: u64,
+    /// Token-bearing events.
+    pub token_events: u64,
+}
+
+impl TimedResponse {
+    fn failed(&mut self, kind: ErrorKind, message: String) {
+        self.error = Some((kind, message));
+    }
+}
+
+/// Microseconds from `a` to `b`.
+fn us(a: Instant, b: Instant) -> u64 {
+    b.saturating_duration_since(a).as_micros() as u64
+}
+
+impl Client {
+    /// Send a pre-serialised body to `url` once and time everything.
+    /// `expected_events` sizes the event buffer (max_tokens + a few).
+    pub async fn timed(
+        &self,
+        url: &str,
+        body: Bytes,
+        keep_text: bool,
+        expected_events: usize,
+    ) -> TimedResponse {
+        let accept = if self.cfg.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let mut out = TimedResponse {
+            sent: Instant::now(),
+            headers_us: None,
+            events: Vec::with_capacity(if self.cfg.stream { expected_events } else { 0 }),
+            end_us: None,
+            usage: None,
+            finish_reason: None,
+            status: None,
+            error: None,
+            text: keep_text.then(String::new),
+            output_chars: 0,
+            token_events: 0,
+        };
+        let request = self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, accept)
+            .body(body);
+        out.sent = Instant::now();
+        let mut resp = match tokio::time::timeout(self.cfg.timeout, request.send()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let f = Failure::transport(&e);
+                out.failed(f.kind, f.message);
+                return out;
+            }
+            Err(_) => {
+                out.failed(
+                    ErrorKind::Timeout,
+                    format!("no response headers within {:?}", self.cfg.timeout),
+                );
+                return out;
+            }
+        };
+        let headers_at = Instant::now();
+        out.headers_us = Some(us(out.sent, headers_at));
+        let status = resp.status();
+        out.status = Some(status.as_u16());
+        let deadline = tokio::time::Instant::from_std(out.sent + self.cfg.timeout);
+        if !status.is_success() {
+            let body = tokio::time::timeout_at(deadline, resp.bytes())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            let message = body
+                .as_deref()
+                .and_then(error_message)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
+            out.failed(kind_for_status(status.as_u16()), message);
+            out.end_us = Some(us(out.sent, Instant::now()));
+            return out;
+        }
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_sse {
+            match tokio::time::timeout_at(deadline, resp.bytes()).await {
+                Ok(Ok(bytes)) => {
+                    out.end_us = Some(us(out.sent, Instant::now()));
+                    if let Err(f) = whole_body(&bytes, &mut out) {
+                        out.failed(f.kind, f.message);
+                    }
+                }
+                Ok(Err(e)) => {
+                    let f = Failure::transport(&e);
+                    out.failed(f.kind, f.message);
+                }
+                Err(_) => out.failed(
+                    ErrorKind::Timeout,
+                    format!("body not complete within {:?}", self.cfg.timeout),
+                ),
+            }
+            return out;
+        }
+        let mut parser = SseParser::new();
+        let mut done = false;
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
+                    let f = Failure::transport(&e);
+                    out.failed(f.kind, f.message);
+                    break;
+                }
+                Err(_) => {
+                    out.failed(
+                        ErrorKind::Timeout,
+                        format!("stream not complete within {:?}", self.cfg.timeout),
+                    );
+                    break;
+                }
+            };
+            // One timestamp per socket read: events completed by the same
+            // read arrived together.
+            let t = us(out.sent, Instant::now());
+            for event in parser.push(&chunk) {
+                if event.is_done() {
+                    done = true;
+                    break;
+                }
+                if let Err(f) = on_event(&event.data, t, &mut out) {
+                    out.failed(f.kind, f.message);
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        out.end_us = Some(us(out.sent, Instant::now()));
+        if out.error.is_none() && !done && out.finish_reason.is_none() {
+            out.failed(
+                ErrorKind::Decode,
+                format!(
+                    "stream ended early: {} event(s), no finish_reason and no [DONE]",
+                    out.events.len()
+                ),
+            );
+        }
+        if done && out.error.is_none() {
+            // Let the connection go back to the pool (the body's end follows
+            // [DONE] at once on well-behaved servers).
+            let drain = async { while let Ok(Some(_)) = resp.chunk().await {} };
+            let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
+        }
+        out
+    }
+}
+
+/// A chunk's fields that timing needs, borrowed from the event data.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    choices: Option<First<TimedChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct TimedChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<TimedDelta<'a>>,
+    #[serde(borrow, default)]
+    message: Option<TimedDelta<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TimedDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+}
+
+/// The first element of a JSON array, the rest skipped without allocating.
+struct First<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = First<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<T>()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(First(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Classify and account one SSE event that arrived at `t_us`.
+fn on_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> Result<(), Failure> {
+    let chunk: Chunk = serde_json::from_slice(data).map_err(|e| {
+        Failure::new(
+            ErrorKind::Decode,
+            format!(
+                "event is not JSON ({e}): {}",
+                String::from_utf8_lossy(&data[..data.len().min(200)])
+            ),
+        )
+    })?;
+    if chunk.error.is_some() {
+        let message = error_message(data).unwrap_or_else(|| "error event in stream".into());
+        return Err(Failure::new(ErrorKind::ErrorBody, message));
+    }
+    if chunk.usage.is_some() {
+        out.usage = chunk.usage;
+    }
+    let kind = match chunk.choices.and_then(|c| c.0) {
+        None => {
+            if out.usage.is_some() {
+                EventKind::Usage
+            } else {
+                EventKind::Empty
+            }
+        }
+        Some(choice) => {
+            if let Some(reason) = &choice.finish_reason {
+                out.finish_reason = Some(reason.to_string());
+            }
+            let (content, reasoning, tool) = match choice.delta.or(choice.message) {
+                Some(d) => (
+                    d.content,
+                    d.reasoning_content.or(d.reasoning),
+                    d.tool_calls.is_some(),
+                ),
+                None => (choice.text, None, false),
+            };
+            let content = content.filter(|c| !c.is_empty());
+            let reasoning = reasoning.filter(|r| !r.is_empty());
+            if let Some(text) = out.text.as_mut() {
+                text.push_str(reasoning.as_deref().unwrap_or(""));
+                text.push_str(content.as_deref().unwrap_or(""));
+            }
+            out.output_chars += (content.as_ref().map_or(0, |c| c.len())
+                + reasoning.as_ref().map_or(0, |r| r.len())) as u64;
+            if content.is_some() || tool {
+                EventKind::Content
+            } else if reasoning.is_some() {
+                EventKind::Reasoning
+            } else {
+                EventKind::Role
+            }
+        }
+    };
+    if kind.has_tokens() {
+        out.token_events += 1;
+    }
+    out.events.push(EventRecord {
+        t_us,
+        kind,
+        tokens: 0,
+    });
+    Ok(())
+}
+
+/// A non-streamed body: the whole answer at `end_us`.
+fn whole_body(bytes: &[u8], out: &mut TimedResponse) -> Result<(), Failure> {
+    on_event(bytes, out.end_us.unwrap_or(0), out)?;
+    // A whole body is not an event stream: keep its totals, drop the event
+    // (one body says nothing about how many tokens it held).
+    out.events.clear();
+    out.token_events = 0;
+    if out.finish_reason.is_none() && out.output_chars == 0 && out.usage.is_none() {
+        return Err(Failure::new(
+            ErrorKind::ErrorBody,
+            "response has no choices".into(),
+        ));
+    }
+    Ok(())
+}
