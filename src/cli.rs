@@ -36,6 +36,131 @@ pub enum Command {
     Report(ReportArgs),
     /// Re-grade a finished run's responses with another mode's extractors and scorer (no model calls).
     Rescore(RescoreArgs),
+    /// Serving latency/throughput sweep against a server (concurrency or request-rate levels).
+    Perf(Box<PerfArgs>),
+    /// An OpenAI-compatible streaming server with known timing, for checking a client's ceiling.
+    MockServer(MockArgs),
+}
+
+/// `bench perf` flags (EvalScope perf's names where it has one).
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    /// Server URL: a full endpoint (.../v1/chat/completions, .../v1/completions) or a base (.../v1).
+    #[arg(long, visible_alias = "api-url")]
+    pub url: String,
+    /// Model name (checked against /v1/models).
+    #[arg(long)]
+    pub model: String,
+    /// API flavour: `openai` (endpoint from the URL, chat by default), `chat` or `completions`.
+    #[arg(long, default_value = "openai")]
+    pub api: String,
+    /// API key (default: $OPENAI_API_KEY). Never written anywhere.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Extra request header `Name: value` (repeatable); values are never recorded.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Closed-loop levels: requests in flight (pairs with --number).
+    #[arg(long, num_args = 1..)]
+    pub parallel: Vec<usize>,
+    /// Requests per level (pairs with --parallel or --rate; one value applies to all).
+    #[arg(long, num_args = 1..)]
+    pub number: Vec<u64>,
+    /// Open-loop levels: arrivals per second (Poisson, or gamma with --burstiness).
+    #[arg(long, num_args = 1..)]
+    pub rate: Vec<f64>,
+    /// Gamma shape of inter-arrival times with --rate (1 = Poisson; lower is burstier).
+    #[arg(long, default_value_t = 1.0)]
+    pub burstiness: f64,
+    /// With --rate: cap on requests in flight (arrivals beyond it queue; queue time is reported).
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Run each level for this long instead of --number (seconds, or 10s, 2m, 500ms).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Warmup requests before each level (not measured).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Seed for prompts and arrival schedules.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stream responses (the default; needed for TTFT and ITL).
+    #[arg(long, overrides_with = "no_stream")]
+    pub stream: bool,
+    /// Do not stream (then only end-to-end latency is measured).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Sampling temperature.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// max_tokens of every request.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// min_tokens of every request (vLLM); responses shorter than this are flagged.
+    #[arg(long)]
+    pub min_tokens: Option<u32>,
+    /// Extra JSON merged into every request body, e.g. '{"ignore_eos": true}'.
+    #[arg(long)]
+    pub extra_args: Option<String>,
+    /// SLOs for goodput, e.g. ttft=500ms,tpot=50ms,e2el=2s.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Prompt source: random, line_by_line, openqa, custom (JSONL), sharegpt.
+    #[arg(long, default_value = "random")]
+    pub dataset: String,
+    /// File for line_by_line / openqa / custom / sharegpt.
+    #[arg(long)]
+    pub dataset_path: Option<std::path::PathBuf>,
+    /// tokenizer.json (or a directory holding one), or a hub model id (owner/name[@revision]).
+    #[arg(long)]
+    pub tokenizer_path: Option<String>,
+    /// Random prompts: shortest prompt in tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub min_prompt_length: usize,
+    /// Random prompts: longest prompt in tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub max_prompt_length: usize,
+    /// Random prompts: shared prefix length in tokens (in addition to the prompt length).
+    #[arg(long, default_value_t = 0)]
+    pub prefix_length: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Run directory (default: outputs/perf-TIME-MODEL).
+    #[arg(long, visible_alias = "work-dir")]
+    pub output: Option<PathBuf>,
+    /// Never touch the hub (tokenizer from the cache only).
+    #[arg(long)]
+    pub offline: bool,
+    /// Do not draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `bench mock-server` flags.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 8801)]
+    pub port: u16,
+    /// Time to first token, ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub ttft_ms: f64,
+    /// Gap between token chunks, ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub itl_ms: f64,
+    /// Tokens per response (capped by the request's max_tokens).
+    #[arg(long, default_value_t = 128)]
+    pub output_tokens: u32,
+    /// Tokens per chunk.
+    #[arg(long, default_value_t = 1)]
+    pub tokens_per_chunk: u32,
+    /// Model name it serves.
+    #[arg(long, default_value = "mock")]
+    pub model: String,
+    /// Worker threads (one single-threaded runtime each).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// `bench rescore` flags.
@@ -125,6 +250,18 @@ pub fn main() -> Result<ExitCode> {
             print!("{}", list_text());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(a) if crate::perf::summary::is_perf_dir(&a.dir) => {
+            let dir = crate::perf::summary::PerfDir {
+                root: a.dir.clone(),
+            };
+            crate::perf::report::write_reports(&dir)?;
+            let summary = dir
+                .read_summary()
+                .with_context(|| format!("reading {}", dir.summary().display()))?;
+            print!("{}", crate::perf::report::console_table(&summary));
+            eprintln!("reports written to {}", a.dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report(a) => {
             let data = crate::report::rerender(&a.dir)?;
             print!("{}", crate::report::terminal_table(&data));
@@ -158,6 +295,29 @@ pub fn main() -> Result<ExitCode> {
             let (out, data) = rt.block_on(crate::rescore::rescore(cfg))?;
             print!("{}", crate::report::terminal_table(&data));
             eprintln!("re-graded run written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Perf(a) => {
+            let command = redacted_command(std::env::args().collect(), a.api_key.as_deref());
+            crate::perf::cli::run(*a, command)
+        }
+        Command::MockServer(a) => {
+            let cfg = crate::mock::MockConfig {
+                port: a.port,
+                ttft: Duration::from_secs_f64(a.ttft_ms.max(0.0) / 1000.0),
+                itl: Duration::from_secs_f64(a.itl_ms.max(0.0) / 1000.0),
+                output_tokens: a.output_tokens,
+                tokens_per_chunk: a.tokens_per_chunk.max(1),
+                model: a.model,
+                threads: a.threads.max(1),
+                ..Default::default()
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(crate::mock::serve(cfg))
+                .context("mock server")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(a) => {
@@ -198,7 +358,7 @@ pub fn list_text() -> String {
 }
 
 /// Replace the API key's value in the recorded command line.
-fn redacted_command(args: Vec<String>, key: Option<&str>) -> Vec<String> {
+pub(crate) fn redacted_command(args: Vec<String>, key: Option<&str>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut hide_next = false;
     for a in args {

@@ -59,15 +59,17 @@
 //! atomics and summed only when `/stats` is read, so the hot path takes no
 //! lock and shares no cache line across threads except the in-flight count.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -117,6 +119,12 @@ pub struct MockConfig {
     /// Send the role-only chunk as soon as the request is read instead of
     /// with the first token.
     pub early_role_chunk: bool,
+    /// Wake for the last 2 ms before each chunk on a dedicated
+    /// high-resolution timer thread, so chunks leave within tens of
+    /// microseconds of their schedule instead of up to a millisecond late
+    /// (tokio's timer resolution). Costs that thread some CPU per chunk;
+    /// unused without delays.
+    pub precise_timing: bool,
 }
 
 impl Default for MockConfig {
@@ -134,6 +142,7 @@ impl Default for MockConfig {
             honour_max_tokens: true,
             threads: 1,
             early_role_chunk: false,
+            precise_timing: true,
         }
     }
 }
@@ -214,7 +223,13 @@ impl MockServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let threads = cfg.threads.max(1);
-        let shared = Arc::new(Shared::new(cfg, threads));
+        let paced = !(cfg.ttft.is_zero() && cfg.itl.is_zero());
+        let fine = if cfg.precise_timing && paced {
+            Some(FineTimer::start()?)
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared::new(cfg, threads, fine));
         let cancel = CancellationToken::new();
         let mut done = Vec::with_capacity(threads);
         for shard in 0..threads {
@@ -246,6 +261,13 @@ impl MockServer {
             cancel,
             done,
         })
+    }
+
+    fn stop(&self) {
+        self.cancel.cancel();
+        if let Some(fine) = &self.shared.fine {
+            fine.stop();
+        }
     }
 
     /// The bound address (with the real port when `port` was 0).
@@ -283,7 +305,7 @@ impl MockServer {
     /// Stops accepting, closes every connection and waits for the worker
     /// threads to finish.
     pub async fn shutdown(mut self) {
-        self.cancel.cancel();
+        self.stop();
         for rx in self.done.drain(..) {
             let _ = rx.await;
         }
@@ -293,7 +315,7 @@ impl MockServer {
 impl Drop for MockServer {
     fn drop(&mut self) {
         // Workers stop on their own; waiting here would block an async caller.
-        self.cancel.cancel();
+        self.stop();
     }
 }
 
@@ -896,31 +918,55 @@ impl Body for MockBody {
     }
 }
 
-/// Waits for absolute deadlines on the worker's tokio timer; free when the
-/// server has no delays.
+/// Waits for absolute deadlines; free when the server has no delays.
+///
+/// tokio's timer wheel has millisecond resolution and rounds deadlines up,
+/// so on its own it sends chunks 0.5 ms late on average. With a
+/// [`FineTimer`] the tokio timer only covers the wait up to
+/// [`FINE_WINDOW`] before the deadline, and the fine timer wakes the task
+/// for the rest, within tens of microseconds.
 struct Pacer {
     paced: bool,
     timer: Option<Pin<Box<Sleep>>>,
+    /// The deadline already handed to the fine timer.
+    fine_due: Option<Instant>,
 }
+
+/// How long before a deadline the fine timer takes over: more than the
+/// tokio timer's 1 ms rounding, so that it always wakes before the deadline.
+const FINE_WINDOW: Duration = Duration::from_millis(2);
 
 impl Pacer {
     fn new(cfg: &MockConfig) -> Pacer {
         Pacer {
             paced: !(cfg.ttft.is_zero() && cfg.itl.is_zero()),
             timer: None,
+            fine_due: None,
         }
     }
 
     /// True once `due` has passed; otherwise arranges a wake-up at `due`.
-    fn ready(&mut self, due: Instant, cx: &mut Context<'_>) -> bool {
+    fn ready(&mut self, due: Instant, cx: &mut Context<'_>, fine: Option<&FineTimer>) -> bool {
         if !self.paced {
             return true;
         }
         loop {
-            if Instant::now() >= due {
+            let now = Instant::now();
+            if now >= due {
                 return true;
             }
-            let deadline = tokio::time::Instant::from_std(due);
+            let coarse = match fine {
+                Some(fine) if due - now <= FINE_WINDOW => {
+                    if self.fine_due != Some(due) {
+                        self.fine_due = Some(due);
+                        fine.wake_at(due, cx.waker());
+                    }
+                    return false;
+                }
+                Some(_) => due - FINE_WINDOW,
+                None => due,
+            };
+            let deadline = tokio::time::Instant::from_std(coarse);
             let timer = self
                 .timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -931,6 +977,110 @@ impl Pacer {
                 return false;
             }
             // Fired: the loop re-reads the clock, so a chunk is never early.
+        }
+    }
+}
+
+/// A timer thread for the last stretch before a chunk's deadline: a heap of
+/// (deadline, waker) and a thread parked until the earliest deadline (the
+/// kernel's high-resolution timers wake it within about 50 µs). It only
+/// ever holds the requests within [`FINE_WINDOW`] of a deadline.
+struct FineTimer {
+    queue: Mutex<BinaryHeap<Reverse<FineEntry>>>,
+    thread: OnceLock<std::thread::Thread>,
+    stop: AtomicBool,
+}
+
+struct FineEntry {
+    due: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for FineEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.due == other.due
+    }
+}
+
+impl Eq for FineEntry {}
+
+impl PartialOrd for FineEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FineEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.due.cmp(&other.due)
+    }
+}
+
+impl FineTimer {
+    fn start() -> io::Result<Arc<FineTimer>> {
+        let timer = Arc::new(FineTimer {
+            queue: Mutex::new(BinaryHeap::new()),
+            thread: OnceLock::new(),
+            stop: AtomicBool::new(false),
+        });
+        let run = timer.clone();
+        let handle = std::thread::Builder::new()
+            .name("bench-mock-timer".into())
+            .spawn(move || run.run())?;
+        let _ = timer.thread.set(handle.thread().clone());
+        Ok(timer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<FineEntry>>> {
+        // A waker that panicked cannot leave the heap inconsistent.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake_at(&self, due: Instant, waker: &Waker) {
+        let mut queue = self.lock();
+        let earliest = queue.peek().is_none_or(|Reverse(e)| due < e.due);
+        queue.push(Reverse(FineEntry {
+            due,
+            waker: waker.clone(),
+        }));
+        drop(queue);
+        // Only a new earliest deadline changes how long the thread sleeps.
+        if earliest && let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+
+    fn run(&self) {
+        let mut ready = Vec::new();
+        while !self.stop.load(Ordering::Acquire) {
+            let next = {
+                let mut queue = self.lock();
+                let now = Instant::now();
+                while queue.peek().is_some_and(|Reverse(e)| e.due <= now) {
+                    if let Some(Reverse(e)) = queue.pop() {
+                        ready.push(e.waker);
+                    }
+                }
+                queue.peek().map(|Reverse(e)| e.due)
+            };
+            // Woken outside the lock: a wake may run the task inline.
+            for waker in ready.drain(..) {
+                waker.wake();
+            }
+            match next {
+                Some(due) => {
+                    std::thread::park_timeout(due.saturating_duration_since(Instant::now()))
+                }
+                None => std::thread::park(),
+            }
+        }
+        self.lock().clear();
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
         }
     }
 }
@@ -991,7 +1141,10 @@ impl WholeState {
         if self.body.is_none() {
             return Poll::Ready(None);
         }
-        if !self.pacer.ready(self.due, cx) {
+        if !self
+            .pacer
+            .ready(self.due, cx, self.guard.shared.fine.as_deref())
+        {
             return Poll::Pending;
         }
         let now = Instant::now();
@@ -1048,7 +1201,7 @@ impl StreamState {
         // The tail of a response with no tokens goes out when a first token
         // would have.
         let due = self.plan.due(cfg, self.t0, self.next);
-        if !self.pacer.ready(due, cx) {
+        if !self.pacer.ready(due, cx, self.guard.shared.fine.as_deref()) {
             return Poll::Pending;
         }
         if let Some(role) = self.role.take() {
@@ -1107,10 +1260,12 @@ struct Shared {
     shards: Box<[Shard]>,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+    /// The sub-millisecond timer, when pacing precisely.
+    fine: Option<Arc<FineTimer>>,
 }
 
 impl Shared {
-    fn new(cfg: MockConfig, threads: usize) -> Shared {
+    fn new(cfg: MockConfig, threads: usize, fine: Option<Arc<FineTimer>>) -> Shared {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -1126,6 +1281,7 @@ impl Shared {
             shards: (0..threads).map(|_| Shard::default()).collect(),
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
+            fine,
             cfg,
         }
     }

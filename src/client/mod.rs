@@ -158,6 +158,9 @@ pub struct ClientConfig {
     pub retry_max: Duration,
     /// Use SSE streaming.
     pub stream: bool,
+    /// Extra request headers (`--header K: V`); values may be secrets and
+    /// are never printed.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ClientConfig {
@@ -173,6 +176,7 @@ impl ClientConfig {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
             stream: false,
+            headers: Vec::new(),
         }
     }
 
@@ -303,6 +307,21 @@ impl Client {
             // Keeps it out of http's Debug output and HTTP/2 header tables.
             value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
+        }
+        for (name, value) in &cfg.headers {
+            let name = header::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                ConfigError::Http(format!(
+                    "--header: `{}` is not a valid header name",
+                    name.trim()
+                ))
+            })?;
+            let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+                ConfigError::Http(format!(
+                    "--header {name}: the value is not a valid header value"
+                ))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("bench/", env!("CARGO_PKG_VERSION")))

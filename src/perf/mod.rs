@@ -7,7 +7,12 @@
 //! - [`prompts`]: prompt sources (exact-length random prompts from a
 //!   tokenizer, text files, JSONL, ShareGPT).
 
+pub mod cli;
+pub mod driver;
 pub mod prompts;
 pub mod record;
+pub mod report;
 pub mod run;
+pub mod server_metrics;
 pub mod stats;
+pub mod summary;

@@ -1,1 +1,1470 @@
-//! Perf prompt sources (being written).
+//! Prompt sources for `bench perf`: what each request sends, and how many
+//! tokens it is.
+//!
+//! Owns: loading a `tokenizer.json` (a path, a directory holding one, or a
+//! hub model id fetched through [`crate::hub`]), generating random prompts of
+//! an exact token length, and reading prompt files (`line_by_line`,
+//! `openqa`/custom JSONL, ShareGPT). Does not own: sending requests, chat
+//! templates, or choosing which prompt goes to which request (the runner
+//! cycles through a [`PromptSet`]).
+//!
+//! # Random prompts: exact length
+//!
+//! For request `i`, a body length `L` is drawn uniformly from
+//! `[min_len, max_len]`; `L` token ids are drawn uniformly from the usable
+//! vocabulary (no added/special tokens, no `<0xNN>` byte-fallback tokens, no
+//! token that decodes to nothing, to U+FFFD — a partial UTF-8 sequence in
+//! byte-level vocabularies — or to control characters). Decoding those ids
+//! and re-encoding the text rarely gives `L` tokens back (tokens merge or
+//! split at their seams), so, as vLLM and EvalScope do, the text is decoded,
+//! re-encoded, truncated when long or padded when short, and tried again.
+//! Unlike them it pads with "word-start" tokens (a space plus ASCII letters,
+//! `Ġword`/`▁word`, that encode back to themselves): appending one adds
+//! exactly one token under GPT-2-style and SentencePiece-style
+//! pre-tokenizers, so the loop converges in a round or two instead of
+//! leaving a residual error after a fixed number of retries. Counts are
+//! without special tokens (`add_special_tokens = false`) and without any chat
+//! template: what the server adds on top is its business, and its `usage`
+//! reports it.
+//!
+//! The shared prefix follows vLLM's `--random-prefix-len`: `prefix_len`
+//! tokens generated once and prepended to every prompt **in addition to**
+//! `L`, so each prompt is `prefix_len + L` tokens. (EvalScope's
+//! `--prefix-length` means the same.) The prefix text is identical across
+//! prompts, and the body starts with a word-start token so the seam does not
+//! merge and the prefix tokens stay identical too.
+//!
+//! Determinism: the prefix and every length come from one xoshiro256++
+//! stream seeded with `seed`; prompt `i` draws its tokens from its own
+//! stream seeded from `(seed, i)`. So the same seed and tokenizer give the
+//! same prompts on every machine, whatever the thread count, and prompt `i`
+//! does not depend on how many prompts were asked for. Generation runs on
+//! all cores.
+//!
+//! # Prompt files (`--dataset-path`)
+//!
+//! - `line_by_line`: one prompt per line, trimmed (as EvalScope's `strip()`);
+//!   blank lines skipped.
+//! - `openqa` / custom JSONL: one JSON object per line with `messages` (an
+//!   OpenAI message list; `content` a string or a list of `{"type": "text"}`
+//!   parts), `prompt` (a string) or `question` (a string: EvalScope's
+//!   `openqa` plugin reads exactly `item['question'].strip()` from each line
+//!   of HC3-Chinese's `open_qa.jsonl`), looked up in that order.
+//! - ShareGPT: a JSON array (or JSONL) of `{"conversations": [{"from":
+//!   "human"|"gpt", "value": ...}]}`. The first human turn (`human`/`user`)
+//!   is the prompt; the first assistant turn after it (`gpt`/`chatgpt`/
+//!   `bard`/`assistant`/`model`), tokenized, is the expected output length,
+//!   as vLLM's `sharegpt` dataset does (vLLM simply takes turns 0 and 1).
+//!   Entries without a human turn are skipped and counted. vLLM's hard-coded
+//!   length filters (prompt < 4, output < 4, prompt > 1024, sum > 2048
+//!   tokens) are not applied.
+//!
+//! Files are read in order; `limit` stops after that many prompts. Errors
+//! name `--dataset-path`, the file and the 1-based line.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cli::PerfArgs;
+use crate::client::{ApiKind, Message, Prompt};
+use crate::hub::{Hub, HubConfig, HubError, HubFile};
+use crate::perf::driver::{TokenCounter, WorkItem};
+
+pub use tokenizers::Tokenizer;
+
+/// The file a hub model repo must have for `--tokenizer-path owner/name`.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// Decode → re-encode rounds before giving up on an exact length. With
+/// word-start padding the loop ends in 1-3 rounds; this bound only guards
+/// against pathological tokenizers.
+const MAX_ROUNDS: usize = 32;
+
+/// Word-start tokens kept for padding. The lowest ids (the most frequent
+/// merges in BPE vocabularies) are plenty, and checking each one costs an
+/// encode, so large vocabularies stop here.
+const MAX_PAD_POOL: usize = 4096;
+
+/// Below this many items per thread, threads cost more than they save.
+const MIN_ITEMS_PER_THREAD: usize = 16;
+
+/// Where prompts come from (`--dataset` and its options).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PromptSpec {
+    /// Random prompts of an exact token length (`--dataset random`).
+    Random(RandomSpec),
+    /// One prompt per line of a text file (`--dataset line_by_line`).
+    LineByLine {
+        /// `--dataset-path`.
+        path: PathBuf,
+    },
+    /// JSONL with `messages`, `prompt` or `question` per line
+    /// (`--dataset openqa` / `custom`).
+    Jsonl {
+        /// `--dataset-path`.
+        path: PathBuf,
+    },
+    /// ShareGPT-format JSON (`--dataset sharegpt`).
+    ShareGpt {
+        /// `--dataset-path`.
+        path: PathBuf,
+    },
+}
+
+impl PromptSpec {
+    /// The dataset name as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PromptSpec::Random(_) => "random",
+            PromptSpec::LineByLine { .. } => "line_by_line",
+            PromptSpec::Jsonl { .. } => "openqa",
+            PromptSpec::ShareGpt { .. } => "sharegpt",
+        }
+    }
+}
+
+/// Settings for random prompts (EvalScope's `--min-prompt-length`,
+/// `--max-prompt-length`, `--prefix-length`, `--seed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomSpec {
+    /// Smallest body length in tokens (at least 1).
+    pub min_len: u32,
+    /// Largest body length in tokens (inclusive).
+    pub max_len: u32,
+    /// Shared prefix tokens, added on top of the body length (vLLM's
+    /// `--random-prefix-len` semantics).
+    pub prefix_len: u32,
+    /// Seed for lengths, prefix and tokens.
+    pub seed: u64,
+}
+
+/// One prompt ready for a perf request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerfPrompt {
+    /// Text (random, line-by-line, `prompt`/`question`, ShareGPT) or chat
+    /// messages (JSONL `messages`).
+    pub prompt: Prompt,
+    /// Prompt tokens without special tokens or chat template: exact for
+    /// random prompts; for files, counted with the tokenizer when one was
+    /// given (for messages, the sum over their contents).
+    pub prompt_tokens: Option<u64>,
+    /// Expected output tokens (ShareGPT's first assistant turn, tokenized),
+    /// for runs that take the output length from the dataset.
+    pub output_tokens: Option<u32>,
+}
+
+impl PerfPrompt {
+    /// The prompt in the shape `api` sends: text becomes one user message
+    /// for chat; messages cannot be sent to the completions endpoint.
+    pub fn for_api(&self, api: ApiKind) -> Result<Prompt, PromptError> {
+        match (&self.prompt, api) {
+            (Prompt::Text(text), ApiKind::Chat) => Ok(Prompt::Messages(vec![Message {
+                role: "user".to_string(),
+                content: text.clone(),
+            }])),
+            (Prompt::Messages(_), ApiKind::Completions) => Err(PromptError::MessagesNeedChat),
+            (prompt, _) => Ok(prompt.clone()),
+        }
+    }
+}
+
+/// The prompts of a run and what loading them found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptSet {
+    /// In order; the runner cycles when it needs more.
+    pub prompts: Vec<PerfPrompt>,
+    /// File entries that held no prompt (ShareGPT without a human turn,
+    /// JSONL lines whose prompt is blank). Blank lines are not counted.
+    pub skipped: usize,
+    /// For random prompts: how far the achieved lengths are from the
+    /// requested ones (all zero when every prompt converged).
+    pub length_error: Option<InputLengthError>,
+}
+
+/// Achieved versus requested input lengths over a set of random prompts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputLengthError {
+    /// Prompts compared.
+    pub prompts: usize,
+    /// Prompts whose achieved length differs from the requested one (the
+    /// exact-length loop fell back to its closest attempt).
+    pub mismatched: usize,
+    /// Mean of |achieved − requested| tokens.
+    pub mean_abs: f64,
+    /// Largest |achieved − requested| tokens.
+    pub max_abs: u64,
+    /// Σ (achieved − requested): positive means more tokens than asked.
+    pub net: i64,
+}
+
+impl fmt::Display for InputLengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "input length error over {} prompts: mean |Δ| {:.3} tokens, max |Δ| {}, \
+             {} mismatched, net {:+}",
+            self.prompts, self.mean_abs, self.max_abs, self.mismatched, self.net
+        )
+    }
+}
+
+/// Compares achieved with requested lengths, pairwise (extra entries in the
+/// longer slice are ignored).
+pub fn input_length_error(requested: &[u64], achieved: &[u64]) -> InputLengthError {
+    let mut out = InputLengthError::default();
+    let mut sum_abs = 0u64;
+    for (&want, &got) in requested.iter().zip(achieved) {
+        let abs = want.abs_diff(got);
+        out.prompts += 1;
+        out.mismatched += usize::from(abs != 0);
+        out.max_abs = out.max_abs.max(abs);
+        sum_abs += abs;
+        out.net += got as i64 - want as i64;
+    }
+    if out.prompts > 0 {
+        out.mean_abs = sum_abs as f64 / out.prompts as f64;
+    }
+    out
+}
+
+/// Why prompts or a tokenizer could not be had. Messages name the flag
+/// (`--tokenizer-path`, `--dataset-path`) and the file, and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// The tokenizer spec is neither an existing path nor a hub model id.
+    #[error("--tokenizer-path {spec}: {reason}")]
+    TokenizerNotFound {
+        /// What the user passed.
+        spec: String,
+        /// What was looked for.
+        reason: String,
+    },
+    /// The file exists but is not a loadable `tokenizer.json`.
+    #[error(
+        "--tokenizer-path {spec}: cannot load {}: {message} (expected a Hugging Face \
+         tokenizer.json, the \"fast tokenizer\" format)",
+        path.display()
+    )]
+    TokenizerLoad {
+        /// What the user passed.
+        spec: String,
+        /// The file tried.
+        path: PathBuf,
+        /// The tokenizers crate's message.
+        message: String,
+    },
+    /// Fetching `tokenizer.json` from the hub failed (the hub error says
+    /// which repo, file and revision, and whether the cache was tried).
+    #[error("--tokenizer-path {spec}: {source}")]
+    TokenizerHub {
+        /// What the user passed.
+        spec: String,
+        /// The hub's error.
+        source: HubError,
+    },
+    /// Random prompts were asked for without a tokenizer.
+    #[error(
+        "--dataset random needs a tokenizer: pass --tokenizer-path (a tokenizer.json, a \
+         directory holding one, or a hub model id such as Qwen/Qwen2.5-0.5B-Instruct)"
+    )]
+    TokenizerRequired,
+    /// Encoding or decoding failed inside the tokenizer.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// No token of the vocabulary can be used in a random prompt.
+    #[error(
+        "the tokenizer has no usable tokens for random prompts (every token is special, \
+         byte-fallback or unprintable)"
+    )]
+    EmptyVocabulary,
+    /// Flags that do not go together (`--dataset` and its options).
+    #[error("{0}")]
+    Flags(String),
+    /// Bad random prompt lengths.
+    #[error("random prompts: {0}")]
+    InvalidLengths(String),
+    /// The dataset file could not be read.
+    #[error("--dataset-path {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// One line of a line-based file is wrong.
+    #[error("--dataset-path {} line {line}: {message}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A whole-file format error (ShareGPT JSON; serde's message carries the
+    /// line and column).
+    #[error("--dataset-path {}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file held no prompt at all.
+    #[error(
+        "--dataset-path {}: no prompts found (the file is empty, blank, or every entry \
+         lacks a prompt)",
+        path.display()
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A `messages` prompt cannot go to `/v1/completions`.
+    #[error(
+        "this dataset has chat `messages`, which only the chat endpoint takes: use --api chat \
+         (or give plain `prompt` strings)"
+    )]
+    MessagesNeedChat,
+}
+
+// ---------------------------------------------------------------------------
+// Tokenizer loading
+
+/// Loads a tokenizer from `spec`, as `--tokenizer-path` takes it:
+///
+/// 1. an existing path: a `tokenizer.json` file, or a directory holding one
+///    (a local model snapshot) — a local path wins over a hub id of the same
+///    spelling, as in `transformers`;
+/// 2. otherwise a hub model id `owner/name` or `owner/name@revision`, whose
+///    `tokenizer.json` is fetched with [`Hub::fetch`] (cache first; offline
+///    mode works from the cache alone).
+pub async fn load_tokenizer(spec: &str, hub: &Hub) -> Result<Tokenizer, PromptError> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return load_tokenizer_path(spec, path);
+    }
+    let Some((repo, revision)) = parse_hub_id(spec) else {
+        return Err(PromptError::TokenizerNotFound {
+            spec: spec.to_string(),
+            reason: "no such file or directory, and not a hub model id (owner/name or \
+                     owner/name@revision)"
+                .to_string(),
+        });
+    };
+    let file = HubFile::model(repo, revision, TOKENIZER_FILE);
+    let fetched = hub
+        .fetch(&file)
+        .await
+        .map_err(|source| PromptError::TokenizerHub {
+            spec: spec.to_string(),
+            source,
+        })?;
+    load_tokenizer_file(spec, &fetched.local_path)
+}
+
+/// Loads a local `tokenizer.json`, or the one inside directory `path`.
+fn load_tokenizer_path(spec: &str, path: &Path) -> Result<Tokenizer, PromptError> {
+    if path.is_dir() {
+        let file = path.join(TOKENIZER_FILE);
+        if !file.is_file() {
+            return Err(PromptError::TokenizerNotFound {
+                spec: spec.to_string(),
+                reason: format!(
+                    "the directory has no {TOKENIZER_FILE} (looked for {}); \
+                     tokenizer.model / vocab.txt alone are not supported",
+                    file.display()
+                ),
+            });
+        }
+        return load_tokenizer_file(spec, &file);
+    }
+    load_tokenizer_file(spec, path)
+}
+
+fn load_tokenizer_file(spec: &str, file: &Path) -> Result<Tokenizer, PromptError> {
+    Tokenizer::from_file(file).map_err(|e| PromptError::TokenizerLoad {
+        spec: spec.to_string(),
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// `owner/name[@revision]` → `(owner/name, revision or "main")`, or `None`
+/// when `spec` cannot be a hub model id (paths like `./x`, `/x`, `~/x`, more
+/// or fewer than one `/`, characters the hub does not allow).
+pub fn parse_hub_id(spec: &str) -> Option<(&str, &str)> {
+    let (repo, revision) = match spec.split_once('@') {
+        Some((repo, rev)) if !rev.is_empty() && !rev.contains(char::is_whitespace) => (repo, rev),
+        Some(_) => return None,
+        None => (spec, "main"),
+    };
+    let (owner, name) = repo.split_once('/')?;
+    let part_ok = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(['.', '-'])
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    (part_ok(owner) && part_ok(name)).then_some((repo, revision))
+}
+
+// ---------------------------------------------------------------------------
+// Dispatch
+
+/// Loads the prompts of `spec`: `count` random prompts, or at most `count`
+/// prompts from a file (the runner cycles when the file has fewer). The
+/// tokenizer is required for random prompts and optional for files (it adds
+/// token counts).
+pub fn load_prompts(
+    spec: &PromptSpec,
+    count: usize,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<PromptSet, PromptError> {
+    match spec {
+        PromptSpec::Random(random) => {
+            let tokenizer = tokenizer.ok_or(PromptError::TokenizerRequired)?;
+            random_prompts(tokenizer, random, count)
+        }
+        PromptSpec::LineByLine { path } => read_line_by_line(path, Some(count), tokenizer),
+        PromptSpec::Jsonl { path } => read_jsonl(path, Some(count), tokenizer),
+        PromptSpec::ShareGpt { path } => read_sharegpt(path, Some(count), tokenizer),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Random prompts
+
+/// The parts of a vocabulary random prompts are built from.
+#[derive(Debug, Clone)]
+pub struct RandomVocab {
+    /// Ids a random prompt may contain.
+    allowed: Vec<u32>,
+    /// Ids used for padding: word-start tokens that encode back to
+    /// themselves (or `allowed` when the vocabulary has none).
+    pad: Vec<u32>,
+}
+
+impl RandomVocab {
+    /// Scans the vocabulary once (one decode per id, one encode per
+    /// word-start candidate up to [`MAX_PAD_POOL`]).
+    pub fn new(tokenizer: &Tokenizer) -> Result<RandomVocab, PromptError> {
+        let added: HashSet<u32> = tokenizer
+            .get_added_tokens_decoder()
+            .keys()
+            .copied()
+            .collect();
+        let size = u32::try_from(tokenizer.get_vocab_size(true)).unwrap_or(u32::MAX);
+        let mut allowed = Vec::new();
+        let mut pad = Vec::new();
+        for id in 0..size {
+            if added.contains(&id) {
+                continue;
+            }
+            let Some(raw) = tokenizer.id_to_token(id) else {
+                continue;
+            };
+            if is_byte_fallback(&raw) {
+                continue;
+            }
+            let Ok(text) = tokenizer.decode(&[id], false) else {
+                continue;
+            };
+            if text.is_empty() || text.contains('\u{FFFD}') || text.chars().any(char::is_control) {
+                continue;
+            }
+            allowed.push(id);
+            if pad.len() < MAX_PAD_POOL
+                && is_word_start(&raw, &text)
+                && encode_ids(tokenizer, &text)? == [id]
+            {
+                pad.push(id);
+            }
+        }
+        if allowed.is_empty() {
+            return Err(PromptError::EmptyVocabulary);
+        }
+        if pad.is_empty() {
+            pad = allowed.clone();
+        }
+        Ok(RandomVocab { allowed, pad })
+    }
+
+    /// Ids random prompts draw from.
+    pub fn allowed(&self) -> &[u32] {
+        &self.allowed
+    }
+
+    /// Ids used to pad short attempts.
+    pub fn pad(&self) -> &[u32] {
+        &self.pad
+    }
+}
+
+/// `<0x0A>`-style byte-fallback tokens (SentencePiece/Llama vocabularies):
+/// alone they decode to a raw byte, often half a character (EvalScope
+/// excludes them to avoid mojibake that inflates the token count).
+fn is_byte_fallback(raw: &str) -> bool {
+    raw.len() == 6
+        && raw.starts_with("<0x")
+        && raw.ends_with('>')
+        && raw[3..5].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A token that starts a new word: `Ġ` (byte-level space) or `▁`
+/// (SentencePiece space) followed by at least two ASCII letters. Appending
+/// one to any text adds exactly one token under the usual pre-tokenizers.
+fn is_word_start(raw: &str, decoded: &str) -> bool {
+    let word = decoded.trim_start_matches(' ');
+    (raw.starts_with('Ġ') || raw.starts_with('▁'))
+        && word.len() >= 2
+        && word.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn encode_ids(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, PromptError> {
+    tokenizer
+        .encode_fast(text, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| PromptError::Tokenizer(format!("encoding failed: {e}")))
+}
+
+fn decode_ids(tokenizer: &Tokenizer, ids: &[u32]) -> Result<String, PromptError> {
+    tokenizer
+        .decode(ids, false)
+        .map_err(|e| PromptError::Tokenizer(format!("decoding failed: {e}")))
+}
+
+/// A piece of text and its exact token count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exact {
+    text: String,
+    ids: Vec<u32>,
+}
+
+/// Generates `count` random prompts of exact length per [`RandomSpec`] (see
+/// the module doc for the method and guarantees).
+pub fn random_prompts(
+    tokenizer: &Tokenizer,
+    spec: &RandomSpec,
+    count: usize,
+) -> Result<PromptSet, PromptError> {
+    let vocab = RandomVocab::new(tokenizer)?;
+    random_prompts_with(tokenizer, &vocab, spec, count)
+}
+
+/// [`random_prompts`] with a vocabulary scanned beforehand (reuse it across
+/// sweeps: the scan decodes every token once).
+pub fn random_prompts_with(
+    tokenizer: &Tokenizer,
+    vocab: &RandomVocab,
+    spec: &RandomSpec,
+    count: usize,
+) -> Result<PromptSet, PromptError> {
+    if spec.min_len == 0 {
+        return Err(PromptError::InvalidLengths(
+            "--min-prompt-length must be at least 1".to_string(),
+        ));
+    }
+    if spec.min_len > spec.max_len {
+        return Err(PromptError::InvalidLengths(format!(
+            "--min-prompt-length {} is greater than --max-prompt-length {}",
+            spec.min_len, spec.max_len
+        )));
+    }
+    // One stream for everything shared or sequential, so prompt i's length
+    // does not depend on `count` or on threads.
+    let mut main = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
+    let prefix = if spec.prefix_len > 0 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(spec.seed, u64::MAX));
+        let empty = Exact {
+            text: String::new(),
+            ids: Vec::new(),
+        };
+        converge(tokenizer, vocab, &mut rng, &empty, spec.prefix_len as usize)?
+    } else {
+        Exact {
+            text: String::new(),
+            ids: Vec::new(),
+        }
+    };
+    let lengths: Vec<usize> = (0..count)
+        .map(|_| main.random_range(spec.min_len..=spec.max_len) as usize)
+        .collect();
+
+    let made = par_map(&lengths, |i, &len| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(spec.seed, i as u64));
+        converge(tokenizer, vocab, &mut rng, &prefix, len)
+    })?;
+
+    let requested: Vec<u64> = lengths
+        .iter()
+        .map(|&l| (l + prefix.ids.len()) as u64)
+        .collect();
+    let achieved: Vec<u64> = made.iter().map(|e| e.ids.len() as u64).collect();
+    let prompts = made
+        .into_iter()
+        .map(|e| PerfPrompt {
+            prompt_tokens: Some(e.ids.len() as u64),
+            prompt: Prompt::Text(e.text),
+            output_tokens: None,
+        })
+        .collect();
+    Ok(PromptSet {
+        prompts,
+        skipped: 0,
+        length_error: Some(input_length_error(&requested, &achieved)),
+    })
+}
+
+/// A per-prompt seed from the run seed and the prompt index (SplitMix64's
+/// finalizer: nearby indices give unrelated streams).
+fn mix(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn pick(rng: &mut Xoshiro256PlusPlus, pool: &[u32]) -> u32 {
+    pool[rng.random_range(0..pool.len())]
+}
+
+/// Text that is `prefix` followed by `body_len` random tokens and encodes to
+/// exactly `prefix.ids.len() + body_len` tokens; the closest attempt if
+/// [`MAX_ROUNDS`] rounds do not get there.
+fn converge(
+    tokenizer: &Tokenizer,
+    vocab: &RandomVocab,
+    rng: &mut Xoshiro256PlusPlus,
+    prefix: &Exact,
+    body_len: usize,
+) -> Result<Exact, PromptError> {
+    let target = prefix.ids.len() + body_len;
+    let fresh_body = |rng: &mut Xoshiro256PlusPlus, ids: &mut Vec<u32>| {
+        ids.truncate(prefix.ids.len());
+        if body_len > 0 {
+            // A word start first, so the seam with the prefix is a word
+            // boundary and the prefix's tokens survive re-encoding.
+            ids.push(pick(rng, &vocab.pad));
+            ids.extend((1..body_len).map(|_| pick(rng, &vocab.allowed)));
+        }
+    };
+    let mut ids = Vec::with_capacity(target + 8);
+    ids.extend_from_slice(&prefix.ids);
+    fresh_body(rng, &mut ids);
+    let mut best: Option<Exact> = None;
+    for _ in 0..MAX_ROUNDS {
+        let text = decode_ids(tokenizer, &ids)?;
+        if !text.starts_with(&prefix.text) {
+            // The decoder rewrote the seam (not seen with byte-level or
+            // SentencePiece decoders); start the body over.
+            fresh_body(rng, &mut ids);
+            continue;
+        }
+        let enc = encode_ids(tokenizer, &text)?;
+        if enc.len() == target {
+            return Ok(Exact { text, ids: enc });
+        }
+        let closer = best
+            .as_ref()
+            .is_none_or(|b| enc.len().abs_diff(target) < b.ids.len().abs_diff(target));
+        ids.clone_from(&enc);
+        if closer {
+            best = Some(Exact { text, ids: enc });
+        }
+        if ids.len() > target {
+            ids.truncate(target);
+        } else {
+            let short = target - ids.len();
+            ids.extend((0..short).map(|_| pick(rng, &vocab.pad)));
+        }
+    }
+    match best {
+        Some(best) => Ok(best),
+        None => Err(PromptError::Tokenizer(
+            "the decoder never reproduced the shared prefix; use --prefix-length 0".to_string(),
+        )),
+    }
+}
+
+/// Maps `f` over `items` on all cores, keeping order; the first error wins.
+fn par_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>, PromptError>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(usize, &T) -> Result<R, PromptError> + Sync,
+{
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = cores.min(items.len() / MIN_ITEMS_PER_THREAD).max(1);
+    if threads == 1 {
+        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, t)| f(c * chunk + j, t))
+                        .collect::<Result<Vec<R>, PromptError>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => out.extend(part?),
+                // A panic inside the tokenizer: surface it rather than hide.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+/// A prompt read from a file, before token counting.
+struct Entry {
+    prompt: Prompt,
+    /// ShareGPT's first assistant turn.
+    completion: Option<String>,
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, PromptError> {
+    std::fs::File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| PromptError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Calls `each(line_number, text)` for every non-blank line until it
+/// returns `Ok(false)`.
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(usize, &str) -> Result<bool, PromptError>,
+) -> Result<(), PromptError> {
+    let reader = open(path)?;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| PromptError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: if e.kind() == std::io::ErrorKind::InvalidData {
+                "not valid UTF-8".to_string()
+            } else {
+                e.to_string()
+            },
+        })?;
+        // A UTF-8 byte-order mark on the first line is an editor artefact.
+        let text = if i == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            &line
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        if !each(i + 1, text)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn full(limit: Option<usize>, have: usize) -> bool {
+    limit.is_some_and(|l| have >= l)
+}
+
+/// Reads one prompt per line (trimmed; blank lines skipped), at most
+/// `limit`; token counts when `tokenizer` is given.
+pub fn read_line_by_line(
+    path: &Path,
+    limit: Option<usize>,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<PromptSet, PromptError> {
+    let mut entries = Vec::new();
+    if !full(limit, 0) {
+        for_each_line(path, |_, line| {
+            entries.push(Entry {
+                prompt: Prompt::Text(line.trim().to_string()),
+                completion: None,
+            });
+            Ok(!full(limit, entries.len()))
+        })?;
+    }
+    finish(path, entries, 0, tokenizer)
+}
+
+/// Reads `openqa`/custom JSONL: per line an object with `messages`, `prompt`
+/// or `question` (in that order of preference), at most `limit`.
+pub fn read_jsonl(
+    path: &Path,
+    limit: Option<usize>,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<PromptSet, PromptError> {
+    let mut entries = Vec::new();
+    let mut skipped = 0;
+    if !full(limit, 0) {
+        for_each_line(path, |line_no, line| {
+            let line_err = |message: String| PromptError::Line {
+                path: path.to_path_buf(),
+                line: line_no,
+                message,
+            };
+            let value: Value =
+                serde_json::from_str(line).map_err(|e| line_err(format!("invalid JSON: {e}")))?;
+            match jsonl_prompt(&value).map_err(line_err)? {
+                Some(prompt) => entries.push(Entry {
+                    prompt,
+                    completion: None,
+                }),
+                None => skipped += 1,
+            }
+            Ok(!full(limit, entries.len()))
+        })?;
+    }
+    finish(path, entries, skipped, tokenizer)
+}
+
+/// The prompt of one JSONL object; `None` when it is blank.
+fn jsonl_prompt(value: &Value) -> Result<Option<Prompt>, String> {
+    let Some(obj) = value.as_object() else {
+        return Err(format!(
+            "expected a JSON object, found {}",
+            json_kind(value)
+        ));
+    };
+    if let Some(messages) = obj.get("messages") {
+        let Some(list) = messages.as_array() else {
+            return Err(format!(
+                "`messages` must be a list of {{\"role\", \"content\"}} objects, found {}",
+                json_kind(messages)
+            ));
+        };
+        let messages = list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| chat_message(m).map_err(|e| format!("messages[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok((!messages.is_empty()).then_some(Prompt::Messages(messages)));
+    }
+    for key in ["prompt", "question"] {
+        if let Some(v) = obj.get(key) {
+            let Some(text) = v.as_str() else {
+                return Err(format!("`{key}` must be a string, found {}", json_kind(v)));
+            };
+            let text = text.trim();
+            return Ok((!text.is_empty()).then(|| Prompt::Text(text.to_string())));
+        }
+    }
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    Err(format!(
+        "no prompt: expected `messages` (a list), `prompt` or `question` (a string); the \
+         object has {}",
+        if keys.is_empty() {
+            "no keys".to_string()
+        } else {
+            format!("keys {}", keys.join(", "))
+        }
+    ))
+}
+
+/// One OpenAI chat message; `content` may be a string or a list of text
+/// parts (joined).
+fn chat_message(value: &Value) -> Result<Message, String> {
+    let role = value
+        .get("role")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .ok_or("needs a string `role`")?;
+    let content = match value.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (
+                    part.get("type").and_then(Value::as_str),
+                    part.get("text").and_then(Value::as_str),
+                ) {
+                    (Some("text"), Some(t)) => text.push_str(t),
+                    (kind, _) => {
+                        return Err(format!(
+                            "only text content parts are supported, found type {}",
+                            kind.unwrap_or("(none)")
+                        ));
+                    }
+                }
+            }
+            text
+        }
+        Some(Value::Null) | None => String::new(),
+        Some(other) => {
+            return Err(format!(
+                "`content` must be a string or a list of text parts, found {}",
+                json_kind(other)
+            ));
+        }
+    };
+    Ok(Message {
+        role: role.to_string(),
+        content,
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One ShareGPT entry; unknown fields are ignored.
+#[derive(Deserialize)]
+struct ShareGptEntry {
+    #[serde(default)]
+    conversations: Vec<ShareGptTurn>,
+}
+
+#[derive(Deserialize)]
+struct ShareGptTurn {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    value: String,
+}
+
+impl ShareGptEntry {
+    /// First human turn and the first assistant turn after it.
+    fn into_entry(self) -> Option<Entry> {
+        let mut turns = self.conversations.into_iter();
+        let human = turns.find(|t| matches!(t.from.as_str(), "human" | "user"))?;
+        let prompt = human.value.trim().to_string();
+        if prompt.is_empty() {
+            return None;
+        }
+        let completion = turns
+            .find(|t| {
+                matches!(
+                    t.from.as_str(),
+                    "gpt" | "chatgpt" | "bard" | "assistant" | "model"
+                )
+            })
+            .map(|t| t.value);
+        Some(Entry {
+            prompt: Prompt::Text(prompt),
+            completion,
+        })
+    }
+}
+
+/// Reads ShareGPT JSON (an array of entries, or one entry per line), at
+/// most `limit` prompts; output lengths need `tokenizer`.
+pub fn read_sharegpt(
+    path: &Path,
+    limit: Option<usize>,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<PromptSet, PromptError> {
+    let mut reader = open(path)?;
+    let io_err = |source| PromptError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Peek at the first non-blank byte: `[` is the usual JSON array,
+    // anything else is taken as JSONL.
+    let first = loop {
+        let buf = reader.fill_buf().map_err(io_err)?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    let (entries, skipped) = match first {
+        None => (Vec::new(), 0),
+        Some(b'[') => {
+            let mut de = serde_json::Deserializer::from_reader(reader);
+            let collected =
+                serde::Deserializer::deserialize_seq(&mut de, ShareGptVisitor { limit })
+                    .and_then(|c| de.end().map(|()| c))
+                    .map_err(|e| PromptError::Format {
+                        path: path.to_path_buf(),
+                        message: format!("invalid ShareGPT JSON: {e}"),
+                    })?;
+            collected
+        }
+        Some(_) => {
+            let mut entries = Vec::new();
+            let mut skipped = 0;
+            if !full(limit, 0) {
+                for_each_line(path, |line_no, line| {
+                    let entry: ShareGptEntry =
+                        serde_json::from_str(line).map_err(|e| PromptError::Line {
+                            path: path.to_path_buf(),
+                            line: line_no,
+                            message: format!("invalid ShareGPT entry: {e}"),
+                        })?;
+                    match entry.into_entry() {
+                        Some(e) => entries.push(e),
+                        None => skipped += 1,
+                    }
+                    Ok(!full(limit, entries.len()))
+                })?;
+            }
+            (entries, skipped)
+        }
+    };
+    finish(path, entries, skipped, tokenizer)
+}
+
+/// Streams a ShareGPT array: converts entries as they are parsed and skips
+/// the rest once `limit` is reached, so a 600 MB file with a small limit
+/// never holds all its conversations in memory.
+struct ShareGptVisitor {
+    limit: Option<usize>,
+}
+
+impl<'de> serde::de::Visitor<'de> for ShareGptVisitor {
+    type Value = (Vec<Entry>, usize);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of {\"conversations\": [...]} objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        let mut skipped = 0;
+        while !full(self.limit, entries.len()) {
+            match seq.next_element::<ShareGptEntry>()? {
+                Some(entry) => match entry.into_entry() {
+                    Some(e) => entries.push(e),
+                    None => skipped += 1,
+                },
+                None => return Ok((entries, skipped)),
+            }
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok((entries, skipped))
+    }
+}
+
+/// Token counts (when a tokenizer is given) and the empty-file check.
+fn finish(
+    path: &Path,
+    entries: Vec<Entry>,
+    skipped: usize,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<PromptSet, PromptError> {
+    if entries.is_empty() {
+        return Err(PromptError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let counts: Vec<(Option<u64>, Option<u32>)> = match tokenizer {
+        None => entries.iter().map(|_| (None, None)).collect(),
+        Some(tok) => par_map(&entries, |_, e| {
+            let prompt = match &e.prompt {
+                Prompt::Text(t) => count_tokens(tok, t)?,
+                Prompt::Messages(ms) => {
+                    let mut n = 0;
+                    for m in ms {
+                        n += count_tokens(tok, &m.content)?;
+                    }
+                    n
+                }
+            };
+            let output = match &e.completion {
+                Some(c) => Some(u32::try_from(count_tokens(tok, c)?).unwrap_or(u32::MAX)),
+                None => None,
+            };
+            Ok((Some(prompt), output))
+        })?,
+    };
+    let prompts = entries
+        .into_iter()
+        .zip(counts)
+        .map(|(e, (prompt_tokens, output_tokens))| PerfPrompt {
+            prompt: e.prompt,
+            prompt_tokens,
+            output_tokens,
+        })
+        .collect();
+    Ok(PromptSet {
+        prompts,
+        skipped,
+        length_error: None,
+    })
+}
+
+/// Tokens in `text`, without special tokens.
+pub fn count_tokens(tokenizer: &Tokenizer, text: &str) -> Result<u64, PromptError> {
+    tokenizer
+        .encode_fast(text, false)
+        .map(|e| e.len() as u64)
+        .map_err(|e| PromptError::Tokenizer(format!("encoding failed: {e}")))
+}
+
+// ---------------------------------------------------------------------------
+// `bench perf` flags -> workload
+
+/// The prompts of a `bench perf` run, as [`super::cli`] consumes them.
+pub struct Workload {
+    /// Prompts in order (the runner cycles).
+    pub items: Vec<WorkItem>,
+    /// How they were made, for the run record (dataset, lengths, seed,
+    /// tokenizer, achieved input-length error).
+    pub label: String,
+    /// Token counter from `--tokenizer-path`, for servers without `usage`.
+    pub counter: Option<TokenCounter>,
+    /// Random prompts: achieved versus requested lengths.
+    pub length_error: Option<InputLengthError>,
+}
+
+impl fmt::Debug for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workload")
+            .field("items", &self.items.len())
+            .field("label", &self.label)
+            .field("counter", &self.counter.is_some())
+            .field("length_error", &self.length_error)
+            .finish()
+    }
+}
+
+/// `--dataset` → [`PromptSpec`], checking the flags that go with it.
+pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
+    let flag_err = PromptError::Flags;
+    let path = || {
+        a.dataset_path.clone().ok_or_else(|| {
+            flag_err(format!(
+                "--dataset {} reads a file: pass it with --dataset-path FILE",
+                a.dataset
+            ))
+        })
+    };
+    let tokens = |flag: &str, v: usize| {
+        u32::try_from(v).map_err(|_| flag_err(format!("--{flag} {v} is too large")))
+    };
+    Ok(match a.dataset.as_str() {
+        "random" => {
+            if let Some(p) = &a.dataset_path {
+                return Err(flag_err(format!(
+                    "--dataset-path {} is not used by --dataset random (did you mean \
+                     --dataset line_by_line, openqa or sharegpt?)",
+                    p.display()
+                )));
+            }
+            PromptSpec::Random(RandomSpec {
+                min_len: tokens("min-prompt-length", a.min_prompt_length)?,
+                max_len: tokens("max-prompt-length", a.max_prompt_length)?,
+                prefix_len: tokens("prefix-length", a.prefix_length)?,
+                seed: a.seed,
+            })
+        }
+        "line_by_line" => PromptSpec::LineByLine { path: path()? },
+        "openqa" | "custom" | "jsonl" => PromptSpec::Jsonl { path: path()? },
+        "sharegpt" | "share_gpt" | "share_gpt_en" | "share_gpt_zh" => {
+            PromptSpec::ShareGpt { path: path()? }
+        }
+        other => {
+            return Err(flag_err(format!(
+                "--dataset `{other}`: expected random, line_by_line, openqa, custom (JSONL) \
+                 or sharegpt"
+            )));
+        }
+    })
+}
+
+/// Builds the prompts of a `bench perf` run from its flags: `count` random
+/// prompts (or at most `count` from `--dataset-path`), the tokenizer from
+/// `--tokenizer-path` (fetched from the hub when it is a model id; works
+/// inside or outside an async runtime), and a label for the record.
+pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload, PromptError> {
+    let spec = spec_from_args(a)?;
+    let tokenizer = match &a.tokenizer_path {
+        Some(t) => Some(Arc::new(load_tokenizer_blocking(t, hub)?)),
+        None => None,
+    };
+    let set = load_prompts(&spec, count.max(1), tokenizer.as_deref())?;
+    let mut label = match &spec {
+        PromptSpec::Random(r) => format!(
+            "random: {}-{} tokens + {} shared prefix, seed {}",
+            r.min_len, r.max_len, r.prefix_len, r.seed
+        ),
+        PromptSpec::LineByLine { path }
+        | PromptSpec::Jsonl { path }
+        | PromptSpec::ShareGpt { path } => {
+            format!(
+                "{}: {} ({} prompts",
+                a.dataset,
+                path.display(),
+                set.prompts.len()
+            ) + &if set.skipped > 0 {
+                format!(", {} entries without a prompt skipped)", set.skipped)
+            } else {
+                ")".to_string()
+            }
+        }
+    };
+    if let Some(t) = &a.tokenizer_path {
+        label.push_str(&format!("; tokenizer {t}"));
+    }
+    if let Some(e) = &set.length_error {
+        label.push_str(&format!("; {e}"));
+    }
+    let items = set
+        .prompts
+        .into_iter()
+        .map(|p| WorkItem {
+            prompt: p.prompt,
+            prompt_tokens: p.prompt_tokens,
+            output_tokens: p.output_tokens,
+        })
+        .collect();
+    let counter = tokenizer
+        .map(|tok| Arc::new(move |text: &str| count_tokens(&tok, text).ok()) as TokenCounter);
+    Ok(Workload {
+        items,
+        label,
+        counter,
+        length_error: set.length_error,
+    })
+}
+
+/// [`load_tokenizer`] from sync code: local paths directly, hub ids on a
+/// short-lived thread with its own runtime (so it works whether or not the
+/// caller is inside a tokio runtime).
+pub fn load_tokenizer_blocking(spec: &str, hub: &HubConfig) -> Result<Tokenizer, PromptError> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return load_tokenizer_path(spec, path);
+    }
+    let hub_err = |source| PromptError::TokenizerHub {
+        spec: spec.to_string(),
+        source,
+    };
+    let hub = Hub::new(hub.clone()).map_err(hub_err)?;
+    std::thread::scope(|scope| {
+        let fetch = scope.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    PromptError::Tokenizer(format!("cannot start a runtime to fetch {spec}: {e}"))
+                })?;
+            rt.block_on(load_tokenizer(spec, &hub))
+        });
+        match fetch.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Tokenizer {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tokenizer/tokenizer.json");
+        Tokenizer::from_file(&path).expect("fixture tokenizer")
+    }
+
+    #[test]
+    fn hub_ids() {
+        assert_eq!(
+            parse_hub_id("Qwen/Qwen2.5-0.5B-Instruct"),
+            Some(("Qwen/Qwen2.5-0.5B-Instruct", "main"))
+        );
+        assert_eq!(parse_hub_id("a/b@v1.0"), Some(("a/b", "v1.0")));
+        assert_eq!(parse_hub_id("./tok"), None);
+        assert_eq!(parse_hub_id("/abs/path"), None);
+        assert_eq!(parse_hub_id("~/tok"), None);
+        assert_eq!(parse_hub_id("a/b/c"), None);
+        assert_eq!(parse_hub_id("name"), None);
+        assert_eq!(parse_hub_id("a/b@"), None);
+        assert_eq!(parse_hub_id("../x"), None);
+    }
+
+    #[test]
+    fn byte_fallback_and_word_starts() {
+        assert!(is_byte_fallback("<0x0A>"));
+        assert!(is_byte_fallback("<0xff>"));
+        assert!(!is_byte_fallback("<0xZZ>"));
+        assert!(!is_byte_fallback("<0x0A"));
+        assert!(is_word_start("Ġthe", " the"));
+        assert!(is_word_start("▁the", "the"));
+        assert!(!is_word_start("the", "the"));
+        assert!(!is_word_start("Ġ1", " 1"));
+        assert!(!is_word_start("Ġa", " a"));
+    }
+
+    #[test]
+    fn length_error_stats() {
+        let e = input_length_error(&[10, 10, 10, 10], &[10, 12, 9, 10]);
+        assert_eq!(e.prompts, 4);
+        assert_eq!(e.mismatched, 2);
+        assert_eq!(e.max_abs, 2);
+        assert_eq!(e.net, 1);
+        assert!((e.mean_abs - 0.75).abs() < 1e-12);
+        assert_eq!(input_length_error(&[], &[]), InputLengthError::default());
+        assert!(e.to_string().contains("2 mismatched"));
+    }
+
+    #[test]
+    fn seeds_mix() {
+        assert_ne!(mix(1, 0), mix(1, 1));
+        assert_ne!(mix(1, 0), mix(2, 0));
+        assert_eq!(mix(7, 3), mix(7, 3));
+    }
+
+    #[test]
+    fn vocab_excludes_specials_and_partial_utf8() {
+        let tok = fixture();
+        let vocab = RandomVocab::new(&tok).expect("vocab");
+        let added: Vec<u32> = tok.get_added_tokens_decoder().keys().copied().collect();
+        assert!(!added.is_empty());
+        for id in &added {
+            assert!(!vocab.allowed().contains(id));
+        }
+        for &id in vocab.allowed() {
+            let text = tok.decode(&[id], false).expect("decode");
+            assert!(!text.contains('\u{FFFD}'), "{id} decodes to {text:?}");
+        }
+        // The fixture has multi-byte characters, so some byte tokens are
+        // half a character and must be excluded.
+        assert!(vocab.allowed().len() + added.len() < tok.get_vocab_size(true));
+        assert!(vocab.pad().len() > 100);
+        for &id in vocab.pad() {
+            let text = tok.decode(&[id], false).expect("decode");
+            assert_eq!(encode_ids(&tok, &text).expect("encode"), [id]);
+        }
+    }
+
+    #[test]
+    fn converges_to_exact_lengths() {
+        let tok = fixture();
+        let vocab = RandomVocab::new(&tok).expect("vocab");
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let empty = Exact {
+            text: String::new(),
+            ids: Vec::new(),
+        };
+        for len in [1, 2, 3, 5, 17, 64, 300] {
+            let e = converge(&tok, &vocab, &mut rng, &empty, len).expect("converge");
+            assert_eq!(e.ids.len(), len);
+            assert_eq!(count_tokens(&tok, &e.text).expect("count"), len as u64);
+        }
+    }
+
+    #[test]
+    fn invalid_lengths() {
+        let tok = fixture();
+        let spec = |min_len, max_len| RandomSpec {
+            min_len,
+            max_len,
+            prefix_len: 0,
+            seed: 0,
+        };
+        let err = random_prompts(&tok, &spec(0, 4), 1).expect_err("min 0");
+        assert!(err.to_string().contains("--min-prompt-length"), "{err}");
+        let err = random_prompts(&tok, &spec(5, 4), 1).expect_err("min > max");
+        assert!(err.to_string().contains("greater than"), "{err}");
+    }
+
+    #[test]
+    fn for_api_shapes() {
+        let text = PerfPrompt {
+            prompt: Prompt::Text("hi".into()),
+            prompt_tokens: None,
+            output_tokens: None,
+        };
+        assert_eq!(
+            text.for_api(ApiKind::Chat).expect("chat"),
+            Prompt::Messages(vec![Message {
+                role: "user".into(),
+                content: "hi".into()
+            }])
+        );
+        assert_eq!(
+            text.for_api(ApiKind::Completions).expect("completions"),
+            Prompt::Text("hi".into())
+        );
+        let chat = PerfPrompt {
+            prompt: Prompt::Messages(vec![]),
+            ..text
+        };
+        assert!(matches!(
+            chat.for_api(ApiKind::Completions),
+            Err(PromptError::MessagesNeedChat)
+        ));
+    }
+
+    #[test]
+    fn jsonl_shapes() {
+        let p = |s: &str| jsonl_prompt(&serde_json::from_str(s).expect("json"));
+        assert_eq!(
+            p(r#"{"prompt": " hi "}"#),
+            Ok(Some(Prompt::Text("hi".into())))
+        );
+        assert_eq!(
+            p(r#"{"question": "q?"}"#),
+            Ok(Some(Prompt::Text("q?".into())))
+        );
+        assert_eq!(p(r#"{"prompt": "  "}"#), Ok(None));
+        assert_eq!(
+            p(
+                r#"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}"#
+            ),
+            Ok(Some(Prompt::Messages(vec![Message {
+                role: "user".into(),
+                content: "ab".into()
+            }])))
+        );
+        assert!(
+            p(r#"{"prompt": 3}"#)
+                .expect_err("number")
+                .contains("string")
+        );
+        assert!(p(r#"[1]"#).expect_err("list").contains("object"));
+        assert!(
+            p(r#"{"text": "x"}"#)
+                .expect_err("no key")
+                .contains("keys text")
+        );
+        assert!(
+            p(r#"{"messages": [{"content": "x"}]}"#)
+                .expect_err("role")
+                .contains("messages[0]")
+        );
+        assert!(
+            p(r#"{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#)
+                .expect_err("image")
+                .contains("image_url")
+        );
+    }
+}

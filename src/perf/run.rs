@@ -84,7 +84,7 @@ pub struct PreparedRequest {
 }
 
 /// What the client itself looked like during a level.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClientHealth {
     /// Open loop: dispatch lag (actual start − scheduled start) p50, ms.
     pub dispatch_lag_p50_ms: Option<f64>,

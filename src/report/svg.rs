@@ -86,7 +86,8 @@ pub fn fmt_num(v: f64) -> String {
     } else if a >= 1.0 {
         format!("{v:.1}")
     } else {
-        format!("{v:.3}")
+        let t = format!("{v:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -150,11 +151,12 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
             fmt_num(t)
         );
     }
-    let xt: Vec<f64> = if chart.log_x {
-        let mut v: Vec<f64> = pts.iter().map(|p| p.0).collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
-        v
+    // Few distinct x values (sweep levels): tick exactly those.
+    let mut distinct: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let xt: Vec<f64> = if chart.log_x || distinct.len() <= 12 {
+        distinct
     } else {
         ticks(x0, x1, 6)
     };
@@ -178,7 +180,7 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
         mt + ph / 2.0,
         escape(chart.y_label)
     );
-    // Lines, points and legend.
+    // Lines and points first, then the legend on a white box above them.
     for (i, s) in series.iter().enumerate() {
         let c = COLOURS[i % COLOURS.len()];
         let path: Vec<String> = s
@@ -204,6 +206,16 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
                 );
             }
         }
+    }
+    let legend_h = series.len() as f64 * 14.0 + 4.0;
+    let _ = write!(
+        out,
+        "<rect x=\"{}\" y=\"{}\" width=\"146\" height=\"{legend_h}\" fill=\"#fff\" fill-opacity=\"0.9\" stroke=\"#eaeef2\"/>",
+        ml + pw - 154.0,
+        mt + 2.0
+    );
+    for (i, s) in series.iter().enumerate() {
+        let c = COLOURS[i % COLOURS.len()];
         let ly = mt + 12.0 + i as f64 * 14.0;
         let _ = write!(
             out,

@@ -6,6 +6,8 @@ mod client;
 mod compat;
 mod eval;
 mod hub;
+mod mock;
+mod prompts;
 mod realserver;
 mod rescore;
 mod support;

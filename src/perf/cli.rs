@@ -1,0 +1,300 @@
+//! `bench perf` flags -> [`PerfConfig`](super::driver::PerfConfig), then the
+//! run. Every check names the flag at fault; `--parallel` and `--number`
+//! pair up like EvalScope's.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::driver::{PerfConfig, run_perf};
+use super::run::{Load, Stop};
+use super::stats::Slo;
+use crate::cli::PerfArgs;
+use crate::client::{ApiKind, ClientConfig, resolve_endpoints};
+
+/// Parse `10`, `10s`, `2m`, `500ms`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("--duration `{s}`: expected e.g. 30, 30s, 2m or 500ms"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => {
+            return Err(format!(
+                "--duration `{s}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("--duration `{s}` must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The levels of the sweep from --parallel / --rate / --number / --duration.
+pub fn levels(a: &PerfArgs) -> Result<Vec<(Load, Stop)>, String> {
+    if !a.parallel.is_empty() && !a.rate.is_empty() {
+        return Err("--parallel and --rate are alternatives: give one (use --max-concurrency to cap a rate)".into());
+    }
+    let duration = a.duration.as_deref().map(parse_duration).transpose()?;
+    if duration.is_some() && !a.number.is_empty() {
+        return Err("--duration and --number are alternatives: give one".into());
+    }
+    let loads: Vec<Load> = if !a.rate.is_empty() {
+        if let Some(r) = a.rate.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
+            return Err(format!(
+                "--rate {r}: must be a positive number of requests per second"
+            ));
+        }
+        if !(a.burstiness > 0.0 && a.burstiness.is_finite()) {
+            return Err("--burstiness must be positive".into());
+        }
+        if a.max_concurrency == Some(0) {
+            return Err("--max-concurrency must be at least 1".into());
+        }
+        a.rate
+            .iter()
+            .map(|&rate| Load::Rate {
+                rate,
+                burstiness: a.burstiness,
+                max_concurrency: a.max_concurrency,
+            })
+            .collect()
+    } else {
+        let parallel = if a.parallel.is_empty() {
+            vec![1]
+        } else {
+            a.parallel.clone()
+        };
+        if parallel.contains(&0) {
+            return Err("--parallel values must be at least 1".into());
+        }
+        if a.max_concurrency.is_some() {
+            return Err(
+                "--max-concurrency applies to --rate; with --parallel the level is the concurrency"
+                    .into(),
+            );
+        }
+        parallel
+            .into_iter()
+            .map(|concurrency| Load::Concurrency { concurrency })
+            .collect()
+    };
+    let stops: Vec<Stop> = match (duration, a.number.len()) {
+        (Some(d), _) => vec![Stop::Duration(d); loads.len()],
+        (None, 0) => loads
+            .iter()
+            .map(|l| match l {
+                // EvalScope's default of 1000 requests would take long on a
+                // slow server; this keeps a first run short.
+                Load::Concurrency { concurrency } => {
+                    Stop::Count((*concurrency as u64 * 10).max(10))
+                }
+                Load::Rate { rate, .. } => Stop::Count((rate * 10.0).ceil().max(10.0) as u64),
+            })
+            .collect(),
+        (None, 1) => vec![Stop::Count(a.number[0]); loads.len()],
+        (None, n) if n == loads.len() => a.number.iter().map(|&n| Stop::Count(n)).collect(),
+        (None, n) => {
+            return Err(format!(
+                "--number has {n} values but there are {} levels (--{}); give one value or one per level",
+                loads.len(),
+                if a.rate.is_empty() {
+                    "parallel"
+                } else {
+                    "rate"
+                }
+            ));
+        }
+    };
+    if stops.iter().any(|s| *s == Stop::Count(0)) {
+        return Err("--number values must be at least 1".into());
+    }
+    Ok(loads.into_iter().zip(stops).collect())
+}
+
+/// `Name: value` headers.
+fn headers(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|h| {
+            let (k, v) = h
+                .split_once(':')
+                .ok_or_else(|| format!("--header `{h}`: expected `Name: value`"))?;
+            if k.trim().is_empty() {
+                return Err(format!("--header `{h}`: empty name"));
+            }
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Validate flags into a config (the prompts are built here too).
+pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
+    let levels = levels(&a).map_err(anyhow::Error::msg)?;
+    let endpoints = resolve_endpoints(&a.url).map_err(anyhow::Error::new)?;
+    let api = match (a.api.as_str(), endpoints.named) {
+        ("openai", named) => named.unwrap_or(ApiKind::Chat),
+        ("chat", Some(ApiKind::Completions)) | ("completions", Some(ApiKind::Chat)) => {
+            bail!(
+                "--api {} contradicts --url {}, which names the other endpoint",
+                a.api,
+                a.url
+            )
+        }
+        ("chat", _) => ApiKind::Chat,
+        ("completions", _) => ApiKind::Completions,
+        (other, _) => bail!("--api `{other}`: expected openai, chat or completions"),
+    };
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let mut client = ClientConfig::new(&a.url);
+    client.api_key = a.api_key.clone().filter(|k| !k.is_empty());
+    client.api = api;
+    client.timeout = Duration::from_secs_f64(a.timeout);
+    client.stream = !a.no_stream;
+    client.headers = headers(&a.headers).map_err(anyhow::Error::msg)?;
+    let extra: Map<String, Value> = match &a.extra_args {
+        None => Map::new(),
+        Some(text) => match serde_json::from_str(text).context("--extra-args is not valid JSON")? {
+            Value::Object(m) => m,
+            _ => bail!("--extra-args must be a JSON object, e.g. '{{\"ignore_eos\": true}}'"),
+        },
+    };
+    for k in ["model", "messages", "prompt", "stream", "stream_options"] {
+        if extra.contains_key(k) {
+            bail!("--extra-args: `{k}` is set by bench");
+        }
+    }
+    let slo = a
+        .slo
+        .as_deref()
+        .map(Slo::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let (Some(min), Some(max)) = (a.min_tokens, a.max_tokens)
+        && min > max
+    {
+        bail!("--min-tokens {min} is larger than --max-tokens {max}");
+    }
+    let mut hub = crate::hub::HubConfig::from_env();
+    hub.offline |= a.offline;
+    let max_requests = levels
+        .iter()
+        .map(|(_, s)| match s {
+            Stop::Count(n) => *n as usize,
+            Stop::Duration(_) => 1000,
+        })
+        .max()
+        .unwrap_or(1);
+    let workload = super::prompts::workload(&a, &hub, max_requests)?;
+    let output = a.output.clone().unwrap_or_else(|| {
+        let ts = time::OffsetDateTime::now_utc();
+        let model: String = a
+            .model
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from("outputs").join(format!(
+            "perf-{:04}{:02}{:02}-{:02}{:02}{:02}-{model}",
+            ts.year(),
+            u8::from(ts.month()),
+            ts.day(),
+            ts.hour(),
+            ts.minute(),
+            ts.second()
+        ))
+    });
+    Ok(PerfConfig {
+        model: a.model,
+        client,
+        levels,
+        prompts: workload.items,
+        dataset_label: workload.label,
+        max_tokens: a.max_tokens,
+        min_tokens: a.min_tokens,
+        temperature: a.temperature,
+        extra,
+        warmup: a.warmup,
+        seed: a.seed,
+        slo,
+        output,
+        count_tokens: workload.counter.map(|c| c as Arc<_>),
+        progress: !a.no_progress,
+        print: true,
+        command,
+    })
+}
+
+/// `bench perf`.
+pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let cfg = config(a, command)?;
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: stopping and writing what finished (Ctrl-C again to quit at once)");
+                c2.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        let out = run_perf(cfg, cancel).await?;
+        println!("\n{}", super::report::console_table(&out.summary));
+        eprintln!("run directory: {} (summary.json, requests.jsonl, report.md, report.html)", out.dir.display());
+        Ok(if out.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn header_parsing() {
+        assert_eq!(
+            headers(&["X-A: b c".into()]).unwrap(),
+            vec![("X-A".into(), "b c".into())]
+        );
+        assert!(
+            headers(&["nocolon".into()])
+                .unwrap_err()
+                .contains("--header")
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The perf run record: `summary.json` (our schema, plus each level's
+//! numbers under `vllm bench serve`'s key names) and `requests.jsonl` (one
+//! [`RequestRecord`] per line). Reports are rendered from these two files.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::record::RequestRecord;
+use super::run::{ClientHealth, Load, Stop};
+use super::server_metrics::ServerDelta;
+use super::stats::LevelStats;
+use crate::record::ToolInfo;
+
+/// Version of `summary.json`.
+pub const PERF_SCHEMA_VERSION: u32 = 1;
+
+/// Settings of a perf run (secrets removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfSettings {
+    /// Model.
+    pub model: String,
+    /// Endpoint URL requests went to.
+    pub url: String,
+    /// `chat` or `completions`.
+    pub api: String,
+    /// Streaming.
+    pub stream: bool,
+    /// Prompt source description (`random 1024-1024 tokens`, a file, ...).
+    pub dataset: String,
+    /// `max_tokens` sent.
+    pub max_tokens: Option<u32>,
+    /// `min_tokens` sent.
+    pub min_tokens: Option<u32>,
+    /// Extra body keys (`--extra-args`).
+    pub extra_args: Map<String, Value>,
+    /// Warmup requests per level.
+    pub warmup: u64,
+    /// Seed of prompts and arrival schedules.
+    pub seed: u64,
+    /// SLOs for goodput, as given.
+    pub slo: Option<String>,
+    /// Header names sent with `--header` (values are not recorded).
+    pub headers: Vec<String>,
+}
+
+/// One level's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelSummary {
+    /// Position in the sweep.
+    pub index: usize,
+    /// Load model.
+    pub load: Load,
+    /// Stop rule.
+    pub stop: Stop,
+    /// Short label (`c=64`).
+    pub label: String,
+    /// All statistics.
+    pub stats: LevelStats,
+    /// The same numbers under `vllm bench serve`'s key names.
+    pub vllm: Map<String, Value>,
+    /// Client self-measurements.
+    pub client: ClientHealth,
+    /// Server `/metrics` deltas, when the server exposes them.
+    pub server: Option<ServerDelta>,
+    /// Things the reader must know (client saturation, early stops, errors).
+    pub warnings: Vec<String>,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfSummary {
+    /// [`PERF_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `perf`.
+    pub kind: String,
+    /// Writer.
+    pub tool: ToolInfo,
+    /// Start time, RFC 3339.
+    pub created_at: String,
+    /// `running`, `complete` or `interrupted`.
+    pub status: String,
+    /// Settings.
+    pub settings: PerfSettings,
+    /// What `/models` listed.
+    pub served_models: Vec<String>,
+    /// Levels finished so far.
+    pub levels: Vec<LevelSummary>,
+    /// Command line (key redacted).
+    pub command: Vec<String>,
+}
+
+/// Paths of a perf run directory.
+#[derive(Debug, Clone)]
+pub struct PerfDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl PerfDir {
+    /// `summary.json`.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    /// `requests.jsonl`.
+    pub fn requests(&self) -> PathBuf {
+        self.root.join("requests.jsonl")
+    }
+
+    /// Read `summary.json`.
+    pub fn read_summary(&self) -> std::io::Result<PerfSummary> {
+        let text = std::fs::read_to_string(self.summary())?;
+        serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", self.summary().display()),
+            )
+        })
+    }
+
+    /// Write `summary.json` atomically.
+    pub fn write_summary(&self, s: &PerfSummary) -> std::io::Result<()> {
+        crate::record::write_atomic(&self.summary(), serde_json::to_string_pretty(s)?.as_bytes())
+    }
+
+    /// Append one level's records to `requests.jsonl`.
+    pub fn append_records(&self, records: &[RequestRecord]) -> std::io::Result<()> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.requests())?;
+        let mut w = std::io::BufWriter::new(f);
+        for r in records {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    }
+
+    /// Every record, grouped by level.
+    pub fn read_records(&self) -> std::io::Result<BTreeMap<usize, Vec<RequestRecord>>> {
+        let mut out: BTreeMap<usize, Vec<RequestRecord>> = BTreeMap::new();
+        let f = match std::fs::File::open(self.requests()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for line in std::io::BufReader::new(f).lines() {
+            if let Ok(r) = serde_json::from_str::<RequestRecord>(&line?) {
+                out.entry(r.level).or_default().push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `dir` holds a perf run.
+pub fn is_perf_dir(dir: &Path) -> bool {
+    dir.join("summary.json").is_file() && !dir.join("run.json").is_file()
+}
