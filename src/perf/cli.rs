@@ -121,7 +121,7 @@ pub fn levels(a: &PerfArgs) -> Result<Vec<(Load, Stop)>, String> {
             ));
         }
     };
-    if stops.iter().any(|s| *s == Stop::Count(0)) {
+    if stops.contains(&Stop::Count(0)) {
         return Err("--number values must be at least 1".into());
     }
     Ok(loads.into_iter().zip(stops).collect())

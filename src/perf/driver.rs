@@ -327,7 +327,7 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         let stats = LevelStats::compute(
             &records,
             &StatsOptions {
-                slo: cfg.slo.clone(),
+                slo: cfg.slo,
                 expected_min_output,
                 max_concurrency,
             },

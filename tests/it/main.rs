@@ -7,6 +7,7 @@ mod compat;
 mod eval;
 mod hub;
 mod mock;
+mod perf;
 mod prompts;
 mod realserver;
 mod rescore;
