@@ -6,6 +6,8 @@
 //! cargo run --release --example mock_load                      # both clients, 64 streams, 3 s
 //! cargo run --release --example mock_load -- -c 256 -s 5 --client raw --tokens 128
 //! cargo run --release --example mock_load -- --ttft-ms 50 --itl-ms 10 --tokens 64 -c 512
+//! # the same pacing on tokio's millisecond timer alone:
+//! cargo run --release --example mock_load -- --ttft-ms 50 --itl-ms 10 --tokens 64 -c 512 --coarse
 //! # server and client on separate cores:
 //! taskset -c 0 cargo run --release --example mock_load -- --serve --port 8808 &
 //! taskset -c 1 cargo run --release --example mock_load -- --url http://127.0.0.1:8808/v1
@@ -36,6 +38,7 @@ struct Args {
     client: String,
     url: Option<String>,
     serve: bool,
+    coarse: bool,
     port: u16,
 }
 
@@ -51,12 +54,14 @@ fn parse_args() -> Result<Args, String> {
         client: "both".into(),
         url: None,
         serve: false,
+        coarse: false,
         port: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--serve" {
-            a.serve = true;
+        if flag == "--serve" || flag == "--coarse" {
+            a.serve |= flag == "--serve";
+            a.coarse |= flag == "--coarse";
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -103,6 +108,7 @@ fn mock_config(a: &Args) -> MockConfig {
         output_tokens: a.tokens,
         tokens_per_chunk: a.per_chunk,
         threads: a.threads,
+        precise_timing: !a.coarse,
         ..MockConfig::default()
     }
 }
