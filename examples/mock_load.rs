@@ -198,6 +198,15 @@ async fn run(a: Args) {
             );
         }
     }
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+        });
+    if let Some(hwm) = hwm {
+        println!("peak RSS of this process (client and server): {hwm}");
+    }
     if let Some(s) = server {
         s.shutdown().await;
     }

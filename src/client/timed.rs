@@ -270,8 +270,85 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
     }
 }
 
+/// The common case decided without a JSON parse: a mid-stream chunk whose
+/// only news is a piece of answer or reasoning text (or nothing). Returns
+/// the kind and the text's byte length, or `None` when the chunk needs the
+/// full parse (finish reason, usage, errors, tool calls, or text to keep).
+/// Sound because JSON string values cannot contain an unescaped `"`, so the
+/// key patterns below only match real keys.
+fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
+    use memchr::memmem::find;
+    for needle in [
+        &b"\"usage\""[..],
+        b"\"error\"",
+        b"\"tool_calls\"",
+        b"\"finish_reason\":\"",
+        b"\"finish_reason\": \"",
+    ] {
+        if find(data, needle).is_some() {
+            return None;
+        }
+    }
+    // The length of the string value after `key`, `Some(0)` for "" or null,
+    // `None` when the key is absent.
+    let value_len = |key: &[u8]| -> Option<Option<u64>> {
+        let at = find(data, key)? + key.len();
+        let rest = &data[at..];
+        let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+        match rest.first()? {
+            b'"' => {
+                let mut i = 1;
+                while i < rest.len() {
+                    match rest[i] {
+                        b'\\' => i += 2,
+                        b'"' => return Some(Some(i as u64 - 1)),
+                        _ => i += 1,
+                    }
+                }
+                Some(None) // unterminated: let the full parse report it
+            }
+            b'n' => Some(Some(0)),
+            _ => Some(None),
+        }
+    };
+    let content = value_len(b"\"content\":").or_else(|| value_len(b"\"text\":"));
+    let reasoning = value_len(b"\"reasoning_content\":").or_else(|| value_len(b"\"reasoning\":"));
+    let c = match content {
+        Some(v) => v?,
+        None => 0,
+    };
+    let r = match reasoning {
+        Some(v) => v?,
+        None => 0,
+    };
+    let kind = if c > 0 {
+        EventKind::Content
+    } else if r > 0 {
+        EventKind::Reasoning
+    } else if find(data, b"\"choices\"").is_some() {
+        EventKind::Role
+    } else {
+        return None;
+    };
+    Some((kind, c + r))
+}
+
 /// Classify and account one SSE event that arrived at `t_us`.
 fn on_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> Result<(), Failure> {
+    if out.text.is_none()
+        && let Some((kind, chars)) = fast_classify(data)
+    {
+        out.output_chars += chars;
+        if kind.has_tokens() {
+            out.token_events += 1;
+        }
+        out.events.push(EventRecord {
+            t_us,
+            kind,
+            tokens: 0,
+        });
+        return Ok(());
+    }
     let chunk: Chunk = serde_json::from_slice(data).map_err(|e| {
         Failure::new(
             ErrorKind::Decode,
@@ -350,4 +427,63 @@ fn whole_body(bytes: &[u8], out: &mut TimedResponse) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path must agree with the full parse wherever it answers.
+    #[test]
+    fn fast_classification_agrees_with_the_parse() {
+        let samples: &[&str] = &[
+            // vLLM
+            r#"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"x","choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"x","choices":[{"index":0,"delta":{"content":"a \"quoted\" \\ word"},"finish_reason":null}]}"#,
+            r#"{"id":"x","choices":[{"index":0,"delta":{"reasoning_content":"think"},"finish_reason":null}]}"#,
+            r#"{"id":"x","choices":[{"index":0,"delta":{"reasoning":"think","content":null},"finish_reason":null}]}"#,
+            r#"{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
+            r#"{"id":"x","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#,
+            // llama.cpp: content null on the role chunk
+            r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"object":"chat.completion.chunk"}"#,
+            // llama-cpp-python: Python spacing
+            r#"{"id": "x", "choices": [{"index": 0, "delta": {"content": "hi"}, "logprobs": null, "finish_reason": null}]}"#,
+            r#"{"id": "x", "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "stop"}]}"#,
+            // completions
+            r#"{"id":"x","object":"text_completion","choices":[{"index":0,"text":" word","finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#,
+        ];
+        for data in samples {
+            let mut slow = TimedResponse {
+                sent: Instant::now(),
+                headers_us: None,
+                events: vec![],
+                end_us: None,
+                usage: None,
+                finish_reason: None,
+                status: None,
+                error: None,
+                text: Some(String::new()), // forces the full parse
+                output_chars: 0,
+                token_events: 0,
+            };
+            on_event(data.as_bytes(), 5, &mut slow).unwrap();
+            if let Some((kind, chars)) = fast_classify(data.as_bytes()) {
+                assert_eq!(kind, slow.events[0].kind, "{data}");
+                // Escapes make the raw length differ; plain text agrees.
+                if !data.contains('\\') {
+                    assert_eq!(chars, slow.output_chars, "{data}");
+                }
+            } else {
+                assert!(
+                    data.contains("finish_reason\":\"")
+                        || data.contains("finish_reason\": \"")
+                        || data.contains("usage")
+                        || data.contains("tool_calls"),
+                    "fast path declined a plain chunk: {data}"
+                );
+            }
+        }
+    }
 }

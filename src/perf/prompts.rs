@@ -635,6 +635,7 @@ fn mix(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+pub static ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 fn pick(rng: &mut Xoshiro256PlusPlus, pool: &[u32]) -> u32 {
     pool[rng.random_range(0..pool.len())]
 }
@@ -672,6 +673,7 @@ fn converge(
             continue;
         }
         let enc = encode_ids(tokenizer, &text)?;
+        ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if enc.len() == target {
             return Ok(Exact { text, ids: enc });
         }

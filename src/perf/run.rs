@@ -142,10 +142,7 @@ impl Shared {
             )
             .await;
         self.done.fetch_add(1, Ordering::Relaxed);
-        (
-            to_record(self.level, index, warmup, self.start, scheduled, req, &r),
-            r.text,
-        )
+        to_record(self.level, index, warmup, self.start, scheduled, req, r)
     }
 }
 
@@ -157,8 +154,8 @@ fn to_record(
     start: Instant,
     scheduled: Option<Instant>,
     req: &PreparedRequest,
-    r: &TimedResponse,
-) -> RequestRecord {
+    r: TimedResponse,
+) -> (RequestRecord, Option<String>) {
     let since = |t: Instant| t.saturating_duration_since(start).as_micros() as u64;
     let last_token_us = r
         .events
@@ -171,14 +168,14 @@ fn to_record(
         } else {
             None
         });
-    RequestRecord {
+    let record = RequestRecord {
         level,
         index,
         warmup,
         scheduled_us: scheduled.map(since),
         sent_us: since(r.sent),
         headers_us: r.headers_us,
-        events: r.events.clone(),
+        events: r.events,
         last_token_us,
         end_us: r.end_us,
         prompt_tokens: r
@@ -190,11 +187,12 @@ fn to_record(
         client_completion_tokens: None,
         token_events: r.token_events,
         output_chars: r.output_chars,
-        finish_reason: r.finish_reason.clone(),
+        finish_reason: r.finish_reason,
         status: r.status,
         error_kind: r.error.as_ref().map(|e| e.0),
-        error: r.error.as_ref().map(|e| e.1.clone()),
-    }
+        error: r.error.map(|e| e.1),
+    };
+    (record, r.text)
 }
 
 /// CPU seconds (user + system) used by this process so far.

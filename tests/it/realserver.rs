@@ -174,7 +174,9 @@ async fn real_servers_perf_sweep() {
     use bench::perf::driver::{PerfConfig, WorkItem, run_perf};
     use bench::perf::run::{Load, Stop};
     for var in ["BENCH_REALSERVER_URL", "BENCH_REALSERVER_NATIVE_URL"] {
-        let Some(url) = server_url(var, "real_servers_perf_sweep") else { continue };
+        let Some(url) = server_url(var, "real_servers_perf_sweep") else {
+            continue;
+        };
         let tmp = tempfile::tempdir().unwrap();
         let mut client = bench::client::ClientConfig::new(&url);
         client.stream = true;
@@ -185,11 +187,20 @@ async fn real_servers_perf_sweep() {
             levels: vec![
                 (Load::Concurrency { concurrency: 1 }, Stop::Count(4)),
                 (Load::Concurrency { concurrency: 4 }, Stop::Count(8)),
-                (Load::Rate { rate: 20.0, burstiness: 1.0, max_concurrency: Some(4) }, Stop::Count(8)),
+                (
+                    Load::Rate {
+                        rate: 20.0,
+                        burstiness: 1.0,
+                        max_concurrency: Some(4),
+                    },
+                    Stop::Count(8),
+                ),
             ],
             prompts: (0..8)
                 .map(|i| WorkItem {
-                    prompt: bench::client::Prompt::Text(format!("Tell me about the number {i} and the sea.")),
+                    prompt: bench::client::Prompt::Text(format!(
+                        "Tell me about the number {i} and the sea."
+                    )),
                     prompt_tokens: None,
                     output_tokens: None,
                 })
@@ -208,24 +219,45 @@ async fn real_servers_perf_sweep() {
             print: false,
             command: vec![],
         };
-        let out = run_perf(cfg, CancellationToken::new()).await.expect("perf against the real server");
+        let out = run_perf(cfg, CancellationToken::new())
+            .await
+            .expect("perf against the real server");
         for l in &out.summary.levels {
             let s = &l.stats;
             assert_eq!(s.failed, 0, "{var} {}: {:?}", l.label, s.errors);
             assert!(s.ttft.n > 0 && s.ttft.mean > 0.0, "{var} {}", l.label);
             assert!(s.tpot.mean > 0.0 && s.itl.n > 0, "{var} {}", l.label);
             // The tiny model never stops early: 32 tokens each.
-            assert_eq!(s.total_output_tokens, 32 * s.succeeded, "{var} {}: {:?}", l.label, s.output_token_source);
+            assert_eq!(
+                s.total_output_tokens,
+                32 * s.succeeded,
+                "{var} {}: {:?}",
+                l.label,
+                s.output_token_source
+            );
         }
         if var == "BENCH_REALSERVER_NATIVE_URL" {
             // llama-server streams usage, and with --metrics shows its own view.
             let l = &out.summary.levels[1];
             assert_eq!(l.stats.output_token_source.usage, l.stats.succeeded);
-            let srv = l.server.as_ref().expect("llama-server /metrics scraped (start it with --metrics)");
-            assert!(srv.deltas.get("llamacpp:tokens_predicted_total").copied().unwrap_or(0.0) >= 32.0 * 8.0, "{srv:?}");
+            let srv = l
+                .server
+                .as_ref()
+                .expect("llama-server /metrics scraped (start it with --metrics)");
+            assert!(
+                srv.deltas
+                    .get("llamacpp:tokens_predicted_total")
+                    .copied()
+                    .unwrap_or(0.0)
+                    >= 32.0 * 8.0,
+                "{srv:?}"
+            );
         } else {
             // llama-cpp-python streams no usage: counted by token chunks.
-            assert_eq!(out.summary.levels[0].stats.output_token_source.token_events, 4);
+            assert_eq!(
+                out.summary.levels[0].stats.output_token_source.token_events,
+                4
+            );
         }
     }
 }
