@@ -36,9 +36,15 @@
 //! whole when its last chunk would have been, `t0 + ttft + (chunks-1) * itl`.
 //!
 //! The schedule is absolute rather than "sleep `itl` after each write": a
-//! timer that fires late (tokio's wheel has millisecond resolution and
-//! rounds up) then delays one chunk, not every later one, so the mean gap
-//! stays at `itl` however long the response. A chunk is never early.
+//! timer that fires late then delays one chunk, not every later one, so
+//! the mean gap stays at `itl` however long the response (a request's mean
+//! gap is `itl` plus the difference between its last and first chunks'
+//! lateness over the number of gaps). A chunk is never early. tokio's timer
+//! wheel has millisecond resolution and rounds up, which alone would make
+//! chunks 0.5 ms late on average; with [`MockConfig::precise_timing`] (the
+//! default) tokio covers the wait up to 2 ms before a deadline and a
+//! dedicated thread parked on the kernel's high-resolution timer wakes the
+//! task for the rest, typically within 50-100 µs of the deadline.
 //!
 //! The server measures itself: TTFT is `t0` to the moment the first token
 //! chunk is handed to hyper, which writes it to the socket in the same poll
@@ -48,16 +54,17 @@
 //! slack included, not against the configuration.
 //!
 //! # Speed
-//! Each worker thread runs a current-thread tokio runtime accepting from the
-//! same listening socket (as oha runs one runtime per core), serving HTTP/1.1
-//! keep-alive with `TCP_NODELAY` through hyper directly. A response body is a
-//! small state machine polled by hyper's connection task itself (no channel,
-//! no extra task); full token chunks are rendered once at start and shared
-//! (`Bytes` clones), so a request allocates only its usage chunk. With zero
-//! delays every chunk is ready at once and hyper flattens the whole response
-//! into one socket write. Statistics are sharded per worker thread in
-//! atomics and summed only when `/stats` is read, so the hot path takes no
-//! lock and shares no cache line across threads except the in-flight count.
+//! Each worker thread runs a current-thread tokio runtime (as oha runs one
+//! runtime per core); the first accepts and deals connections round-robin
+//! to all of them. They serve HTTP/1.1 keep-alive with `TCP_NODELAY`
+//! through hyper directly. A response body is a small state machine polled
+//! by hyper's connection task itself (no channel, no extra task); full
+//! token chunks are rendered once at start and shared (`Bytes` clones), so
+//! a request allocates only its usage chunk. With zero delays every chunk
+//! is ready at once and hyper flattens the whole response into one socket
+//! write. Statistics are sharded per worker thread in atomics and summed
+//! only when `/stats` is read, so the hot path takes no lock and shares no
+//! cache line across threads except the in-flight count.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -172,9 +179,9 @@ pub struct MockStats {
     pub ttft_samples: u64,
     /// Mean time from request read to first token chunk written.
     pub mean_ttft_ms: f64,
-    /// Median of the same (histogram, within 0.8%).
+    /// Median of the same (histogram, within 0.4%).
     pub p50_ttft_ms: f64,
-    /// 99th percentile of the same (histogram, within 0.8%).
+    /// 99th percentile of the same (histogram, within 0.4%).
     pub p99_ttft_ms: f64,
     /// Largest TTFT.
     pub max_ttft_ms: f64,
@@ -182,9 +189,9 @@ pub struct MockStats {
     pub itl_samples: u64,
     /// Mean gap between consecutive token chunks.
     pub mean_itl_ms: f64,
-    /// Median gap (histogram, within 0.8%).
+    /// Median gap (histogram, within 0.4%).
     pub p50_itl_ms: f64,
-    /// 99th percentile gap (histogram, within 0.8%).
+    /// 99th percentile gap (histogram, within 0.4%).
     pub p99_itl_ms: f64,
     /// Largest gap.
     pub max_itl_ms: f64,
@@ -230,37 +237,53 @@ impl MockServer {
             None
         };
         let shared = Arc::new(Shared::new(cfg, threads, fine));
-        let cancel = CancellationToken::new();
-        let mut done = Vec::with_capacity(threads);
-        for shard in 0..threads {
+        // Built first so that an early return stops whatever was started
+        // (its `Drop` cancels the workers and the timer thread).
+        let mut server = MockServer {
+            addr,
+            shared,
+            cancel: CancellationToken::new(),
+            done: Vec::with_capacity(threads),
+        };
+        // Worker 0 accepts and deals connections round-robin to all workers
+        // (itself included): load generators open their connections in a
+        // burst, which a shared listening socket would hand mostly to
+        // whichever worker woke first.
+        let mut listener = Some(listener);
+        let mut handoff = Vec::with_capacity(threads);
+        let mut inboxes = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            handoff.push(tx);
+            inboxes.push(rx);
+        }
+        for (shard, inbox) in inboxes.into_iter().enumerate() {
             // Built here so that any failure is returned by `start`.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let listener = {
-                let _guard = rt.enter();
-                tokio::net::TcpListener::from_std(listener.try_clone()?)?
+            let acceptor = match listener.take() {
+                Some(l) => {
+                    let _guard = rt.enter();
+                    Some((tokio::net::TcpListener::from_std(l)?, handoff.clone()))
+                }
+                None => None,
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let shared = shared.clone();
-            let cancel = cancel.clone();
+            let shared = server.shared.clone();
+            let cancel = server.cancel.clone();
             std::thread::Builder::new()
                 .name(format!("bench-mock-{shard}"))
                 .spawn(move || {
-                    rt.block_on(accept_loop(listener, shared, shard, cancel));
+                    rt.block_on(worker(acceptor, inbox, shared, shard, cancel));
                     // Dropping the runtime drops every connection task, so
                     // open connections close with the server.
                     drop(rt);
                     let _ = tx.send(());
                 })?;
-            done.push(rx);
+            server.done.push(rx);
         }
-        Ok(MockServer {
-            addr,
-            shared,
-            cancel,
-            done,
-        })
+        Ok(server)
     }
 
     fn stop(&self) {
@@ -325,12 +348,12 @@ pub async fn serve(cfg: MockConfig) -> io::Result<()> {
     let server = MockServer::start(cfg).await?;
     let c = server.config();
     println!(
-        "mock server on {} ({} tokens per response, {} per chunk, ttft {:?}, itl {:?}, {} thread{})",
+        "mock server on {} ({} tokens per response, {} per chunk, ttft {} ms, itl {} ms, {} thread{})",
         server.url(),
         c.output_tokens,
         c.tokens_per_chunk.max(1),
-        c.ttft,
-        c.itl,
+        c.ttft.as_secs_f64() * 1e3,
+        c.itl.as_secs_f64() * 1e3,
         c.threads.max(1),
         if c.threads.max(1) == 1 { "" } else { "s" },
     );
@@ -355,12 +378,37 @@ pub async fn serve(cfg: MockConfig) -> io::Result<()> {
     Ok(())
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
+/// Connections handed from the accepting worker to the others.
+type Inbox = tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>;
+type Handoff = Vec<tokio::sync::mpsc::UnboundedSender<std::net::TcpStream>>;
+
+/// One worker thread's main task: serve the connections it is dealt and,
+/// for worker 0, accept them.
+async fn worker(
+    acceptor: Option<(tokio::net::TcpListener, Handoff)>,
+    mut inbox: Inbox,
     shared: Arc<Shared>,
     shard: usize,
     cancel: CancellationToken,
 ) {
+    let Some((listener, handoff)) = acceptor else {
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                stream = inbox.recv() => match stream {
+                    Some(stream) => {
+                        if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                            serve_connection(stream, &shared, shard);
+                        }
+                    }
+                    // The acceptor is gone: the server is stopping.
+                    None => return,
+                },
+            }
+        }
+    };
+    let mut next = 0usize;
     loop {
         let stream = tokio::select! {
             biased;
@@ -377,26 +425,39 @@ async fn accept_loop(
         };
         // Each chunk must leave when written, not when Nagle allows.
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&shared, shard, req).await) }
-            });
-            // Errors are clients going away; nothing to report.
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                // No timer is configured; say so instead of having hyper
-                // warn about its default header timeout on every connection.
-                .header_read_timeout(None)
-                // Copy chunks into one buffer and write once per poll: one
-                // syscall for a whole zero-delay response instead of one per
-                // 16 chunks with vectored writes.
-                .writev(false)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        let target = next % handoff.len();
+        next = next.wrapping_add(1);
+        if target == shard {
+            serve_connection(stream, &shared, shard);
+        } else if let Ok(stream) = stream.into_std() {
+            // Moves to the other worker's reactor; a worker that has
+            // stopped drops it, closing the connection.
+            let _ = handoff[target].send(stream);
+        }
     }
+}
+
+/// Serves one HTTP/1.1 keep-alive connection on the current worker.
+fn serve_connection(stream: tokio::net::TcpStream, shared: &Arc<Shared>, shard: usize) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(route(&shared, shard, req).await) }
+        });
+        // Errors are clients going away; nothing to report.
+        let _ = http1::Builder::new()
+            .keep_alive(true)
+            // No timer is configured; say so instead of having hyper
+            // warn about its default header timeout on every connection.
+            .header_read_timeout(None)
+            // Copy chunks into one buffer and write once per poll: one
+            // syscall for a whole zero-delay response instead of one per
+            // 16 chunks with vectored writes.
+            .writev(false)
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -1127,6 +1188,8 @@ impl Drop for InFlight {
     }
 }
 
+/// A non-streamed completion: its body, held until the last chunk would
+/// have been written.
 struct WholeState {
     guard: InFlight,
     pacer: Pacer,
@@ -1156,6 +1219,8 @@ impl WholeState {
     }
 }
 
+/// A streamed completion: which chunk is next and when the previous one
+/// left, for the gap statistics.
 struct StreamState {
     guard: InFlight,
     pacer: Pacer,
@@ -1292,9 +1357,14 @@ impl Shared {
 
     fn error(&self, shard: usize, status: StatusCode, msg: &str) -> Response<MockBody> {
         self.shards[shard].errors.fetch_add(1, Ordering::Relaxed);
+        let error_type = if status == StatusCode::NOT_FOUND {
+            "NotFoundError"
+        } else {
+            "BadRequestError"
+        };
         let body = serde_json::json!({
             "object": "error",
-            "error": {"message": msg, "type": "BadRequestError", "param": null, "code": status.as_u16()},
+            "error": {"message": msg, "type": error_type, "param": null, "code": status.as_u16()},
         });
         json_response(status, Bytes::from(body.to_string()))
     }
@@ -1428,14 +1498,15 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Log-linear histogram of microseconds: exact below 128 µs, then 64
-/// buckets per power of two (a bucket's midpoint is within 1/128 of any
-/// value in it), up to 2^41 µs.
+/// Log-linear histogram of microseconds: exact below 256 µs, then 128
+/// buckets per power of two (a bucket's midpoint is within 1/256 of any
+/// value in it), up to 2^41 µs (25 days; longer is clamped).
 struct Histogram(Box<[AtomicU64]>);
 
-const HIST_EXACT: u64 = 128;
-const HIST_SUB: u64 = 64;
-const HIST_OCTAVES: u64 = 34;
+const HIST_SUB_BITS: u32 = 7;
+const HIST_SUB: u64 = 1 << HIST_SUB_BITS;
+const HIST_EXACT: u64 = 2 * HIST_SUB;
+const HIST_OCTAVES: u64 = 33;
 const HIST_BUCKETS: usize = (HIST_EXACT + HIST_OCTAVES * HIST_SUB) as usize;
 
 impl Default for Histogram {
@@ -1449,8 +1520,8 @@ impl Histogram {
         if us < HIST_EXACT {
             return us as usize;
         }
-        let msb = 63 - u64::from(us.leading_zeros()); // ≥ 7
-        let shift = msb - 6; // `us >> shift` is in [64, 128)
+        let msb = 63 - u64::from(us.leading_zeros()); // > HIST_SUB_BITS
+        let shift = msb - u64::from(HIST_SUB_BITS); // `us >> shift` is in [SUB, 2 SUB)
         let idx = HIST_EXACT + (shift - 1) * HIST_SUB + ((us >> shift) - HIST_SUB);
         (idx as usize).min(HIST_BUCKETS - 1)
     }
@@ -1513,12 +1584,12 @@ mod tests {
     #[test]
     fn histogram_buckets_are_contiguous_and_tight() {
         let mut prev = 0;
-        for us in 0..200_000u64 {
+        for us in 0..2_000_000u64 {
             let b = Histogram::bucket(us);
             assert!(b == prev || b == prev + 1, "gap at {us} µs");
             prev = b;
             let mid = Histogram::midpoint_us(b);
-            assert!((mid - us as f64).abs() <= (us as f64 / 128.0).max(0.5) + 1e-9);
+            assert!((mid - us as f64).abs() <= (us as f64 / 256.0).max(0.5) + 1e-9);
         }
         assert_eq!(Histogram::bucket(u64::MAX), HIST_BUCKETS - 1);
     }

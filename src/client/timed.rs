@@ -14,6 +14,7 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use reqwest::header;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
@@ -62,7 +63,266 @@ fn us(a: Instant, b: Instant) -> u64 {
     b.saturating_duration_since(a).as_micros() as u64
 }
 
+/// Where the response body comes from: reqwest (any URL, TLS included) or
+/// a raw hyper HTTP/1.1 connection owned by the caller (plain `http://`,
+/// the fast path).
+enum Source {
+    Reqwest(reqwest::Response),
+    Hyper(hyper::body::Incoming),
+}
+
+impl Source {
+    /// The next piece of the body, `None` at its end.
+    async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        match self {
+            Source::Reqwest(r) => r.chunk().await.map_err(|e| Failure::transport(&e)),
+            Source::Hyper(b) => loop {
+                match b.frame().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => {
+                        return Err(Failure::new(
+                            ErrorKind::Connect,
+                            format!("reading the body: {e}"),
+                        ));
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                        // Trailers: nothing to time.
+                    }
+                }
+            },
+        }
+    }
+
+    /// The rest of the body.
+    async fn all(mut self) -> Result<Bytes, Failure> {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(c) = self.chunk().await? {
+            buf.extend_from_slice(&c);
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection for the perf hot path: no pool, no
+/// redirects, no decompression, a bounded read buffer.
+pub struct RawConn {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
+}
+
+impl RawConn {
+    /// Whether the connection can take another request.
+    pub fn is_open(&self) -> bool {
+        !self.sender.is_closed()
+    }
+}
+
+/// A plain-HTTP server address and the headers every request carries.
+#[derive(Debug, Clone)]
+pub struct RawTarget {
+    addr: std::net::SocketAddr,
+    headers: Vec<(header::HeaderName, header::HeaderValue)>,
+}
+
 impl Client {
+    /// The fast-path target for `http://` endpoints (`None` for `https://`,
+    /// which goes through reqwest). Resolves the host once.
+    pub fn raw_target(&self) -> Option<RawTarget> {
+        let url = reqwest::Url::parse(&self.endpoints.base).ok()?;
+        if url.scheme() != "http" {
+            return None;
+        }
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .ok()?
+            .next()?;
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let mut headers = vec![
+            (
+                header::HOST,
+                header::HeaderValue::from_str(&host_header).ok()?,
+            ),
+            (
+                header::USER_AGENT,
+                header::HeaderValue::from_static(concat!("bench/", env!("CARGO_PKG_VERSION"))),
+            ),
+            (
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::ACCEPT,
+                header::HeaderValue::from_static(if self.cfg.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }),
+            ),
+        ];
+        if let Some(key) = self.cfg.key() {
+            let mut v = header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+            v.set_sensitive(true);
+            headers.push((header::AUTHORIZATION, v));
+        }
+        for (k, v) in &self.cfg.headers {
+            let mut v = header::HeaderValue::from_str(v.trim()).ok()?;
+            v.set_sensitive(true);
+            headers.push((header::HeaderName::from_bytes(k.trim().as_bytes()).ok()?, v));
+        }
+        Some(RawTarget { addr, headers })
+    }
+
+    /// Open a connection to `target`.
+    pub async fn connect_raw(&self, target: &RawTarget) -> Result<RawConn, (ErrorKind, String)> {
+        let connect = tokio::net::TcpStream::connect(target.addr);
+        let stream = match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err((
+                    ErrorKind::Connect,
+                    format!("connecting to {}: {e}", target.addr),
+                ));
+            }
+            Err(_) => {
+                return Err((
+                    ErrorKind::Connect,
+                    format!("connecting to {}: timed out after 5 s", target.addr),
+                ));
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| {
+                (
+                    ErrorKind::Connect,
+                    format!("HTTP handshake with {}: {e}", target.addr),
+                )
+            })?;
+        // The connection task ends when the sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(RawConn { sender })
+    }
+
+    /// [`Client::timed`] over a caller-owned connection (opened or reopened
+    /// as needed; left in `conn` when still usable afterwards).
+    pub async fn timed_raw(
+        &self,
+        target: &RawTarget,
+        conn: &mut Option<RawConn>,
+        path: &str,
+        body: Bytes,
+        keep_text: bool,
+        expected_events: usize,
+    ) -> TimedResponse {
+        let mut out = self.new_response(keep_text, expected_events);
+        // A kept connection the server closed since is replaced once.
+        for attempt in 0..2 {
+            if !conn.as_ref().is_some_and(RawConn::is_open) {
+                match self.connect_raw(target).await {
+                    Ok(c) => *conn = Some(c),
+                    Err((kind, message)) => {
+                        *conn = None;
+                        out.failed(kind, message);
+                        return out;
+                    }
+                }
+            }
+            let ready = match conn.as_mut() {
+                Some(c) => c.sender.ready().await.is_ok(),
+                None => false,
+            };
+            if ready {
+                break;
+            }
+            *conn = None;
+            if attempt == 1 {
+                out.failed(
+                    ErrorKind::Connect,
+                    format!("connection to {} closed before the request", target.addr),
+                );
+                return out;
+            }
+        }
+        let Some(c) = conn.as_mut() else { return out };
+        let mut builder = hyper::Request::post(path);
+        for (k, v) in &target.headers {
+            builder = builder.header(k, v);
+        }
+        let Ok(request) = builder.body(http_body_util::Full::new(body)) else {
+            out.failed(
+                ErrorKind::Client,
+                format!("cannot build a request for {path}"),
+            );
+            return out;
+        };
+        out.sent = Instant::now();
+        let resp =
+            match tokio::time::timeout(self.cfg.timeout, c.sender.send_request(request)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    *conn = None;
+                    out.failed(ErrorKind::Connect, format!("sending the request: {e}"));
+                    return out;
+                }
+                Err(_) => {
+                    *conn = None;
+                    out.failed(
+                        ErrorKind::Timeout,
+                        format!("no response headers within {:?}", self.cfg.timeout),
+                    );
+                    return out;
+                }
+            };
+        out.headers_us = Some(us(out.sent, Instant::now()));
+        let status = resp.status().as_u16();
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        self.read_response(&mut out, status, is_sse, Source::Hyper(resp.into_body()))
+            .await;
+        if out.error.is_some()
+            && !matches!(
+                out.error,
+                Some((
+                    ErrorKind::Server | ErrorKind::Client | ErrorKind::RateLimited,
+                    _
+                ))
+            )
+        {
+            // The stream broke: do not reuse the connection.
+            *conn = None;
+        }
+        out
+    }
+
+    fn new_response(&self, keep_text: bool, expected_events: usize) -> TimedResponse {
+        TimedResponse {
+            sent: Instant::now(),
+            headers_us: None,
+            events: Vec::with_capacity(if self.cfg.stream { expected_events } else { 0 }),
+            end_us: None,
+            usage: None,
+            finish_reason: None,
+            status: None,
+            error: None,
+            text: keep_text.then(String::new),
+            output_chars: 0,
+            token_events: 0,
+        }
+    }
+
     /// Send a pre-serialised body to `url` once and time everything.
     /// `expected_events` sizes the event buffer (max_tokens + a few).
     pub async fn timed(
@@ -77,19 +337,7 @@ impl Client {
         } else {
             "application/json"
         };
-        let mut out = TimedResponse {
-            sent: Instant::now(),
-            headers_us: None,
-            events: Vec::with_capacity(if self.cfg.stream { expected_events } else { 0 }),
-            end_us: None,
-            usage: None,
-            finish_reason: None,
-            status: None,
-            error: None,
-            text: keep_text.then(String::new),
-            output_chars: 0,
-            token_events: 0,
-        };
+        let mut out = self.new_response(keep_text, expected_events);
         let request = self
             .http
             .post(url)
@@ -97,7 +345,7 @@ impl Client {
             .header(header::ACCEPT, accept)
             .body(body);
         out.sent = Instant::now();
-        let mut resp = match tokio::time::timeout(self.cfg.timeout, request.send()).await {
+        let resp = match tokio::time::timeout(self.cfg.timeout, request.send()).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 let f = Failure::transport(&e);
@@ -112,60 +360,79 @@ impl Client {
                 return out;
             }
         };
-        let headers_at = Instant::now();
-        out.headers_us = Some(us(out.sent, headers_at));
-        let status = resp.status();
-        out.status = Some(status.as_u16());
-        let deadline = tokio::time::Instant::from_std(out.sent + self.cfg.timeout);
-        if !status.is_success() {
-            let body = tokio::time::timeout_at(deadline, resp.bytes())
-                .await
-                .ok()
-                .and_then(Result::ok);
-            let message = body
-                .as_deref()
-                .and_then(error_message)
-                .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
-            out.failed(kind_for_status(status.as_u16()), message);
-            out.end_us = Some(us(out.sent, Instant::now()));
-            return out;
-        }
+        out.headers_us = Some(us(out.sent, Instant::now()));
+        let status = resp.status().as_u16();
         let is_sse = resp
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        self.read_response(&mut out, status, is_sse, Source::Reqwest(resp))
+            .await;
+        out
+    }
+
+    /// Read and time a response body (shared by both transports).
+    async fn read_response(
+        &self,
+        out: &mut TimedResponse,
+        status: u16,
+        is_sse: bool,
+        mut source: Source,
+    ) {
+        out.status = Some(status);
+        let deadline = tokio::time::Instant::from_std(out.sent + self.cfg.timeout);
+        if !(200..300).contains(&status) {
+            let body = tokio::time::timeout_at(deadline, source.all())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            let message = body.as_deref().and_then(error_message).unwrap_or_else(|| {
+                reqwest::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("no message")
+                    .to_owned()
+            });
+            out.failed(kind_for_status(status), message);
+            out.end_us = Some(us(out.sent, Instant::now()));
+            return;
+        }
         if !is_sse {
-            match tokio::time::timeout_at(deadline, resp.bytes()).await {
+            match tokio::time::timeout_at(deadline, source.all()).await {
                 Ok(Ok(bytes)) => {
                     out.end_us = Some(us(out.sent, Instant::now()));
-                    if let Err(f) = whole_body(&bytes, &mut out) {
+                    if let Err(f) = whole_body(&bytes, out) {
                         out.failed(f.kind, f.message);
                     }
                 }
-                Ok(Err(e)) => {
-                    let f = Failure::transport(&e);
-                    out.failed(f.kind, f.message);
-                }
+                Ok(Err(f)) => out.failed(f.kind, f.message),
                 Err(_) => out.failed(
                     ErrorKind::Timeout,
                     format!("body not complete within {:?}", self.cfg.timeout),
                 ),
             }
-            return out;
+            return;
         }
         let mut parser = SseParser::new();
         let mut done = false;
+        // One timer for the whole stream, not one per read.
+        let timeout = tokio::time::sleep_until(deadline);
+        tokio::pin!(timeout);
         loop {
-            let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
-                Ok(Ok(Some(c))) => c,
-                Ok(Ok(None)) => break,
-                Ok(Err(e)) => {
-                    let f = Failure::transport(&e);
+            let next = tokio::select! {
+                biased;
+                c = source.chunk() => Some(c),
+                _ = &mut timeout => None,
+            };
+            let chunk = match next {
+                Some(Ok(Some(c))) => c,
+                Some(Ok(None)) => break,
+                Some(Err(f)) => {
                     out.failed(f.kind, f.message);
                     break;
                 }
-                Err(_) => {
+                None => {
                     out.failed(
                         ErrorKind::Timeout,
                         format!("stream not complete within {:?}", self.cfg.timeout),
@@ -181,7 +448,7 @@ impl Client {
                     done = true;
                     break;
                 }
-                if let Err(f) = on_event(&event.data, t, &mut out) {
+                if let Err(f) = on_event(&event.data, t, out) {
                     out.failed(f.kind, f.message);
                     done = true;
                     break;
@@ -202,12 +469,11 @@ impl Client {
             );
         }
         if done && out.error.is_none() {
-            // Let the connection go back to the pool (the body's end follows
-            // [DONE] at once on well-behaved servers).
-            let drain = async { while let Ok(Some(_)) = resp.chunk().await {} };
+            // Let the connection be reused (the body's end follows [DONE] at
+            // once on well-behaved servers).
+            let drain = async { while let Ok(Some(_)) = source.chunk().await {} };
             let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
         }
-        out
     }
 }
 
@@ -277,22 +543,35 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
 /// Sound because JSON string values cannot contain an unescaped `"`, so the
 /// key patterns below only match real keys.
 fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
-    use memchr::memmem::find;
-    for needle in [
-        &b"\"usage\""[..],
-        b"\"error\"",
-        b"\"tool_calls\"",
-        b"\"finish_reason\":\"",
-        b"\"finish_reason\": \"",
-    ] {
-        if find(data, needle).is_some() {
-            return None;
-        }
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Built once: building a finder costs more than searching a chunk.
+    static DECLINE: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [
+            Finder::new(b"\"usage\""),
+            Finder::new(b"\"error\""),
+            Finder::new(b"\"tool_calls\""),
+            Finder::new(b"\"finish_reason\":\""),
+            Finder::new(b"\"finish_reason\": \""),
+        ]
+    });
+    static KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [
+            Finder::new(b"\"content\":"),
+            Finder::new(b"\"text\":"),
+            Finder::new(b"\"reasoning_content\":"),
+            Finder::new(b"\"reasoning\":"),
+            Finder::new(b"\"choices\""),
+        ]
+    });
+    if DECLINE.iter().any(|f| f.find(data).is_some()) {
+        return None;
     }
+    let find = |i: usize| KEYS[i].find(data);
     // The length of the string value after `key`, `Some(0)` for "" or null,
     // `None` when the key is absent.
-    let value_len = |key: &[u8]| -> Option<Option<u64>> {
-        let at = find(data, key)? + key.len();
+    let value_len = |key: usize| -> Option<Option<u64>> {
+        let at = find(key)? + KEYS[key].needle().len();
         let rest = &data[at..];
         let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
         match rest.first()? {
@@ -311,8 +590,8 @@ fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
             _ => Some(None),
         }
     };
-    let content = value_len(b"\"content\":").or_else(|| value_len(b"\"text\":"));
-    let reasoning = value_len(b"\"reasoning_content\":").or_else(|| value_len(b"\"reasoning\":"));
+    let content = value_len(0).or_else(|| value_len(1));
+    let reasoning = value_len(2).or_else(|| value_len(3));
     let c = match content {
         Some(v) => v?,
         None => 0,
@@ -325,7 +604,7 @@ fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
         EventKind::Content
     } else if r > 0 {
         EventKind::Reasoning
-    } else if find(data, b"\"choices\"").is_some() {
+    } else if find(4).is_some() {
         EventKind::Role
     } else {
         return None;

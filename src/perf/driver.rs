@@ -172,8 +172,17 @@ fn prepare(cfg: &PerfConfig, client: &Client) -> Result<Vec<PreparedRequest>, Pe
                 p.insert("max_tokens".into(), json!(m));
             }
             let body = Value::Object(client.request_body(&cfg.model, &prompt, &p)).to_string();
+            let url = if matches!(prompt, Prompt::Messages(_)) { chat.clone() } else { completions.clone() };
+            let path: Arc<str> = reqwest::Url::parse(&url)
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                })
+                .unwrap_or_else(|_| "/".into())
+                .into();
             Ok(PreparedRequest {
-                url: if matches!(prompt, Prompt::Messages(_)) { chat.clone() } else { completions.clone() },
+                url,
+                path,
                 body: body.into(),
                 expected_prompt_tokens: item.prompt_tokens,
                 expected_events: max.unwrap_or(256) as usize + 4,

@@ -6,40 +6,59 @@
 //! an exact token length, and reading prompt files (`line_by_line`,
 //! `openqa`/custom JSONL, ShareGPT). Does not own: sending requests, chat
 //! templates, or choosing which prompt goes to which request (the runner
-//! cycles through a [`PromptSet`]).
+//! cycles through a [`PromptSet`]). [`workload`] turns `bench perf`'s flags
+//! into prompts for [`super::cli`].
 //!
 //! # Random prompts: exact length
 //!
 //! For request `i`, a body length `L` is drawn uniformly from
-//! `[min_len, max_len]`; `L` token ids are drawn uniformly from the usable
-//! vocabulary (no added/special tokens, no `<0xNN>` byte-fallback tokens, no
-//! token that decodes to nothing, to U+FFFD — a partial UTF-8 sequence in
-//! byte-level vocabularies — or to control characters). Decoding those ids
-//! and re-encoding the text rarely gives `L` tokens back (tokens merge or
-//! split at their seams), so, as vLLM and EvalScope do, the text is decoded,
-//! re-encoded, truncated when long or padded when short, and tried again.
-//! Unlike them it pads with "word-start" tokens (a space plus ASCII letters,
-//! `Ġword`/`▁word`, that encode back to themselves): appending one adds
-//! exactly one token under GPT-2-style and SentencePiece-style
-//! pre-tokenizers, so the loop converges in a round or two instead of
-//! leaving a residual error after a fixed number of retries. Counts are
-//! without special tokens (`add_special_tokens = false`) and without any chat
-//! template: what the server adds on top is its business, and its `usage`
-//! reports it.
+//! `[min_len, max_len]`. Tokens come from the usable vocabulary: no
+//! added/special tokens, no `<0xNN>` byte-fallback tokens, no token that
+//! decodes to nothing, to U+FFFD (a partial UTF-8 sequence in byte-level
+//! vocabularies) or to control characters. Decoding random ids and
+//! re-encoding the text rarely gives the same count back (tokens merge or
+//! split at their seams), so, as vLLM and EvalScope do, text is re-encoded
+//! and adjusted until it encodes to exactly the target. Three differences
+//! make it exact and fast:
+//!
+//! - Padding uses "word-start" tokens (a space plus ASCII letters,
+//!   `Ġword`/`▁word`, that encode back to themselves): after a word, one adds
+//!   exactly one token under GPT-2-, Llama-3-/Qwen- and SentencePiece-style
+//!   pre-tokenizers. Truncation cuts at the last word start at or before the
+//!   target, never inside a word or a character (cutting a multi-byte
+//!   character is how vLLM's loop can get stuck). So the loop converges
+//!   instead of leaving a residual error after a fixed number of retries.
+//! - Random tokens are drawn, decoded and re-encoded once per run in chunks
+//!   of 16 (the first a word start), at most 1024 chunks; each prompt is a
+//!   random sequence of whole chunks that fit, then word-start pads. Chunks
+//!   join at word boundaries, so the sum of their counts is the prompt's
+//!   count, and one encode per prompt checks it (falling back to the loop
+//!   above when a tokenizer disagrees). vLLM's way costs two or more encodes
+//!   per prompt; this is what makes 1000 prompts of 1024 tokens take about
+//!   half a second on one core. Chunks recur across prompts, but prompts
+//!   start with different chunks, so they share no cacheable prefix.
+//! - The achieved length of every prompt is measured by that final encode
+//!   and reported ([`InputLengthError`]); it is zero unless a tokenizer
+//!   defeats the loop for [`MAX_ROUNDS`] rounds, when the closest attempt is
+//!   kept and counted as mismatched.
+//!
+//! Counts are without special tokens (`add_special_tokens = false`) and
+//! without any chat template: what the server adds on top is its business,
+//! and its `usage` reports it.
 //!
 //! The shared prefix follows vLLM's `--random-prefix-len`: `prefix_len`
 //! tokens generated once and prepended to every prompt **in addition to**
 //! `L`, so each prompt is `prefix_len + L` tokens. (EvalScope's
 //! `--prefix-length` means the same.) The prefix text is identical across
-//! prompts, and the body starts with a word-start token so the seam does not
-//! merge and the prefix tokens stay identical too.
+//! prompts, and the body starts at a word boundary, so the prefix's tokens
+//! stay identical too (what a server's prefix cache sees).
 //!
-//! Determinism: the prefix and every length come from one xoshiro256++
-//! stream seeded with `seed`; prompt `i` draws its tokens from its own
-//! stream seeded from `(seed, i)`. So the same seed and tokenizer give the
-//! same prompts on every machine, whatever the thread count, and prompt `i`
-//! does not depend on how many prompts were asked for. Generation runs on
-//! all cores.
+//! Determinism: lengths come from one xoshiro256++ stream seeded with
+//! `seed`; the prefix, the chunk pool and each prompt's choices from their
+//! own streams derived from `(seed, index)`. So the same seed and tokenizer
+//! give the same prompts on every machine, whatever the thread count, and
+//! prompt `i` does not depend on how many prompts were asked for.
+//! Generation runs on all cores.
 //!
 //! # Prompt files (`--dataset-path`)
 //!
@@ -49,7 +68,9 @@
 //!   OpenAI message list; `content` a string or a list of `{"type": "text"}`
 //!   parts), `prompt` (a string) or `question` (a string: EvalScope's
 //!   `openqa` plugin reads exactly `item['question'].strip()` from each line
-//!   of HC3-Chinese's `open_qa.jsonl`), looked up in that order.
+//!   of HC3-Chinese's `open_qa.jsonl`), looked up in that order. `custom`
+//!   is an alias here (EvalScope's `custom` reads plain lines: use
+//!   `line_by_line` for that).
 //! - ShareGPT: a JSON array (or JSONL) of `{"conversations": [{"from":
 //!   "human"|"gpt", "value": ...}]}`. The first human turn (`human`/`user`)
 //!   is the prompt; the first assistant turn after it (`gpt`/`chatgpt`/
@@ -84,15 +105,26 @@ pub use tokenizers::Tokenizer;
 /// The file a hub model repo must have for `--tokenizer-path owner/name`.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
-/// Decode → re-encode rounds before giving up on an exact length. With
-/// word-start padding the loop ends in 1-3 rounds; this bound only guards
-/// against pathological tokenizers.
+/// Encode-and-adjust rounds before giving up on an exact length. Assembled
+/// prompts need one, fresh random text two; this bound only guards against
+/// pathological tokenizers.
 const MAX_ROUNDS: usize = 32;
 
 /// Word-start tokens kept for padding. The lowest ids (the most frequent
 /// merges in BPE vocabularies) are plenty, and checking each one costs an
 /// encode, so large vocabularies stop here.
 const MAX_PAD_POOL: usize = 4096;
+
+/// The word a pad candidate is checked after.
+const PAD_ANCHOR: &str = "a";
+
+/// Random ids per chunk of the chunk pool.
+const CHUNK_TOKENS: usize = 16;
+
+/// Most chunks in a pool (16K tokens: encoding them costs about as much as
+/// 16 prompts of 1024 tokens). A small pool also keeps the BPE model's
+/// word cache warm, which makes the one encode per prompt cheaper.
+const MAX_CHUNKS: usize = 1024;
 
 /// Below this many items per thread, threads cost more than they save.
 const MIN_ITEMS_PER_THREAD: usize = 16;
@@ -450,9 +482,11 @@ pub fn load_prompts(
 pub struct RandomVocab {
     /// Ids a random prompt may contain.
     allowed: Vec<u32>,
-    /// Ids used for padding: word-start tokens that encode back to
-    /// themselves (or `allowed` when the vocabulary has none).
+    /// Ids used for padding: word-start tokens that, after a word, encode
+    /// back to themselves (or `allowed` when the vocabulary has none).
     pad: Vec<u32>,
+    /// The text each `pad` id adds after a word (`" word"`), same order.
+    pad_text: Vec<String>,
 }
 
 impl RandomVocab {
@@ -467,6 +501,9 @@ impl RandomVocab {
         let size = u32::try_from(tokenizer.get_vocab_size(true)).unwrap_or(u32::MAX);
         let mut allowed = Vec::new();
         let mut pad = Vec::new();
+        let mut pad_text = Vec::new();
+        let mut decoded = Vec::new();
+        let anchor = encode_ids(tokenizer, PAD_ANCHOR)?;
         for id in 0..size {
             if added.contains(&id) {
                 continue;
@@ -484,20 +521,34 @@ impl RandomVocab {
                 continue;
             }
             allowed.push(id);
-            if pad.len() < MAX_PAD_POOL
-                && is_word_start(&raw, &text)
-                && encode_ids(tokenizer, &text)? == [id]
-            {
-                pad.push(id);
+            if pad.len() < MAX_PAD_POOL && is_word_start(&raw, &text) {
+                // SentencePiece decoders drop the first token's space, so
+                // put it back: in a prompt the token always follows a word.
+                let spaced = format!(" {}", text.trim_start_matches(' '));
+                // Checked after a word, where pads go: at the very start,
+                // normalizers that prepend `▁` (Llama 2) would add a token.
+                let mut after = encode_ids(tokenizer, &format!("{PAD_ANCHOR}{spaced}"))?;
+                if after.pop() == Some(id) && after == anchor {
+                    pad.push(id);
+                    pad_text.push(spaced);
+                }
             }
+            decoded.push(text);
         }
         if allowed.is_empty() {
             return Err(PromptError::EmptyVocabulary);
         }
         if pad.is_empty() {
+            // No word starts (e.g. a WordPiece or character vocabulary):
+            // pad with anything; the loop still converges, only slower.
             pad = allowed.clone();
+            pad_text = decoded;
         }
-        Ok(RandomVocab { allowed, pad })
+        Ok(RandomVocab {
+            allowed,
+            pad,
+            pad_text,
+        })
     }
 
     /// Ids random prompts draw from.
@@ -581,29 +632,37 @@ pub fn random_prompts_with(
             spec.min_len, spec.max_len
         )));
     }
-    // One stream for everything shared or sequential, so prompt i's length
-    // does not depend on `count` or on threads.
-    let mut main = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
-    let prefix = if spec.prefix_len > 0 {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(spec.seed, u64::MAX));
-        let empty = Exact {
-            text: String::new(),
-            ids: Vec::new(),
-        };
-        converge(tokenizer, vocab, &mut rng, &empty, spec.prefix_len as usize)?
-    } else {
-        Exact {
-            text: String::new(),
-            ids: Vec::new(),
-        }
+    let empty = Exact {
+        text: String::new(),
+        ids: Vec::new(),
     };
+    let prefix = if spec.prefix_len > 0 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(spec.seed, PREFIX_STREAM));
+        let target = spec.prefix_len as usize;
+        let text = random_text(tokenizer, vocab, &mut rng, &[], target)?;
+        fix_length(tokenizer, vocab, &mut rng, &empty, target, text)?
+    } else {
+        empty
+    };
+    let pool = chunk_pool(tokenizer, vocab, spec)?;
+    // Lengths come from one sequential stream and tokens from one stream per
+    // prompt, so prompt i depends neither on `count` nor on the threads.
+    let mut lengths_rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
     let lengths: Vec<usize> = (0..count)
-        .map(|_| main.random_range(spec.min_len..=spec.max_len) as usize)
+        .map(|_| lengths_rng.random_range(spec.min_len..=spec.max_len) as usize)
         .collect();
 
     let made = par_map(&lengths, |i, &len| {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(spec.seed, i as u64));
-        converge(tokenizer, vocab, &mut rng, &prefix, len)
+        let text = assemble(&mut rng, vocab, &pool, &prefix.text, len);
+        fix_length(
+            tokenizer,
+            vocab,
+            &mut rng,
+            &prefix,
+            prefix.ids.len() + len,
+            text,
+        )
     })?;
 
     let requested: Vec<u64> = lengths
@@ -626,7 +685,11 @@ pub fn random_prompts_with(
     })
 }
 
-/// A per-prompt seed from the run seed and the prompt index (SplitMix64's
+/// Stream indices above any prompt index, for the shared parts.
+const PREFIX_STREAM: u64 = u64::MAX;
+const POOL_STREAM: u64 = u64::MAX - 1;
+
+/// A per-stream seed from the run seed and a stream index (SplitMix64's
 /// finalizer: nearby indices give unrelated streams).
 fn mix(seed: u64, index: u64) -> u64 {
     let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -635,60 +698,159 @@ fn mix(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-pub static ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 fn pick(rng: &mut Xoshiro256PlusPlus, pool: &[u32]) -> u32 {
     pool[rng.random_range(0..pool.len())]
 }
 
-/// Text that is `prefix` followed by `body_len` random tokens and encodes to
-/// exactly `prefix.ids.len() + body_len` tokens; the closest attempt if
-/// [`MAX_ROUNDS`] rounds do not get there.
-fn converge(
+/// `prefix` followed by `len` random ids (a word start first, so the seam
+/// is a word boundary), decoded.
+fn random_text(
+    tokenizer: &Tokenizer,
+    vocab: &RandomVocab,
+    rng: &mut Xoshiro256PlusPlus,
+    prefix: &[u32],
+    len: usize,
+) -> Result<String, PromptError> {
+    let mut ids = Vec::with_capacity(prefix.len() + len);
+    ids.extend_from_slice(prefix);
+    if len > 0 {
+        ids.push(pick(rng, &vocab.pad));
+        ids.extend((1..len).map(|_| pick(rng, &vocab.allowed)));
+    }
+    decode_ids(tokenizer, &ids)
+}
+
+/// Random text with a known token count, starting at a word boundary.
+#[derive(Debug, Clone)]
+struct Chunk {
+    text: String,
+    tokens: usize,
+}
+
+/// Builds the chunk pool of a run: [`CHUNK_TOKENS`] uniform random ids (the
+/// first a word start) per chunk, decoded and re-encoded once. Prompts are
+/// random sequences of chunks, so each prompt needs one encode (the final
+/// check) instead of one per convergence round; the pool (at most
+/// [`MAX_CHUNKS`] chunks, sized from `max_len` only, so it does not depend
+/// on the number of prompts) costs about 64 prompts' worth of encoding.
+fn chunk_pool(
+    tokenizer: &Tokenizer,
+    vocab: &RandomVocab,
+    spec: &RandomSpec,
+) -> Result<Vec<Chunk>, PromptError> {
+    let n = (spec.max_len as usize * 64 / CHUNK_TOKENS).clamp(64, MAX_CHUNKS);
+    let seeds: Vec<u64> = (0..n as u64)
+        .map(|j| mix(mix(spec.seed, POOL_STREAM), j))
+        .collect();
+    par_map(&seeds, |_, &seed| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut text = random_text(tokenizer, vocab, &mut rng, &[], CHUNK_TOKENS)?;
+        // SentencePiece decoders drop the first token's space; the chunk
+        // always follows other text, where that space is there.
+        if !text.starts_with(' ') {
+            text.insert(0, ' ');
+        }
+        let tokens = count_tokens(tokenizer, &text)? as usize;
+        Ok(Chunk { text, tokens })
+    })
+}
+
+/// `prefix_text`, then random chunks while they fit in `body_len`, then
+/// word-start pads for the rest: the text's token count is `body_len` plus
+/// the prefix's whenever the tokenizer splits words at spaces (checked
+/// after, by [`fix_length`]).
+fn assemble(
+    rng: &mut Xoshiro256PlusPlus,
+    vocab: &RandomVocab,
+    pool: &[Chunk],
+    prefix_text: &str,
+    body_len: usize,
+) -> String {
+    let mut text = String::with_capacity(prefix_text.len() + body_len * 8);
+    text.push_str(prefix_text);
+    let mut have = 0;
+    while let Some(chunk) = pool.get(rng.random_range(0..pool.len().max(1)))
+        && have + chunk.tokens <= body_len
+    {
+        text.push_str(&chunk.text);
+        have += chunk.tokens;
+    }
+    for _ in have..body_len {
+        text.push_str(&vocab.pad_text[rng.random_range(0..vocab.pad_text.len())]);
+    }
+    text
+}
+
+/// Makes `text` (which starts with `prefix.text`) encode to exactly `target`
+/// tokens; the closest attempt if [`MAX_ROUNDS`] rounds do not get there.
+///
+/// Each round encodes; if long, cuts at the last word start at or before
+/// the target (cutting inside a word, let alone inside a character, makes
+/// the rest re-tokenize unpredictably); then appends word-start pads for
+/// whatever is missing. Text from [`assemble`] is usually exact at the
+/// first encode, and text from [`random_text`] at the second.
+fn fix_length(
     tokenizer: &Tokenizer,
     vocab: &RandomVocab,
     rng: &mut Xoshiro256PlusPlus,
     prefix: &Exact,
-    body_len: usize,
+    target: usize,
+    mut text: String,
 ) -> Result<Exact, PromptError> {
-    let target = prefix.ids.len() + body_len;
-    let fresh_body = |rng: &mut Xoshiro256PlusPlus, ids: &mut Vec<u32>| {
-        ids.truncate(prefix.ids.len());
-        if body_len > 0 {
-            // A word start first, so the seam with the prefix is a word
-            // boundary and the prefix's tokens survive re-encoding.
-            ids.push(pick(rng, &vocab.pad));
-            ids.extend((1..body_len).map(|_| pick(rng, &vocab.allowed)));
-        }
-    };
-    let mut ids = Vec::with_capacity(target + 8);
-    ids.extend_from_slice(&prefix.ids);
-    fresh_body(rng, &mut ids);
+    let p = prefix.ids.len();
     let mut best: Option<Exact> = None;
     for _ in 0..MAX_ROUNDS {
-        let text = decode_ids(tokenizer, &ids)?;
         if !text.starts_with(&prefix.text) {
-            // The decoder rewrote the seam (not seen with byte-level or
+            // A decoder rewrote the seam (not seen with byte-level or
             // SentencePiece decoders); start the body over.
-            fresh_body(rng, &mut ids);
+            text = random_text(tokenizer, vocab, rng, &prefix.ids, target - p)?;
             continue;
         }
-        let enc = encode_ids(tokenizer, &text)?;
-        ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if enc.len() == target {
-            return Ok(Exact { text, ids: enc });
+        let encode = |with_offsets: bool| {
+            let enc = if with_offsets {
+                tokenizer.encode(text.as_str(), false)
+            } else {
+                tokenizer.encode_fast(text.as_str(), false)
+            };
+            enc.map_err(|e| PromptError::Tokenizer(format!("encoding failed: {e}")))
+        };
+        // Without offsets first: that is the common, exact case.
+        let fast = encode(false)?;
+        let n = fast.len();
+        if n == target {
+            return Ok(Exact {
+                text,
+                ids: fast.get_ids().to_vec(),
+            });
         }
-        let closer = best
+        // Cutting needs word ids, which only the full encode computes.
+        let enc = if n > target { encode(true)? } else { fast };
+        if best
             .as_ref()
-            .is_none_or(|b| enc.len().abs_diff(target) < b.ids.len().abs_diff(target));
-        ids.clone_from(&enc);
-        if closer {
-            best = Some(Exact { text, ids: enc });
+            .is_none_or(|b| n.abs_diff(target) < b.ids.len().abs_diff(target))
+        {
+            best = Some(Exact {
+                text: text.clone(),
+                ids: enc.get_ids().to_vec(),
+            });
         }
-        if ids.len() > target {
-            ids.truncate(target);
+        let kept = if n > target {
+            // Word ids number the pre-tokenizer's pieces; a change marks a
+            // word start. Never cut into the prefix.
+            let words = enc.get_word_ids();
+            let k = (p.max(1)..=target)
+                .rev()
+                .find(|&j| words[j] != words[j - 1])
+                .unwrap_or(target);
+            // Decoding the kept ids gives the text up to that token without
+            // relying on offsets, which byte-level post-processors trim.
+            text = decode_ids(tokenizer, &enc.get_ids()[..k])?;
+            k
         } else {
-            let short = target - ids.len();
-            ids.extend((0..short).map(|_| pick(rng, &vocab.pad)));
+            n
+        };
+        for _ in kept..target {
+            text.push_str(&vocab.pad_text[rng.random_range(0..vocab.pad_text.len())]);
         }
     }
     match best {
@@ -830,8 +992,8 @@ pub fn read_jsonl(
                 line: line_no,
                 message,
             };
-            let value: Value =
-                serde_json::from_str(line).map_err(|e| line_err(format!("invalid JSON: {e}")))?;
+            let value: Value = serde_json::from_str(line)
+                .map_err(|e| line_err(format!("invalid JSON: {}", in_line(&e))))?;
             match jsonl_prompt(&value).map_err(line_err)? {
                 Some(prompt) => entries.push(Entry {
                     prompt,
@@ -931,6 +1093,17 @@ fn chat_message(value: &Value) -> Result<Message, String> {
     })
 }
 
+/// A serde error inside one line: the column only, since the caller names
+/// the file's line (serde would say "line 1").
+fn in_line(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let place = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&place) {
+        Some(message) => format!("{message} (column {})", e.column()),
+        None => text,
+    }
+}
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -994,13 +1167,16 @@ pub fn read_sharegpt(
         source,
     };
     // Peek at the first non-blank byte: `[` is the usual JSON array,
-    // anything else is taken as JSONL.
+    // anything else is taken as JSONL. Whole buffers of blanks are consumed,
+    // so count their newlines to keep serde's line numbers true.
+    let mut blank_lines = 0;
     let first = loop {
         let buf = reader.fill_buf().map_err(io_err)?;
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
             Some(i) => break Some(buf[i]),
             None if buf.is_empty() => break None,
             None => {
+                blank_lines += buf.iter().filter(|&&b| b == b'\n').count();
                 let n = buf.len();
                 reader.consume(n);
             }
@@ -1010,14 +1186,21 @@ pub fn read_sharegpt(
         None => (Vec::new(), 0),
         Some(b'[') => {
             let mut de = serde_json::Deserializer::from_reader(reader);
-            let collected =
-                serde::Deserializer::deserialize_seq(&mut de, ShareGptVisitor { limit })
-                    .and_then(|c| de.end().map(|()| c))
-                    .map_err(|e| PromptError::Format {
+            serde::Deserializer::deserialize_seq(&mut de, ShareGptVisitor { limit })
+                .and_then(|c| de.end().map(|()| c))
+                .map_err(|e| {
+                    let text = e.to_string();
+                    let place = format!(" at line {} column {}", e.line(), e.column());
+                    PromptError::Format {
                         path: path.to_path_buf(),
-                        message: format!("invalid ShareGPT JSON: {e}"),
-                    })?;
-            collected
+                        message: format!(
+                            "invalid ShareGPT JSON at line {} column {}: {}",
+                            e.line() + blank_lines,
+                            e.column(),
+                            text.strip_suffix(&place).unwrap_or(&text)
+                        ),
+                    }
+                })?
         }
         Some(_) => {
             let mut entries = Vec::new();
@@ -1028,7 +1211,7 @@ pub fn read_sharegpt(
                         serde_json::from_str(line).map_err(|e| PromptError::Line {
                             path: path.to_path_buf(),
                             line: line_no,
-                            message: format!("invalid ShareGPT entry: {e}"),
+                            message: format!("invalid ShareGPT entry: {}", in_line(&e)),
                         })?;
                     match entry.into_entry() {
                         Some(e) => entries.push(e),
@@ -1220,16 +1403,16 @@ pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload,
         PromptSpec::LineByLine { path }
         | PromptSpec::Jsonl { path }
         | PromptSpec::ShareGpt { path } => {
+            let skipped = match set.skipped {
+                0 => String::new(),
+                n => format!(", {n} entries without a prompt skipped"),
+            };
             format!(
-                "{}: {} ({} prompts",
+                "{}: {} ({} prompts{skipped})",
                 a.dataset,
                 path.display(),
                 set.prompts.len()
-            ) + &if set.skipped > 0 {
-                format!(", {} entries without a prompt skipped)", set.skipped)
-            } else {
-                ")".to_string()
-            }
+            )
         }
     };
     if let Some(t) = &a.tokenizer_path {
@@ -1377,7 +1560,8 @@ mod tests {
             ids: Vec::new(),
         };
         for len in [1, 2, 3, 5, 17, 64, 300] {
-            let e = converge(&tok, &vocab, &mut rng, &empty, len).expect("converge");
+            let text = random_text(&tok, &vocab, &mut rng, &[], len).expect("random");
+            let e = fix_length(&tok, &vocab, &mut rng, &empty, len, text).expect("fix");
             assert_eq!(e.ids.len(), len);
             assert_eq!(count_tokens(&tok, &e.text).expect("count"), len as u64);
         }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::record::RequestRecord;
 use crate::client::Client;
-use crate::client::timed::TimedResponse;
+use crate::client::timed::{RawConn, RawTarget, TimedResponse};
 
 /// How load is applied in a level.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -75,6 +75,8 @@ pub enum Stop {
 pub struct PreparedRequest {
     /// Endpoint URL.
     pub url: Arc<str>,
+    /// Its path (and query), for the raw HTTP/1.1 path.
+    pub path: Arc<str>,
     /// Serialised JSON body.
     pub body: Bytes,
     /// Prompt tokens the prompt source intended.
@@ -116,6 +118,11 @@ pub struct LevelRun {
 /// Shared state of a running level.
 struct Shared {
     client: Client,
+    /// Plain-HTTP endpoints use caller-owned hyper connections (faster than
+    /// the pooled client); `https://` goes through reqwest.
+    raw: Option<RawTarget>,
+    /// Idle connections for open-loop requests (closed-loop workers own one each).
+    pool: std::sync::Mutex<Vec<RawConn>>,
     requests: Vec<PreparedRequest>,
     keep_text: bool,
     level: usize,
@@ -125,22 +132,59 @@ struct Shared {
 }
 
 impl Shared {
+    /// Send request `index`; `conn` is the worker's own connection, if it has one.
     async fn one(
         &self,
         index: u64,
         scheduled: Option<Instant>,
         warmup: bool,
+        conn: Option<&mut Option<RawConn>>,
     ) -> (RequestRecord, Option<String>) {
         let req = &self.requests[(index as usize) % self.requests.len()];
-        let r = self
-            .client
-            .timed(
-                &req.url,
-                req.body.clone(),
-                self.keep_text,
-                req.expected_events,
-            )
-            .await;
+        let r = match (&self.raw, conn) {
+            (Some(target), Some(conn)) => {
+                self.client
+                    .timed_raw(
+                        target,
+                        conn,
+                        &req.path,
+                        req.body.clone(),
+                        self.keep_text,
+                        req.expected_events,
+                    )
+                    .await
+            }
+            (Some(target), None) => {
+                let mut conn = self.pool.lock().ok().and_then(|mut p| p.pop());
+                let r = self
+                    .client
+                    .timed_raw(
+                        target,
+                        &mut conn,
+                        &req.path,
+                        req.body.clone(),
+                        self.keep_text,
+                        req.expected_events,
+                    )
+                    .await;
+                if let Some(c) = conn.filter(RawConn::is_open)
+                    && let Ok(mut p) = self.pool.lock()
+                {
+                    p.push(c);
+                }
+                r
+            }
+            (None, _) => {
+                self.client
+                    .timed(
+                        &req.url,
+                        req.body.clone(),
+                        self.keep_text,
+                        req.expected_events,
+                    )
+                    .await
+            }
+        };
         self.done.fetch_add(1, Ordering::Relaxed);
         to_record(self.level, index, warmup, self.start, scheduled, req, r)
     }
@@ -291,6 +335,8 @@ pub async fn run_level(
     let make = |requests: Vec<PreparedRequest>| {
         Arc::new(Shared {
             client: client.clone(),
+            raw: client.raw_target(),
+            pool: std::sync::Mutex::new(Vec::new()),
             requests,
             keep_text: opts.keep_text,
             level: opts.level,
@@ -405,6 +451,8 @@ async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: b
         set.spawn(async move {
             let mut recs = Vec::new();
             let mut texts = Vec::new();
+            // Each worker keeps one keep-alive connection for its whole life.
+            let mut conn: Option<RawConn> = None;
             loop {
                 if shared.cancel.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
@@ -413,7 +461,7 @@ async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: b
                 if i >= limit {
                     break;
                 }
-                let fut = shared.one(i, None, warmup);
+                let fut = shared.one(i, None, warmup, Some(&mut conn));
                 let (rec, text) = tokio::select! {
                     r = fut => r,
                     _ = shared.cancel.cancelled() => break,
@@ -480,7 +528,7 @@ async fn open_loop(
                 if shared.cancel.is_cancelled() {
                     return None;
                 }
-                let fut = shared.one(i as u64, Some(due), false);
+                let fut = shared.one(i as u64, Some(due), false, None);
                 tokio::select! {
                     r = fut => Some(r),
                     _ = shared.cancel.cancelled() => None,

@@ -1,7 +1,8 @@
 //! Perf prompt sources with the fixture tokenizer (`fixtures/tokenizer/`):
 //! exact-length random prompts, seeds, the shared prefix, the file readers
 //! and their errors, and tokenizer loading from paths and from a fake hub
-//! (online, then offline from the cache).
+//! (online, then offline from the cache), and the `bench perf` flags -> prompts
+//! adapter.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use bench::hub::{Hub, HubConfig};
 use bench::perf::prompts::{
     PromptError, PromptSpec, RandomSpec, RandomVocab, Tokenizer, count_tokens, load_prompts,
     load_tokenizer, load_tokenizer_blocking, random_prompts, random_prompts_with, read_jsonl,
-    read_line_by_line, read_sharegpt,
+    read_line_by_line, read_sharegpt, workload,
 };
 
 fn fixture_path() -> PathBuf {
@@ -349,6 +350,12 @@ fn sharegpt_errors() {
     );
     assert!(msg.contains("line 3"), "{msg}");
 
+    // Line numbers stay true after more blank lines than one read buffer.
+    let padded = format!("{}[{{\"conversations\": 5}}]", "\n".repeat(20_000));
+    let path = write(dir.path(), "padded.json", &padded);
+    let err = read_sharegpt(&path, None, None).expect_err("bad entry after blanks");
+    assert!(err.to_string().contains("line 20001 "), "{err}");
+
     let path = write(dir.path(), "trunc.json", "[{\"conversations\": [");
     let err = read_sharegpt(&path, None, None).expect_err("truncated");
     assert!(err.to_string().contains("invalid ShareGPT JSON"), "{err}");
@@ -536,4 +543,104 @@ async fn blocking_loader_works_inside_a_runtime() {
             .expect("join")
             .expect("blocking fetch");
     assert_eq!(tok.get_vocab_size(true), tokenizer().get_vocab_size(true));
+}
+
+/// `bench perf` flags parsed by clap, for [`workload`].
+fn perf_args(extra: &[&str]) -> bench::cli::PerfArgs {
+    use clap::Parser;
+    let mut argv = vec![
+        "bench",
+        "perf",
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+    ];
+    argv.extend_from_slice(extra);
+    match bench::cli::Cli::try_parse_from(argv)
+        .expect("flags parse")
+        .command
+    {
+        bench::cli::Command::Perf(a) => *a,
+        other => panic!("expected perf, got {other:?}"),
+    }
+}
+
+fn offline_hub() -> HubConfig {
+    HubConfig {
+        endpoint: "http://127.0.0.1:9".into(),
+        token: None,
+        cache_dir: std::env::temp_dir().join("bench-prompts-test-no-cache"),
+        offline: true,
+    }
+}
+
+#[test]
+fn workload_from_flags() {
+    let tok = fixture_path();
+    let a = perf_args(&[
+        "--dataset",
+        "random",
+        "--tokenizer-path",
+        tok.to_str().expect("utf8"),
+        "--min-prompt-length",
+        "20",
+        "--max-prompt-length",
+        "40",
+        "--prefix-length",
+        "8",
+        "--seed",
+        "5",
+    ]);
+    let w = workload(&a, &offline_hub(), 25).expect("workload");
+    assert_eq!(w.items.len(), 25);
+    for item in &w.items {
+        let n = item.prompt_tokens.expect("exact count");
+        assert!((28..=48).contains(&n), "{n}");
+    }
+    let counter = w.counter.as_ref().expect("tokenizer counter");
+    assert_eq!(counter("Natalia sold clips"), Some(3));
+    assert!(
+        w.label.contains("random") && w.label.contains("0 mismatched"),
+        "{}",
+        w.label
+    );
+    assert_eq!(w.length_error.expect("error").mismatched, 0);
+
+    // File datasets need --dataset-path; random needs a tokenizer.
+    let err =
+        workload(&perf_args(&["--dataset", "sharegpt"]), &offline_hub(), 5).expect_err("no path");
+    assert!(err.to_string().contains("--dataset-path"), "{err}");
+    let err =
+        workload(&perf_args(&["--dataset", "random"]), &offline_hub(), 5).expect_err("no tok");
+    assert!(err.to_string().contains("--tokenizer-path"), "{err}");
+    let err =
+        workload(&perf_args(&["--dataset", "flickr8k"]), &offline_hub(), 5).expect_err("unknown");
+    assert!(err.to_string().contains("--dataset `flickr8k`"), "{err}");
+
+    // A JSONL file without a tokenizer: prompts, no counts, no counter.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "q.jsonl",
+        "{\"question\": \"a\"}\n{\"prompt\": \"b\"}\n",
+    );
+    let a = perf_args(&[
+        "--dataset",
+        "openqa",
+        "--dataset-path",
+        path.to_str().expect("utf8"),
+    ]);
+    let w = workload(&a, &offline_hub(), 10).expect("jsonl workload");
+    assert_eq!(w.items.len(), 2);
+    assert!(w.counter.is_none());
+    assert!(w.items.iter().all(|i| i.prompt_tokens.is_none()));
+
+    // A hub id that is not cached, offline: the hub's error behind the flag.
+    let a = perf_args(&["--dataset", "random", "--tokenizer-path", "acme/not-cached"]);
+    let err = workload(&a, &offline_hub(), 5).expect_err("offline miss");
+    assert!(
+        err.to_string().contains("--tokenizer-path acme/not-cached"),
+        "{err}"
+    );
 }
