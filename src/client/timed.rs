@@ -225,50 +225,48 @@ impl Client {
         expected_events: usize,
     ) -> TimedResponse {
         let mut out = self.new_response(keep_text, expected_events);
-        // A kept connection the server closed since is replaced once.
-        for attempt in 0..2 {
-            if !conn.as_ref().is_some_and(RawConn::is_open) {
+        // A kept-alive connection can be closed by the server between two
+        // requests (a race no client can avoid): when sending on a reused
+        // connection fails before any response, the request is sent again
+        // once on a fresh connection, as HTTP clients do for idle
+        // connections. A fresh connection that fails is a real failure.
+        let mut fresh_only = false;
+        let resp = loop {
+            let reused = conn.as_ref().is_some_and(RawConn::is_open) && !fresh_only;
+            if !reused {
+                *conn = None;
                 match self.connect_raw(target).await {
                     Ok(c) => *conn = Some(c),
                     Err((kind, message)) => {
-                        *conn = None;
                         out.failed(kind, message);
                         return out;
                     }
                 }
             }
-            let ready = match conn.as_mut() {
-                Some(c) => c.sender.ready().await.is_ok(),
-                None => false,
-            };
-            if ready {
-                break;
-            }
-            *conn = None;
-            if attempt == 1 {
-                out.failed(
-                    ErrorKind::Connect,
-                    format!("connection to {} closed before the request", target.addr),
-                );
+            let Some(c) = conn.as_mut() else { return out };
+            if c.sender.ready().await.is_err() {
+                if reused {
+                    fresh_only = true;
+                    continue;
+                }
+                *conn = None;
+                out.failed(ErrorKind::Connect, format!("connection to {} closed before the request", target.addr));
                 return out;
             }
-        }
-        let Some(c) = conn.as_mut() else { return out };
-        let mut builder = hyper::Request::post(path);
-        for (k, v) in &target.headers {
-            builder = builder.header(k, v);
-        }
-        let Ok(request) = builder.body(http_body_util::Full::new(body)) else {
-            out.failed(
-                ErrorKind::Client,
-                format!("cannot build a request for {path}"),
-            );
-            return out;
-        };
-        out.sent = Instant::now();
-        let resp =
+            let mut builder = hyper::Request::post(path);
+            for (k, v) in &target.headers {
+                builder = builder.header(k, v);
+            }
+            let Ok(request) = builder.body(http_body_util::Full::new(body.clone())) else {
+                out.failed(ErrorKind::Client, format!("cannot build a request for {path}"));
+                return out;
+            };
+            out.sent = Instant::now();
             match tokio::time::timeout(self.cfg.timeout, c.sender.send_request(request)).await {
-                Ok(Ok(r)) => r,
+                Ok(Ok(r)) => break r,
+                Ok(Err(e)) if reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) => {
+                    fresh_only = true;
+                }
                 Ok(Err(e)) => {
                     *conn = None;
                     out.failed(ErrorKind::Connect, format!("sending the request: {e}"));
@@ -276,13 +274,11 @@ impl Client {
                 }
                 Err(_) => {
                     *conn = None;
-                    out.failed(
-                        ErrorKind::Timeout,
-                        format!("no response headers within {:?}", self.cfg.timeout),
-                    );
+                    out.failed(ErrorKind::Timeout, format!("no response headers within {:?}", self.cfg.timeout));
                     return out;
                 }
-            };
+            }
+        };
         out.headers_us = Some(us(out.sent, Instant::now()));
         let status = resp.status().as_u16();
         let is_sse = resp
@@ -414,11 +410,23 @@ impl Client {
             }
             return;
         }
-        let mut parser = SseParser::new();
+        let mut fast = FastSse::default();
+        let mut generic: Option<SseParser> = None;
         let mut done = false;
         // One timer for the whole stream, not one per read.
         let timeout = tokio::time::sleep_until(deadline);
         tokio::pin!(timeout);
+        // Handles one event's data; false stops the stream.
+        let handle = |data: &[u8], t: u64, out: &mut TimedResponse| -> bool {
+            if data == b"[DONE]" {
+                return false;
+            }
+            if let Err(f) = on_event(data, t, out) {
+                out.failed(f.kind, f.message);
+                return false;
+            }
+            true
+        };
         loop {
             let next = tokio::select! {
                 biased;
@@ -427,34 +435,59 @@ impl Client {
             };
             let chunk = match next {
                 Some(Ok(Some(c))) => c,
-                Some(Ok(None)) => break,
+                Some(Ok(None)) => {
+                    // A last event not closed by a blank line still counts.
+                    let t = us(out.sent, Instant::now());
+                    match generic.as_mut() {
+                        Some(p) => {
+                            for event in p.finish() {
+                                if !handle(&event.data, t, out) {
+                                    done = true;
+                                    break;
+                                }
+                            }
+                        }
+                        None => done = !fast.finish(&mut |d| handle(d, t, out)),
+                    }
+                    if out.error.is_none() && out.finish_reason.is_some() {
+                        done = true;
+                    }
+                    break;
+                }
                 Some(Err(f)) => {
                     out.failed(f.kind, f.message);
                     break;
                 }
                 None => {
-                    out.failed(
-                        ErrorKind::Timeout,
-                        format!("stream not complete within {:?}", self.cfg.timeout),
-                    );
+                    out.failed(ErrorKind::Timeout, format!("stream not complete within {:?}", self.cfg.timeout));
                     break;
                 }
             };
             // One timestamp per socket read: events completed by the same
             // read arrived together.
             let t = us(out.sent, Instant::now());
-            for event in parser.push(&chunk) {
-                if event.is_done() {
-                    done = true;
-                    break;
-                }
-                if let Err(f) = on_event(&event.data, t, out) {
-                    out.failed(f.kind, f.message);
-                    done = true;
-                    break;
-                }
+            if generic.is_none() && memchr::memchr(b'\r', &chunk).is_some() {
+                // `\r` line ends: the general parser from here on.
+                let mut p = SseParser::new();
+                let carried = std::mem::take(&mut fast.carry);
+                let _ = p.push(&carried).count();
+                generic = Some(p);
             }
-            if done {
+            let go_on = match generic.as_mut() {
+                Some(p) => {
+                    let mut go = true;
+                    for event in p.push(&chunk) {
+                        if !handle(&event.data, t, out) {
+                            go = false;
+                            break;
+                        }
+                    }
+                    go
+                }
+                None => fast.feed(&chunk, &mut |d| handle(d, t, out)),
+            };
+            if !go_on {
+                done = true;
                 break;
             }
         }
@@ -473,6 +506,104 @@ impl Client {
             // once on well-behaved servers).
             let drain = async { while let Ok(Some(_)) = source.chunk().await {} };
             let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
+        }
+    }
+}
+
+/// A lean SSE scanner for the usual framing (`\n` line ends, events ended
+/// by a blank line): each event's data is handed out as a slice of the read
+/// (or of a small carry-over buffer for an event split across reads), with
+/// no per-line allocation or reference counting. Comment lines (`:`) and
+/// other fields are skipped; several `data:` lines are joined with `\n`.
+/// Streams that use `\r` go to the general [`SseParser`] instead.
+#[derive(Default)]
+struct FastSse {
+    carry: Vec<u8>,
+    joined: Vec<u8>,
+}
+
+impl FastSse {
+    /// Feed one read; `f` gets each complete event's data and returns
+    /// false to stop. Returns false if stopped.
+    fn feed(&mut self, chunk: &[u8], f: &mut impl FnMut(&[u8]) -> bool) -> bool {
+        if self.carry.is_empty() {
+            let used = match self.scan(chunk, f) {
+                Some(n) => n,
+                None => return false,
+            };
+            self.carry.extend_from_slice(&chunk[used..]);
+            true
+        } else {
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(chunk);
+            let used = self.scan(&buf, f);
+            let go = used.is_some();
+            buf.drain(..used.unwrap_or(buf.len()));
+            self.carry = buf;
+            go
+        }
+    }
+
+    /// The stream ended: what is left is a last event.
+    fn finish(&mut self, f: &mut impl FnMut(&[u8]) -> bool) -> bool {
+        let mut rest = std::mem::take(&mut self.carry);
+        if rest.iter().all(|b| b.is_ascii_whitespace()) {
+            return true;
+        }
+        rest.extend_from_slice(b"\n\n");
+        self.scan(&rest, f).is_some()
+    }
+
+    /// Dispatch the complete events in `buf`; the bytes consumed, or `None`
+    /// when `f` asked to stop.
+    fn scan(&mut self, buf: &[u8], f: &mut impl FnMut(&[u8]) -> bool) -> Option<usize> {
+        let mut start = 0;
+        for end in memchr::memmem::find_iter(buf, b"\n\n") {
+            if end < start {
+                continue; // "\n\n\n": the extra newline closed nothing
+            }
+            let block = &buf[start..end];
+            start = end + 2;
+            if !self.event(block, f) {
+                return None;
+            }
+        }
+        Some(start)
+    }
+
+    /// One event block (lines without the blank line).
+    fn event(&mut self, block: &[u8], f: &mut impl FnMut(&[u8]) -> bool) -> bool {
+        let mut first: Option<&[u8]> = None;
+        let mut many = false;
+        for line in block.split(|b| *b == b'\n') {
+            let Some(rest) = line.strip_prefix(b"data") else { continue };
+            let value = match rest.first() {
+                None => &rest[..0],
+                Some(b':') => rest[1..].strip_prefix(b" ").unwrap_or(&rest[1..]),
+                Some(_) => continue, // a field named e.g. "database"
+            };
+            match first {
+                None => first = Some(value),
+                Some(v) => {
+                    if !many {
+                        self.joined.clear();
+                        self.joined.extend_from_slice(v);
+                        many = true;
+                    }
+                    self.joined.push(b'\n');
+                    self.joined.extend_from_slice(value);
+                }
+            }
+        }
+        match (first, many) {
+            (None, _) => true,
+            (Some(v), false) => f(v),
+            (Some(_), true) => {
+                let joined = std::mem::take(&mut self.joined);
+                let go = f(&joined);
+                self.joined = joined;
+                go
+            }
         }
     }
 }
@@ -711,6 +842,47 @@ fn whole_body(bytes: &[u8], out: &mut TimedResponse) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast scanner gives the same events as the general parser for
+    /// every way of cutting a stream into reads.
+    #[test]
+    fn fast_sse_matches_the_general_parser() {
+        let stream: &[u8] = b": ping\n\ndata: {\"a\":1}\n\ndata:{\"b\":2}\nid: 3\n\nevent: x\ndata: one\ndata: two\n\n\n\ndata: [DONE]\n\n";
+        let mut want = Vec::new();
+        let mut p = SseParser::new();
+        for e in p.push(stream) {
+            want.push(e.data.to_vec());
+        }
+        for cut1 in 0..stream.len() {
+            for cut2 in cut1..stream.len() {
+                let mut got: Vec<Vec<u8>> = Vec::new();
+                let mut fast = FastSse::default();
+                for part in [&stream[..cut1], &stream[cut1..cut2], &stream[cut2..]] {
+                    fast.feed(part, &mut |d| {
+                        got.push(d.to_vec());
+                        true
+                    });
+                }
+                fast.finish(&mut |d| {
+                    got.push(d.to_vec());
+                    true
+                });
+                assert_eq!(got, want, "cuts {cut1} {cut2}");
+            }
+        }
+        // An unterminated last event comes out of finish().
+        let mut fast = FastSse::default();
+        let mut got = Vec::new();
+        fast.feed(b"data: last", &mut |d| {
+            got.push(d.to_vec());
+            true
+        });
+        fast.finish(&mut |d| {
+            got.push(d.to_vec());
+            true
+        });
+        assert_eq!(got, vec![b"last".to_vec()]);
+    }
 
     /// The fast path must agree with the full parse wherever it answers.
     #[test]

@@ -30,17 +30,18 @@
 //!   instead of leaving a residual error after a fixed number of retries.
 //! - Random tokens are drawn, decoded and re-encoded once per run in chunks
 //!   of 16 (the first a word start), at most 1024 chunks; each prompt is a
-//!   random sequence of whole chunks that fit, then word-start pads. Chunks
-//!   join at word boundaries, so the sum of their counts is the prompt's
-//!   count, and one encode per prompt checks it (falling back to the loop
-//!   above when a tokenizer disagrees). vLLM's way costs two or more encodes
-//!   per prompt; this is what makes 1000 prompts of 1024 tokens take about
-//!   half a second on one core. Chunks recur across prompts, but prompts
-//!   start with different chunks, so they share no cacheable prefix.
+//!   random sequence of whole chunks that fit, between word-start pads (four
+//!   opening the body, so prompts share no cacheable prefix beyond the
+//!   intended one, and as many as needed at the end). Chunks join at word
+//!   boundaries, so the sum of their counts is the prompt's count, and one
+//!   encode per prompt checks it (falling back to the loop above when a
+//!   tokenizer disagrees). vLLM's way costs two or more encodes per prompt;
+//!   this is what makes 1000 prompts of 1024 tokens take about half a
+//!   second on one core.
 //! - The achieved length of every prompt is measured by that final encode
 //!   and reported ([`InputLengthError`]); it is zero unless a tokenizer
-//!   defeats the loop for [`MAX_ROUNDS`] rounds, when the closest attempt is
-//!   kept and counted as mismatched.
+//!   defeats the loop for 32 rounds, when the closest attempt is kept and
+//!   counted as mismatched.
 //!
 //! Counts are without special tokens (`add_special_tokens = false`) and
 //! without any chat template: what the server adds on top is its business,
@@ -114,6 +115,10 @@ const MAX_ROUNDS: usize = 32;
 /// merges in BPE vocabularies) are plenty, and checking each one costs an
 /// encode, so large vocabularies stop here.
 const MAX_PAD_POOL: usize = 4096;
+
+/// Random words each prompt body opens with, so that no two prompts share
+/// a prefix beyond the intended one.
+const UNIQUE_HEAD: usize = 4;
 
 /// The word a pad candidate is checked after.
 const PAD_ANCHOR: &str = "a";
@@ -491,7 +496,7 @@ pub struct RandomVocab {
 
 impl RandomVocab {
     /// Scans the vocabulary once (one decode per id, one encode per
-    /// word-start candidate up to [`MAX_PAD_POOL`]).
+    /// word-start candidate, at most 4096).
     pub fn new(tokenizer: &Tokenizer) -> Result<RandomVocab, PromptError> {
         let added: HashSet<u32> = tokenizer
             .get_added_tokens_decoder()
@@ -768,7 +773,16 @@ fn assemble(
 ) -> String {
     let mut text = String::with_capacity(prefix_text.len() + body_len * 8);
     text.push_str(prefix_text);
-    let mut have = 0;
+    let pad = |rng: &mut Xoshiro256PlusPlus, text: &mut String| {
+        text.push_str(&vocab.pad_text[rng.random_range(0..vocab.pad_text.len())]);
+    };
+    // Open with a few random words: chunks recur across prompts, and two
+    // prompts opening with the same chunk would share a cacheable prefix.
+    let head = body_len.min(UNIQUE_HEAD);
+    for _ in 0..head {
+        pad(rng, &mut text);
+    }
+    let mut have = head;
     while let Some(chunk) = pool.get(rng.random_range(0..pool.len().max(1)))
         && have + chunk.tokens <= body_len
     {
@@ -776,7 +790,7 @@ fn assemble(
         have += chunk.tokens;
     }
     for _ in have..body_len {
-        text.push_str(&vocab.pad_text[rng.random_range(0..vocab.pad_text.len())]);
+        pad(rng, &mut text);
     }
     text
 }
