@@ -248,10 +248,19 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
 
 /// `bench perf`.
 pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // On one core a single-threaded runtime does the same work without the
+    // work-stealing machinery (oha's fast path is one such runtime per core).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+    .context("starting the async runtime")?;
     let cfg = config(a, command)?;
     rt.block_on(async move {
         let cancel = CancellationToken::new();
