@@ -11,6 +11,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -107,9 +111,79 @@ impl Source {
 }
 
 /// A keep-alive HTTP/1.1 connection for the perf hot path: no pool, no
-/// redirects, no decompression, a bounded read buffer.
+/// redirects, no decompression, a bounded read buffer, and a clock on the
+/// socket's writes.
 pub struct RawConn {
     sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
+    /// When the current request's first byte was written (see [`TimedStream`]).
+    first_write: Arc<AtomicU64>,
+}
+
+/// The origin of [`TimedStream`]'s write clock.
+static CLOCK_BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// A TCP stream that notes when the first write after being armed happened,
+/// so a request's send time is when its bytes went to the socket, not when
+/// it was queued to the connection task: with hundreds of requests started
+/// together, the difference is the client's own queue, which would
+/// otherwise inflate TTFT.
+struct TimedStream {
+    inner: tokio::net::TcpStream,
+    /// Nanoseconds after [`CLOCK_BASE`] (+1, so 0 means "not yet").
+    first_write: Arc<AtomicU64>,
+}
+
+impl TimedStream {
+    fn note_write(&self) {
+        if self.first_write.load(Ordering::Relaxed) == 0 {
+            let ns = Instant::now()
+                .saturating_duration_since(*CLOCK_BASE)
+                .as_nanos() as u64;
+            self.first_write.store(ns + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for TimedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TimedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.note_write();
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.note_write();
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 impl RawConn {
@@ -197,12 +271,16 @@ impl Client {
             }
         };
         let _ = stream.set_nodelay(true);
+        let first_write = Arc::new(AtomicU64::new(0));
         // A fixed 4 KiB read buffer keeps memory per stream small (hyper's
         // default grows toward 400 KiB on fast streams): 15 KB per in-flight
         // stream measured, at a few percent of peak request rate.
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .read_buf_exact_size(Some(4 * 1024))
-            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .handshake(hyper_util::rt::TokioIo::new(TimedStream {
+                inner: stream,
+                first_write: first_write.clone(),
+            }))
             .await
             .map_err(|e| {
                 (
@@ -214,7 +292,10 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(RawConn { sender })
+        Ok(RawConn {
+            sender,
+            first_write,
+        })
     }
 
     /// [`Client::timed`] over a caller-owned connection (opened or reopened
@@ -271,9 +352,20 @@ impl Client {
                 );
                 return out;
             };
+            c.first_write.store(0, Ordering::Relaxed);
             out.sent = Instant::now();
             match tokio::time::timeout(self.cfg.timeout, c.sender.send_request(request)).await {
-                Ok(Ok(r)) => break r,
+                Ok(Ok(r)) => {
+                    // The send time is when the bytes left, if that was later.
+                    let w = c.first_write.load(Ordering::Relaxed);
+                    if w > 0 {
+                        let written = *CLOCK_BASE + std::time::Duration::from_nanos(w - 1);
+                        if written > out.sent {
+                            out.sent = written;
+                        }
+                    }
+                    break r;
+                }
                 Ok(Err(e))
                     if reused
                         && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) =>

@@ -251,21 +251,35 @@ pub fn process_cpu_seconds() -> f64 {
 }
 
 /// The arrival schedule of an open-loop level: offsets from the start.
+///
+/// Inter-arrival gaps are drawn from Gamma(burstiness) (exponential for
+/// burstiness 1: a Poisson process), then scaled so that the n − 1 gaps add
+/// up to exactly (n − 1) / rate, as vLLM and EvalScope rescale theirs: the
+/// shape of the arrivals is random, their mean rate is the one asked, so
+/// the achieved rate measures the client's pacing and not sampling noise.
+/// With a duration, n = rate × duration (at least 1).
 pub fn schedule(rate: f64, burstiness: f64, stop: Stop, seed: u64) -> Vec<Duration> {
+    let n = match stop {
+        Stop::Count(n) => n as usize,
+        Stop::Duration(d) => ((d.as_secs_f64() * rate).round() as usize).max(1),
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    let mut t = 0.0f64;
     let shape = burstiness.max(1e-3);
-    let scale = 1.0 / (rate * shape);
-    loop {
-        match stop {
-            Stop::Count(n) if out.len() as u64 >= n => break,
-            Stop::Duration(d) if t >= d.as_secs_f64() => break,
-            _ => {}
-        }
+    let gaps: Vec<f64> = (1..n).map(|_| gamma(&mut rng, shape)).collect();
+    let total: f64 = gaps.iter().sum();
+    let scale = if total > 0.0 {
+        (n.saturating_sub(1)) as f64 / rate / total
+    } else {
+        0.0
+    };
+    let mut out = Vec::with_capacity(n);
+    let mut t = 0.0f64;
+    out.push(Duration::ZERO);
+    for g in gaps {
+        t += g * scale;
         out.push(Duration::from_secs_f64(t));
-        t += gamma(&mut rng, shape) * scale;
     }
+    out.truncate(n);
     out
 }
 
@@ -563,8 +577,15 @@ mod tests {
     #[test]
     fn poisson_schedule_has_the_asked_rate() {
         let s = schedule(500.0, 1.0, Stop::Duration(Duration::from_secs(20)), 7);
-        let n = s.len() as f64;
-        assert!((n / 20.0 - 500.0).abs() < 500.0 * 0.03, "{n}");
+        assert_eq!(s.len(), 10_000);
+        // (n - 1) gaps span exactly (n - 1) / rate.
+        let span = s.last().unwrap().as_secs_f64();
+        assert!((span - 9_999.0 / 500.0).abs() < 1e-6, "{span}");
+        // Still random: gaps vary like an exponential (cv ~ 1).
+        let gaps: Vec<f64> = s.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+        assert!((sd / mean - 1.0).abs() < 0.05, "cv {}", sd / mean);
         // Same seed, same schedule.
         assert_eq!(
             s,
