@@ -507,16 +507,7 @@ fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let c2 = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ninterrupted: stopping requests and writing the reports of what finished"
-                );
-                c2.cancel();
-            }
-        });
+        let cancel = cancel_on_ctrl_c();
         let print = cfg.print_table;
         let out = crate::eval::run_eval(cfg, cancel).await?;
         if print {
@@ -532,6 +523,26 @@ fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// A token cancelled by the first Ctrl-C (stop sending, write what
+/// finished); a second Ctrl-C exits at once with 130, since everything
+/// finished is already on disk. Call inside a tokio runtime.
+pub fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: stopping and writing the reports of what finished (Ctrl-C again to quit at once)"
+            );
+            c2.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
 }
 
 #[cfg(test)]

@@ -505,11 +505,7 @@ impl Client {
         }
         // Decide by what came back, not by what was asked: some servers
         // ignore `stream` and answer with one JSON body.
-        let is_sse = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        let is_sse = is_event_stream(resp.headers());
         let (parsed, first_token, end) = if is_sse {
             let mut parser = SseParser::new();
             let mut state = StreamState::default();
@@ -564,6 +560,15 @@ impl Client {
             attempts,
         }
     }
+}
+
+/// Whether a response is an SSE stream (decided by what came back, not by
+/// what was asked: some servers ignore `stream`).
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -389,11 +389,7 @@ impl Client {
         };
         out.headers_us = Some(us(out.sent, Instant::now()));
         let status = resp.status().as_u16();
-        let is_sse = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        let is_sse = super::is_event_stream(resp.headers());
         self.read_response(&mut out, status, is_sse, Source::Hyper(resp.into_body()))
             .await;
         if out.error.is_some()
@@ -466,11 +462,7 @@ impl Client {
         };
         out.headers_us = Some(us(out.sent, Instant::now()));
         let status = resp.status().as_u16();
-        let is_sse = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        let is_sse = super::is_event_stream(resp.headers());
         self.read_response(&mut out, status, is_sse, Source::Reqwest(resp))
             .await;
         out

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
 
 use super::driver::{PerfConfig, run_perf};
 use super::run::{Load, Stop};
@@ -263,21 +262,18 @@ pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
     .context("starting the async runtime")?;
     let cfg = config(a, command)?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let c2 = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: stopping and writing what finished (Ctrl-C again to quit at once)");
-                c2.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
+        let cancel = crate::cli::cancel_on_ctrl_c();
         let out = run_perf(cfg, cancel).await?;
         println!("\n{}", super::report::console_table(&out.summary));
-        eprintln!("run directory: {} (summary.json, requests.jsonl, report.md, report.html)", out.dir.display());
-        Ok(if out.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+        eprintln!(
+            "run directory: {} (summary.json, requests.jsonl, report.md, report.html)",
+            out.dir.display()
+        );
+        Ok(if out.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 

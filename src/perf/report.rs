@@ -105,35 +105,7 @@ pub fn console_table(s: &PerfSummary) -> String {
     if rows.is_empty() {
         return "no level finished\n".into();
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (i, r) in rows.iter().enumerate() {
-        let cells: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(c, v)| {
-                if c == 0 {
-                    format!("{v:<w$}", w = widths[c])
-                } else {
-                    format!("{v:>w$}", w = widths[c])
-                }
-            })
-            .collect();
-        out.push_str(&cells.join("  "));
-        out.push('\n');
-        if i == 0 {
-            out.push_str(
-                &widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  "),
-            );
-            out.push('\n');
-        }
-    }
+    let mut out = crate::report::text_table(&rows, 1);
     out.push_str("times in ms; ITL is token-level (chunk gaps split over their tokens), see report.md for vLLM's chunk-gap ITL\n");
     out
 }
