@@ -606,9 +606,20 @@ impl Client {
         }
         if done && out.error.is_none() {
             // Let the connection be reused (the body's end follows [DONE] at
-            // once on well-behaved servers).
-            let drain = async { while let Ok(Some(_)) = source.chunk().await {} };
-            let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
+            // once on well-behaved servers, so it is usually already here:
+            // look without arming a timer first).
+            use futures::FutureExt;
+            let ended = loop {
+                match source.chunk().now_or_never() {
+                    Some(Ok(Some(_))) => continue,
+                    Some(_) => break true,
+                    None => break false,
+                }
+            };
+            if !ended {
+                let drain = async { while let Ok(Some(_)) = source.chunk().await {} };
+                let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
+            }
         }
     }
 }
@@ -782,10 +793,11 @@ fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
     // Built once: building a finder costs more than searching a chunk.
-    static DECLINE: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+    // An `"error"` event has no `"choices"`, so it reaches the full parse
+    // without a search of its own.
+    static DECLINE: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
         [
             Finder::new(b"\"usage\""),
-            Finder::new(b"\"error\""),
             Finder::new(b"\"tool_calls\""),
             Finder::new(b"\"finish_reason\":\""),
             Finder::new(b"\"finish_reason\": \""),
@@ -992,6 +1004,10 @@ mod tests {
     /// The fast path must agree with the full parse wherever it answers.
     #[test]
     fn fast_classification_agrees_with_the_parse() {
+        // Errors always take the full parse (which reports them).
+        assert!(
+            fast_classify(br#"{"error":{"message":"\"content\": boom","type":"x"}}"#).is_none()
+        );
         let samples: &[&str] = &[
             // vLLM
             r#"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
