@@ -111,7 +111,7 @@ pub struct PerfArgs {
     /// File for line_by_line / openqa / custom / sharegpt.
     #[arg(long)]
     pub dataset_path: Option<std::path::PathBuf>,
-    /// tokenizer.json (or a directory holding one), or a hub model id (owner/name[@revision]).
+    /// tokenizer.json (or a directory holding one), or a hub model id: owner/name, optionally @revision.
     #[arg(long)]
     pub tokenizer_path: Option<String>,
     /// Random prompts: shortest prompt in tokens.

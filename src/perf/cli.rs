@@ -1,4 +1,4 @@
-//! `bench perf` flags -> [`PerfConfig`](super::driver::PerfConfig), then the
+//! `bench perf` flags -> [`super::driver::PerfConfig`], then the
 //! run. Every check names the flag at fault; `--parallel` and `--number`
 //! pair up like EvalScope's.
 
