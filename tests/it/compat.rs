@@ -168,7 +168,10 @@ async fn lm_eval_gsm8k_prompt_completions_and_chat() {
 /// `[6374,3610,957,61,742]` then `[7462,6610,4769,286,5501]`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lm_eval_gsm8k_draw_on_real_train_split() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hub");
+    let shared = std::env::var("BENCH_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let root = shared.join("datasets/hub");
     if !root.join("datasets/openai/gsm8k").is_dir() {
         use std::io::Write;
         let _ = writeln!(
