@@ -11,18 +11,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use reqwest::header;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+use super::h1::H1Conn;
 use super::parse::error_message;
 use super::retry::kind_for_status;
 use super::sse::SseParser;
@@ -67,137 +63,89 @@ fn us(a: Instant, b: Instant) -> u64 {
     b.saturating_duration_since(a).as_micros() as u64
 }
 
-/// Where the response body comes from: reqwest (any URL, TLS included) or
-/// a raw hyper HTTP/1.1 connection owned by the caller (plain `http://`,
-/// the fast path).
-enum Source {
-    Reqwest(reqwest::Response),
-    Hyper(hyper::body::Incoming),
+/// A response body read piece by piece into a caller's buffer, with the
+/// time of the socket read that delivered each piece.
+trait BodySource {
+    /// The next piece into `buf` (replacing its content): `Some(read time)`
+    /// (`None` when the bytes were already buffered), or `None` at the end.
+    async fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Option<Instant>>, Failure>;
 }
 
-impl Source {
-    /// The next piece of the body, `None` at its end.
-    async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
-        match self {
-            Source::Reqwest(r) => r.chunk().await.map_err(|e| Failure::transport(&e)),
-            Source::Hyper(b) => loop {
-                match b.frame().await {
-                    None => return Ok(None),
-                    Some(Err(e)) => {
-                        return Err(Failure::new(
-                            ErrorKind::Connect,
-                            format!("reading the body: {e}"),
-                        ));
-                    }
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Ok(Some(data));
-                        }
-                        // Trailers: nothing to time.
-                    }
-                }
-            },
-        }
-    }
+/// reqwest's body (any URL, TLS included).
+struct ReqwestBody(reqwest::Response);
 
-    /// The rest of the body.
-    async fn all(mut self) -> Result<Bytes, Failure> {
-        let mut buf = bytes::BytesMut::new();
-        while let Some(c) = self.chunk().await? {
-            buf.extend_from_slice(&c);
+impl BodySource for ReqwestBody {
+    async fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Option<Instant>>, Failure> {
+        match self.0.chunk().await {
+            Ok(Some(c)) => {
+                let t = Instant::now();
+                buf.clear();
+                buf.extend_from_slice(&c);
+                Ok(Some(Some(t)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(Failure::transport(&e)),
         }
-        Ok(buf.freeze())
     }
 }
 
-/// A keep-alive HTTP/1.1 connection for the perf hot path: no pool, no
-/// redirects, no decompression, a bounded read buffer, and a clock on the
-/// socket's writes.
+/// The body of a response on a [`RawConn`].
+struct H1Body<'a>(&'a mut H1Conn);
+
+impl BodySource for H1Body<'_> {
+    async fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Option<Instant>>, Failure> {
+        self.0
+            .next_body(buf)
+            .await
+            .map_err(|e| Failure::new(ErrorKind::Connect, format!("reading the body: {e}")))
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection for the perf hot path (see
+/// [`super::h1`]): the response is decoded in the caller's task, each socket
+/// read timestamped once.
 pub struct RawConn {
-    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
-    /// When the current request's first byte was written (see [`TimedStream`]).
-    first_write: Arc<AtomicU64>,
-}
-
-/// The origin of [`TimedStream`]'s write clock.
-static CLOCK_BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-/// A TCP stream that notes when the first write after being armed happened,
-/// so a request's send time is when its bytes went to the socket, not when
-/// it was queued to the connection task: with hundreds of requests started
-/// together, the difference is the client's own queue, which would
-/// otherwise inflate TTFT.
-struct TimedStream {
-    inner: tokio::net::TcpStream,
-    /// Nanoseconds after [`CLOCK_BASE`] (+1, so 0 means "not yet").
-    first_write: Arc<AtomicU64>,
-}
-
-impl TimedStream {
-    fn note_write(&self) {
-        if self.first_write.load(Ordering::Relaxed) == 0 {
-            let ns = Instant::now()
-                .saturating_duration_since(*CLOCK_BASE)
-                .as_nanos() as u64;
-            self.first_write.store(ns + 1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl tokio::io::AsyncRead for TimedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for TimedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.note_write();
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        self.note_write();
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    conn: H1Conn,
 }
 
 impl RawConn {
     /// Whether the connection can take another request.
     pub fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        self.conn.is_reusable()
     }
 }
 
-/// A plain-HTTP server address and the headers every request carries.
-#[derive(Debug, Clone)]
+/// A plain-HTTP server address and the header lines every request carries.
+/// `Debug` shows neither (they may hold the API key).
+#[derive(Clone)]
 pub struct RawTarget {
     addr: std::net::SocketAddr,
-    headers: Vec<(header::HeaderName, header::HeaderValue)>,
+    /// `name: value\r\n` lines (host, user agent, content type, accept,
+    /// authorization, `--header`s).
+    head: String,
+}
+
+impl fmt::Debug for RawTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawTarget")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawTarget {
+    /// The complete request bytes for `path` and `body`, built once per
+    /// prompt so that sending is a single write.
+    pub fn request_bytes(&self, path: &str, body: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(self.head.len() + path.len() + body.len() + 64);
+        out.extend_from_slice(b"POST ");
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(body);
+        out.into()
+    }
 }
 
 impl Client {
@@ -217,106 +165,68 @@ impl Client {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        let mut headers = vec![
-            (
-                header::HOST,
-                header::HeaderValue::from_str(&host_header).ok()?,
-            ),
-            (
-                header::USER_AGENT,
-                header::HeaderValue::from_static(concat!("bench/", env!("CARGO_PKG_VERSION"))),
-            ),
-            (
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/json"),
-            ),
-            (
-                header::ACCEPT,
-                header::HeaderValue::from_static(if self.cfg.stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                }),
-            ),
-        ];
+        let accept = if self.cfg.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let mut head = format!(
+            "host: {host_header}\r\nuser-agent: bench/{}\r\ncontent-type: application/json\r\naccept: {accept}\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        let clean = |v: &str| !v.contains(['\r', '\n']);
         if let Some(key) = self.cfg.key() {
-            let mut v = header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
-            v.set_sensitive(true);
-            headers.push((header::AUTHORIZATION, v));
+            if !clean(key) {
+                return None;
+            }
+            head.push_str(&format!("authorization: Bearer {key}\r\n"));
         }
         for (k, v) in &self.cfg.headers {
-            let mut v = header::HeaderValue::from_str(v.trim()).ok()?;
-            v.set_sensitive(true);
-            headers.push((header::HeaderName::from_bytes(k.trim().as_bytes()).ok()?, v));
+            // Names and values were validated by `Client::new`.
+            if !clean(k) || !clean(v) {
+                return None;
+            }
+            head.push_str(&format!("{}: {}\r\n", k.trim(), v.trim()));
         }
-        Some(RawTarget { addr, headers })
+        Some(RawTarget { addr, head })
     }
 
     /// Open a connection to `target`.
     pub async fn connect_raw(&self, target: &RawTarget) -> Result<RawConn, (ErrorKind, String)> {
-        let connect = tokio::net::TcpStream::connect(target.addr);
-        let stream = match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err((
-                    ErrorKind::Connect,
-                    format!("connecting to {}: {e}", target.addr),
-                ));
-            }
-            Err(_) => {
-                return Err((
-                    ErrorKind::Connect,
-                    format!("connecting to {}: timed out after 5 s", target.addr),
-                ));
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let first_write = Arc::new(AtomicU64::new(0));
-        // A fixed 4 KiB read buffer keeps memory per stream small (hyper's
-        // default grows toward 400 KiB on fast streams): 15 KB per in-flight
-        // stream measured, at a few percent of peak request rate.
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .read_buf_exact_size(Some(4 * 1024))
-            .handshake(hyper_util::rt::TokioIo::new(TimedStream {
-                inner: stream,
-                first_write: first_write.clone(),
-            }))
-            .await
-            .map_err(|e| {
-                (
-                    ErrorKind::Connect,
-                    format!("HTTP handshake with {}: {e}", target.addr),
-                )
-            })?;
-        // The connection task ends when the sender is dropped or the peer closes.
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(RawConn {
-            sender,
-            first_write,
-        })
+        let connect = H1Conn::connect(target.addr);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+            Ok(Ok(conn)) => Ok(RawConn { conn }),
+            Ok(Err(e)) => Err((
+                ErrorKind::Connect,
+                format!("connecting to {}: {e}", target.addr),
+            )),
+            Err(_) => Err((
+                ErrorKind::Connect,
+                format!("connecting to {}: timed out after 5 s", target.addr),
+            )),
+        }
     }
 
     /// [`Client::timed`] over a caller-owned connection (opened or reopened
-    /// as needed; left in `conn` when still usable afterwards).
+    /// as needed; left in `conn` when still usable afterwards). `request`
+    /// comes from [`RawTarget::request_bytes`].
     pub async fn timed_raw(
         &self,
         target: &RawTarget,
         conn: &mut Option<RawConn>,
-        path: &str,
-        body: Bytes,
+        request: &[u8],
         keep_text: bool,
         expected_events: usize,
     ) -> TimedResponse {
         let mut out = self.new_response(keep_text, expected_events);
+        let deadline = Instant::now() + self.cfg.timeout;
         // A kept-alive connection can be closed by the server between two
-        // requests (a race no client can avoid): when sending on a reused
-        // connection fails before any response, the request is sent again
-        // once on a fresh connection, as HTTP clients do for idle
-        // connections. A fresh connection that fails is a real failure.
+        // requests (a race no client can avoid): when a reused connection
+        // fails before any response arrives, the request goes again once on
+        // a fresh connection, as HTTP clients do. A fresh one that fails is
+        // a real failure.
         let mut fresh_only = false;
-        let resp = loop {
+        let head = loop {
             let reused = conn.as_ref().is_some_and(RawConn::is_open) && !fresh_only;
             if !reused {
                 *conn = None;
@@ -329,52 +239,24 @@ impl Client {
                 }
             }
             let Some(c) = conn.as_mut() else { return out };
-            if c.sender.ready().await.is_err() {
-                if reused {
-                    fresh_only = true;
-                    continue;
-                }
-                *conn = None;
-                out.failed(
-                    ErrorKind::Connect,
-                    format!("connection to {} closed before the request", target.addr),
-                );
-                return out;
-            }
-            let mut builder = hyper::Request::post(path);
-            for (k, v) in &target.headers {
-                builder = builder.header(k, v);
-            }
-            let Ok(request) = builder.body(http_body_util::Full::new(body.clone())) else {
-                out.failed(
-                    ErrorKind::Client,
-                    format!("cannot build a request for {path}"),
-                );
-                return out;
+            let attempt = async {
+                let sent = c.conn.send(request).await?;
+                let head = c.conn.read_head().await?;
+                Ok::<_, std::io::Error>((sent, head))
             };
-            c.first_write.store(0, Ordering::Relaxed);
-            out.sent = Instant::now();
-            match tokio::time::timeout(self.cfg.timeout, c.sender.send_request(request)).await {
-                Ok(Ok(r)) => {
-                    // The send time is when the bytes left, if that was later.
-                    let w = c.first_write.load(Ordering::Relaxed);
-                    if w > 0 {
-                        let written = *CLOCK_BASE + std::time::Duration::from_nanos(w - 1);
-                        if written > out.sent {
-                            out.sent = written;
-                        }
-                    }
-                    break r;
+            match tokio::time::timeout_at(deadline.into(), attempt).await {
+                Ok(Ok((sent, head))) => {
+                    out.sent = sent;
+                    out.headers_us = Some(us(sent, Instant::now()));
+                    break head;
                 }
-                Ok(Err(e))
-                    if reused
-                        && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) =>
-                {
-                    fresh_only = true;
-                }
+                Ok(Err(_)) if reused => fresh_only = true,
                 Ok(Err(e)) => {
                     *conn = None;
-                    out.failed(ErrorKind::Connect, format!("sending the request: {e}"));
+                    out.failed(
+                        ErrorKind::Connect,
+                        format!("sending the request to {}: {e}", target.addr),
+                    );
                     return out;
                 }
                 Err(_) => {
@@ -387,21 +269,14 @@ impl Client {
                 }
             }
         };
-        out.headers_us = Some(us(out.sent, Instant::now()));
-        let status = resp.status().as_u16();
-        let is_sse = super::is_event_stream(resp.headers());
-        self.read_response(&mut out, status, is_sse, Source::Hyper(resp.into_body()))
+        let is_sse = head
+            .content_type
+            .as_deref()
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        let Some(c) = conn.as_mut() else { return out };
+        self.read_response(&mut out, head.status, is_sse, &mut H1Body(&mut c.conn))
             .await;
-        if out.error.is_some()
-            && !matches!(
-                out.error,
-                Some((
-                    ErrorKind::Server | ErrorKind::Client | ErrorKind::RateLimited,
-                    _
-                ))
-            )
-        {
-            // The stream broke: do not reuse the connection.
+        if !c.is_open() {
             *conn = None;
         }
         out
@@ -463,41 +338,51 @@ impl Client {
         out.headers_us = Some(us(out.sent, Instant::now()));
         let status = resp.status().as_u16();
         let is_sse = super::is_event_stream(resp.headers());
-        self.read_response(&mut out, status, is_sse, Source::Reqwest(resp))
+        self.read_response(&mut out, status, is_sse, &mut ReqwestBody(resp))
             .await;
         out
     }
 
     /// Read and time a response body (shared by both transports).
-    async fn read_response(
+    async fn read_response<S: BodySource>(
         &self,
         out: &mut TimedResponse,
         status: u16,
         is_sse: bool,
-        mut source: Source,
+        source: &mut S,
     ) {
         out.status = Some(status);
         let deadline = tokio::time::Instant::from_std(out.sent + self.cfg.timeout);
-        if !(200..300).contains(&status) {
-            let body = tokio::time::timeout_at(deadline, source.all())
-                .await
-                .ok()
-                .and_then(Result::ok);
-            let message = body.as_deref().and_then(error_message).unwrap_or_else(|| {
-                reqwest::StatusCode::from_u16(status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("no message")
-                    .to_owned()
-            });
-            out.failed(kind_for_status(status), message);
+        let mut buf = Vec::with_capacity(4096);
+        if !(200..300).contains(&status) || !is_sse {
+            // A whole body: an error message or a non-streamed answer.
+            let all = async {
+                let mut all = Vec::new();
+                while source.next(&mut buf).await?.is_some() {
+                    all.extend_from_slice(&buf);
+                }
+                Ok::<_, Failure>(all)
+            };
+            let body = tokio::time::timeout_at(deadline, all).await;
             out.end_us = Some(us(out.sent, Instant::now()));
-            return;
-        }
-        if !is_sse {
-            match tokio::time::timeout_at(deadline, source.all()).await {
+            if !(200..300).contains(&status) {
+                let message = body
+                    .ok()
+                    .and_then(Result::ok)
+                    .as_deref()
+                    .and_then(error_message)
+                    .unwrap_or_else(|| {
+                        reqwest::StatusCode::from_u16(status)
+                            .ok()
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("no message")
+                            .to_owned()
+                    });
+                out.failed(kind_for_status(status), message);
+                return;
+            }
+            match body {
                 Ok(Ok(bytes)) => {
-                    out.end_us = Some(us(out.sent, Instant::now()));
                     if let Err(f) = whole_body(&bytes, out) {
                         out.failed(f.kind, f.message);
                     }
@@ -530,11 +415,11 @@ impl Client {
         loop {
             let next = tokio::select! {
                 biased;
-                c = source.chunk() => Some(c),
+                c = source.next(&mut buf) => Some(c),
                 _ = &mut timeout => None,
             };
-            let chunk = match next {
-                Some(Ok(Some(c))) => c,
+            let read_at = match next {
+                Some(Ok(Some(t))) => t.unwrap_or_else(Instant::now),
                 Some(Ok(None)) => {
                     // A last event not closed by a blank line still counts.
                     let t = us(out.sent, Instant::now());
@@ -542,12 +427,13 @@ impl Client {
                         Some(p) => {
                             for event in p.finish() {
                                 if !handle(&event.data, t, out) {
-                                    done = true;
                                     break;
                                 }
                             }
                         }
-                        None => done = !fast.finish(&mut |d| handle(d, t, out)),
+                        None => {
+                            fast.finish(&mut |d| handle(d, t, out));
+                        }
                     }
                     if out.error.is_none() && out.finish_reason.is_some() {
                         done = true;
@@ -568,8 +454,8 @@ impl Client {
             };
             // One timestamp per socket read: events completed by the same
             // read arrived together.
-            let t = us(out.sent, Instant::now());
-            if generic.is_none() && memchr::memchr(b'\r', &chunk).is_some() {
+            let t = us(out.sent, read_at);
+            if generic.is_none() && memchr::memchr(b'\r', &buf).is_some() {
                 // `\r` line ends: the general parser from here on.
                 let mut p = SseParser::new();
                 let carried = std::mem::take(&mut fast.carry);
@@ -579,7 +465,7 @@ impl Client {
             let go_on = match generic.as_mut() {
                 Some(p) => {
                     let mut go = true;
-                    for event in p.push(&chunk) {
+                    for event in p.push(&buf) {
                         if !handle(&event.data, t, out) {
                             go = false;
                             break;
@@ -587,7 +473,7 @@ impl Client {
                     }
                     go
                 }
-                None => fast.feed(&chunk, &mut |d| handle(d, t, out)),
+                None => fast.feed(&buf, &mut |d| handle(d, t, out)),
             };
             if !go_on {
                 done = true;
@@ -605,19 +491,19 @@ impl Client {
             );
         }
         if done && out.error.is_none() {
-            // Let the connection be reused (the body's end follows [DONE] at
-            // once on well-behaved servers, so it is usually already here:
-            // look without arming a timer first).
+            // Let the connection be reused: read to the end of the body,
+            // which follows [DONE] at once on well-behaved servers (so look
+            // without arming a timer first).
             use futures::FutureExt;
             let ended = loop {
-                match source.chunk().now_or_never() {
+                match source.next(&mut buf).now_or_never() {
                     Some(Ok(Some(_))) => continue,
                     Some(_) => break true,
                     None => break false,
                 }
             };
             if !ended {
-                let drain = async { while let Ok(Some(_)) = source.chunk().await {} };
+                let drain = async { while let Ok(Some(_)) = source.next(&mut buf).await {} };
                 let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
             }
         }

@@ -149,6 +149,7 @@ fn prepare(cfg: &PerfConfig, client: &Client) -> Result<Vec<PreparedRequest>, Pe
         params.insert("min_tokens".into(), json!(m));
     }
     params.extend(cfg.extra.clone());
+    let raw_target = client.raw_target();
     let chat: Arc<str> = Arc::from(ep.chat.as_str());
     let completions: Arc<str> = Arc::from(ep.completions.as_str());
     cfg.prompts
@@ -173,16 +174,17 @@ fn prepare(cfg: &PerfConfig, client: &Client) -> Result<Vec<PreparedRequest>, Pe
             }
             let body = Value::Object(client.request_body(&cfg.model, &prompt, &p)).to_string();
             let url = if matches!(prompt, Prompt::Messages(_)) { chat.clone() } else { completions.clone() };
-            let path: Arc<str> = reqwest::Url::parse(&url)
-                .map(|u| match u.query() {
+            let raw = raw_target.as_ref().and_then(|t| {
+                let u = reqwest::Url::parse(&url).ok()?;
+                let path = match u.query() {
                     Some(q) => format!("{}?{q}", u.path()),
                     None => u.path().to_string(),
-                })
-                .unwrap_or_else(|_| "/".into())
-                .into();
+                };
+                Some(t.request_bytes(&path, body.as_bytes()))
+            });
             Ok(PreparedRequest {
                 url,
-                path,
+                raw,
                 body: body.into(),
                 expected_prompt_tokens: item.prompt_tokens,
                 expected_events: max.unwrap_or(256) as usize + 4,

@@ -70,19 +70,31 @@ pub enum Stop {
     Duration(Duration),
 }
 
-/// One request ready to send.
-#[derive(Debug, Clone)]
+/// One request ready to send. `Debug` leaves out the bodies (the raw
+/// request carries the API key).
+#[derive(Clone)]
 pub struct PreparedRequest {
     /// Endpoint URL.
     pub url: Arc<str>,
-    /// Its path (and query), for the raw HTTP/1.1 path.
-    pub path: Arc<str>,
+    /// The whole HTTP/1.1 request (head and body) for plain-HTTP endpoints,
+    /// sent with one write on the fast path.
+    pub raw: Option<Bytes>,
     /// Serialised JSON body.
     pub body: Bytes,
     /// Prompt tokens the prompt source intended.
     pub expected_prompt_tokens: Option<u64>,
     /// Events to expect (sizing only).
     pub expected_events: usize,
+}
+
+impl std::fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRequest")
+            .field("url", &self.url)
+            .field("body_bytes", &self.body.len())
+            .field("expected_prompt_tokens", &self.expected_prompt_tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the client itself looked like during a level.
@@ -141,31 +153,17 @@ impl Shared {
         conn: Option<&mut Option<RawConn>>,
     ) -> (RequestRecord, Option<String>) {
         let req = &self.requests[(index as usize) % self.requests.len()];
-        let r = match (&self.raw, conn) {
-            (Some(target), Some(conn)) => {
+        let r = match (self.raw.as_ref().zip(req.raw.as_deref()), conn) {
+            (Some((target, raw)), Some(conn)) => {
                 self.client
-                    .timed_raw(
-                        target,
-                        conn,
-                        &req.path,
-                        req.body.clone(),
-                        self.keep_text,
-                        req.expected_events,
-                    )
+                    .timed_raw(target, conn, raw, self.keep_text, req.expected_events)
                     .await
             }
-            (Some(target), None) => {
+            (Some((target, raw)), None) => {
                 let mut conn = self.pool.lock().ok().and_then(|mut p| p.pop());
                 let r = self
                     .client
-                    .timed_raw(
-                        target,
-                        &mut conn,
-                        &req.path,
-                        req.body.clone(),
-                        self.keep_text,
-                        req.expected_events,
-                    )
+                    .timed_raw(target, &mut conn, raw, self.keep_text, req.expected_events)
                     .await;
                 if let Some(c) = conn.filter(RawConn::is_open)
                     && let Ok(mut p) = self.pool.lock()
