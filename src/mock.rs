@@ -440,10 +440,15 @@ async fn worker(
 /// Serves one HTTP/1.1 keep-alive connection on the current worker.
 fn serve_connection(stream: tokio::net::TcpStream, shared: &Arc<Shared>, shard: usize) {
     let shared = shared.clone();
+    let arrival = Arc::new(AtomicU64::new(0));
+    let stream = ArrivalStream::new(stream, arrival.clone());
     tokio::spawn(async move {
         let service = service_fn(move |req| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(route(&shared, shard, req).await) }
+            // When this request's first bytes reached the socket (taken
+            // here, before the next request can arrive on this connection).
+            let arrived = ArrivalStream::take(&arrival);
+            async move { Ok::<_, Infallible>(route(&shared, shard, req, arrived).await) }
         });
         // Errors are clients going away; nothing to report.
         let _ = http1::Builder::new()
@@ -460,13 +465,177 @@ fn serve_connection(stream: tokio::net::TcpStream, shared: &Arc<Shared>, shard: 
     });
 }
 
+/// A server socket that notes when each request's first bytes arrived:
+/// the kernel's receive timestamp (`SO_TIMESTAMPNS`, read with `recvmsg`),
+/// or the read time where the kernel gives none. Under a burst of requests
+/// on one core, a request can wait in the socket for milliseconds before
+/// the server gets to it; a clock started at the read would hide that wait,
+/// one started at arrival does not.
+struct ArrivalStream {
+    inner: tokio::net::TcpStream,
+    /// Arrival of the first unread request (ns after [`arrival_base`], +1;
+    /// 0 = none since the last [`ArrivalStream::take`]).
+    arrival: Arc<AtomicU64>,
+}
+
+/// The origin of arrival times.
+fn arrival_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl ArrivalStream {
+    fn new(inner: tokio::net::TcpStream, arrival: Arc<AtomicU64>) -> Self {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                inner.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        Self { inner, arrival }
+    }
+
+    /// The arrival noted since the last call, and reset.
+    fn take(arrival: &AtomicU64) -> Option<Instant> {
+        match arrival.swap(0, Ordering::Relaxed) {
+            0 => None,
+            ns => Some(arrival_base() + Duration::from_nanos(ns - 1)),
+        }
+    }
+
+    /// `recvmsg` into `buf`; returns the bytes read and the kernel receive
+    /// time if it sent one.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
+        use std::os::fd::AsRawFd;
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at live buffers for the duration of the call.
+        let n = unsafe { libc::recvmsg(self.inner.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut when = None;
+        // SAFETY: the CMSG_* helpers walk the control buffer the kernel
+        // filled, within msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    when = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, when))
+    }
+
+    /// Note an arrival if none is pending.
+    fn note(&self, kernel: Option<SystemTime>) {
+        if self.arrival.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let now = Instant::now();
+        // Kernel times are wall-clock: place them on the monotonic clock by
+        // their distance from now.
+        let at = kernel
+            .and_then(|k| SystemTime::now().duration_since(k).ok())
+            .and_then(|ago| now.checked_sub(ago))
+            .unwrap_or(now);
+        let ns = at.saturating_duration_since(arrival_base()).as_nanos() as u64;
+        self.arrival.store(ns + 1, Ordering::Relaxed);
+    }
+}
+
+impl tokio::io::AsyncRead for ArrivalStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match this.inner.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            let unfilled = buf.initialize_unfilled();
+            match this
+                .inner
+                .try_io(tokio::io::Interest::READABLE, || this.recv(unfilled))
+            {
+                Ok((n, kernel)) => {
+                    if n > 0 {
+                        this.note(kernel);
+                    }
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for ArrivalStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Routing and requests
 
 /// Request bodies larger than this are refused (no prompt is this long).
 const MAX_BODY: usize = 64 << 20;
 
-async fn route(shared: &Arc<Shared>, shard: usize, req: Request<Incoming>) -> Response<MockBody> {
+async fn route(
+    shared: &Arc<Shared>,
+    shard: usize,
+    req: Request<Incoming>,
+    arrived: Option<Instant>,
+) -> Response<MockBody> {
     let path = req.uri().path();
     // The base URL ends in /v1; accept the endpoints with or without it.
     let path = path
@@ -474,8 +643,8 @@ async fn route(shared: &Arc<Shared>, shard: usize, req: Request<Incoming>) -> Re
         .filter(|p| p.starts_with('/'))
         .unwrap_or(path);
     match (req.method(), path) {
-        (&Method::POST, "/chat/completions") => generate(shared, shard, req, true).await,
-        (&Method::POST, "/completions") => generate(shared, shard, req, false).await,
+        (&Method::POST, "/chat/completions") => generate(shared, shard, req, true, arrived).await,
+        (&Method::POST, "/completions") => generate(shared, shard, req, false, arrived).await,
         (&Method::GET, "/models") => json_response(StatusCode::OK, shared.models.clone()),
         (&Method::GET, "/stats") => stats_response(&shared.stats()),
         (&Method::POST, "/stats/reset") => {
@@ -497,14 +666,18 @@ async fn generate(
     shard: usize,
     req: Request<Incoming>,
     chat: bool,
+    arrived: Option<Instant>,
 ) -> Response<MockBody> {
     let body = match read_body(req.into_body()).await {
         Ok(body) => body,
         Err(msg) => return shared.error(shard, StatusCode::BAD_REQUEST, &msg),
     };
-    // The request is in: the clock starts here, before parsing, as a real
-    // server's would.
-    let t0 = Instant::now();
+    // The clock starts when the request reached the socket (the kernel's
+    // receive time), so time the request spent waiting for this server to
+    // read it counts, as it does for the client; without kernel timestamps,
+    // when it has been read.
+    let now = Instant::now();
+    let t0 = arrived.filter(|a| *a <= now).unwrap_or(now);
     let req: GenRequest = match serde_json::from_slice(&body) {
         Ok(req) => req,
         Err(err) => {
