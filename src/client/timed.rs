@@ -775,8 +775,15 @@ fn on_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> Result<(), Failu
         let message = error_message(data).unwrap_or_else(|| "error event in stream".into());
         return Err(Failure::new(ErrorKind::ErrorBody, message));
     }
-    if chunk.usage.is_some() {
-        out.usage = chunk.usage;
+    // Servers that report usage on every chunk (vLLM's
+    // `continuous_usage_stats`) tell how many tokens each chunk carried.
+    let mut delta = 0u32;
+    if let Some(u) = chunk.usage {
+        if let Some(c) = u.completion_tokens {
+            let before = out.usage.and_then(|p| p.completion_tokens).unwrap_or(0);
+            delta = c.saturating_sub(before).min(u64::from(u32::MAX)) as u32;
+        }
+        out.usage = Some(u);
     }
     let kind = match chunk.choices.and_then(|c| c.0) {
         None => {
@@ -818,11 +825,11 @@ fn on_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> Result<(), Failu
     if kind.has_tokens() {
         out.token_events += 1;
     }
-    out.events.push(EventRecord {
-        t_us,
-        kind,
-        tokens: 0,
-    });
+    // Only token-bearing chunks get a count: a usage-only or finish chunk
+    // that reports the total (servers without per-chunk usage) would
+    // otherwise look like a chunk of every token.
+    let tokens = if kind.has_tokens() { delta } else { 0 };
+    out.events.push(EventRecord { t_us, kind, tokens });
     Ok(())
 }
 
@@ -890,6 +897,44 @@ mod tests {
     /// The fast path must agree with the full parse wherever it answers.
     #[test]
     fn fast_classification_agrees_with_the_parse() {
+        // Per-chunk usage (continuous usage stats) gives per-event deltas.
+        let mut r = TimedResponse {
+            sent: Instant::now(),
+            headers_us: None,
+            events: vec![],
+            end_us: None,
+            usage: None,
+            finish_reason: None,
+            status: None,
+            error: None,
+            text: None,
+            output_chars: 0,
+            token_events: 0,
+        };
+        for (i, (data, total)) in [
+            (
+                r#"{"choices":[{"delta":{"content":"a b"}}],"usage":{"completion_tokens":2}}"#,
+                2,
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"c"}}],"usage":{"completion_tokens":3}}"#,
+                3,
+            ),
+            (
+                r#"{"choices":[],"usage":{"completion_tokens":3,"prompt_tokens":1}}"#,
+                3,
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            on_event(data.as_bytes(), i as u64, &mut r).unwrap();
+            assert_eq!(r.usage.unwrap().completion_tokens, Some(total));
+        }
+        assert_eq!(
+            r.events.iter().map(|e| e.tokens).collect::<Vec<_>>(),
+            vec![2, 1, 0]
+        );
         // Errors always take the full parse (which reports them).
         assert!(
             fast_classify(br#"{"error":{"message":"\"content\": boom","type":"x"}}"#).is_none()

@@ -174,7 +174,9 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
             _ => bail!("--extra-args must be a JSON object, e.g. '{{\"ignore_eos\": true}}'"),
         },
     };
-    for k in ["model", "messages", "prompt", "stream", "stream_options"] {
+    // `stream_options` may be given (e.g. vLLM's continuous_usage_stats);
+    // `include_usage` is always added to it.
+    for k in ["model", "messages", "prompt", "stream"] {
         if extra.contains_key(k) {
             bail!("--extra-args: `{k}` is set by bench");
         }
