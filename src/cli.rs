@@ -460,30 +460,7 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
 
     let mut hub = HubConfig::from_env();
     hub.offline |= a.offline;
-    let output = a.output.unwrap_or_else(|| {
-        let ts = time::OffsetDateTime::now_utc();
-        let stamp = format!(
-            "{:04}{:02}{:02}-{:02}{:02}{:02}",
-            ts.year(),
-            u8::from(ts.month()),
-            ts.day(),
-            ts.hour(),
-            ts.minute(),
-            ts.second()
-        );
-        let model: String = a
-            .model
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        PathBuf::from("outputs").join(format!("{stamp}-{model}"))
-    });
+    let output = a.output.unwrap_or_else(|| default_output("", &a.model));
     Ok(EvalConfig {
         model: a.model,
         client,
@@ -523,6 +500,30 @@ fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// `outputs/<prefix><UTC time>-<model>` (the model name made file-safe).
+pub(crate) fn default_output(prefix: &str, model: &str) -> PathBuf {
+    let ts = time::OffsetDateTime::now_utc();
+    let model: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("outputs").join(format!(
+        "{prefix}{:04}{:02}{:02}-{:02}{:02}{:02}-{model}",
+        ts.year(),
+        u8::from(ts.month()),
+        ts.day(),
+        ts.hour(),
+        ts.minute(),
+        ts.second()
+    ))
 }
 
 /// A token cancelled by the first Ctrl-C (stop sending, write what

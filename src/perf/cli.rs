@@ -2,7 +2,6 @@
 //! run. Every check names the flag at fault; `--parallel` and `--number`
 //! pair up like EvalScope's.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,29 +202,10 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         .max()
         .unwrap_or(1);
     let workload = super::prompts::workload(&a, &hub, max_requests)?;
-    let output = a.output.clone().unwrap_or_else(|| {
-        let ts = time::OffsetDateTime::now_utc();
-        let model: String = a
-            .model
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        PathBuf::from("outputs").join(format!(
-            "perf-{:04}{:02}{:02}-{:02}{:02}{:02}-{model}",
-            ts.year(),
-            u8::from(ts.month()),
-            ts.day(),
-            ts.hour(),
-            ts.minute(),
-            ts.second()
-        ))
-    });
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| crate::cli::default_output("perf-", &a.model));
     Ok(PerfConfig {
         model: a.model,
         client,
