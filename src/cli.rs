@@ -40,6 +40,22 @@ pub enum Command {
     Perf(Box<PerfArgs>),
     /// An OpenAI-compatible streaming server with known timing, for checking a client's ceiling.
     MockServer(MockArgs),
+    /// Compare eval runs: paired accuracy differences (McNemar, bootstrap) and flipped items.
+    Compare(CompareArgs),
+}
+
+/// `bench compare` flags.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run directories: the first is the baseline, each other is compared with it.
+    #[arg(num_args = 2.., required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+    pub format: String,
+    /// Exit 1 when a candidate is worse beyond doubt (accuracy fell and the paired 95% interval excludes zero).
+    #[arg(long)]
+    pub fail_on_regression: bool,
 }
 
 /// `bench perf` flags (EvalScope perf's names where it has one).
@@ -295,6 +311,30 @@ pub fn main() -> Result<ExitCode> {
             let (out, data) = rt.block_on(crate::rescore::rescore(cfg))?;
             print!("{}", crate::report::terminal_table(&data));
             eprintln!("re-graded run written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare(a) => {
+            if let Some(p) = a.runs.iter().find(|p| crate::perf::summary::is_perf_dir(p)) {
+                bail!(
+                    "{} is a perf run: `bench compare` compares eval runs so far",
+                    p.display()
+                );
+            }
+            let cs = crate::compare::compare_all(&a.runs)?;
+            match a.format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&cs)?),
+                _ => print!("{}", crate::compare::markdown(&cs)),
+            }
+            let worse: usize = cs
+                .iter()
+                .map(|c| crate::compare::regressions(c).len())
+                .sum();
+            if a.fail_on_regression && worse > 0 {
+                eprintln!(
+                    "{worse} regression(s): accuracy fell and the paired 95% interval excludes zero"
+                );
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Perf(a) => {

@@ -18,6 +18,7 @@
 pub mod benchmarks;
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod config;
 pub mod dataset;
 pub mod eval;

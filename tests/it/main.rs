@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod compare;
 mod compat;
 mod eval;
 mod hub;
