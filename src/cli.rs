@@ -53,9 +53,16 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, default_value = "md", value_parser = ["md", "json"])]
     pub format: String,
-    /// Exit 1 when a candidate is worse beyond doubt (accuracy fell and the paired 95% interval excludes zero).
+    /// Exit 1 on a regression: eval runs, accuracy fell and the paired 95% interval excludes zero;
+    /// perf runs, --metric got worse by more than --threshold percent at some level.
     #[arg(long)]
     pub fail_on_regression: bool,
+    /// Perf runs: the metric the regression gate watches.
+    #[arg(long, default_value = "output_throughput")]
+    pub metric: String,
+    /// Perf runs: percent a metric may get worse before it counts as a regression.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
 }
 
 /// `bench perf` flags (EvalScope perf's names where it has one).
@@ -314,11 +321,44 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare(a) => {
-            if let Some(p) = a.runs.iter().find(|p| crate::perf::summary::is_perf_dir(p)) {
-                bail!(
-                    "{} is a perf run: `bench compare` compares eval runs so far",
-                    p.display()
-                );
+            let perf = a
+                .runs
+                .iter()
+                .filter(|p| crate::perf::summary::is_perf_dir(p))
+                .count();
+            if perf > 0 && perf < a.runs.len() {
+                bail!("bench compare: give only eval runs or only perf runs, not both");
+            }
+            if perf > 0 {
+                if !crate::compare::PERF_METRICS.iter().any(|m| m.0 == a.metric) {
+                    let known: Vec<_> = crate::compare::PERF_METRICS.iter().map(|m| m.0).collect();
+                    bail!(
+                        "--metric `{}`: expected one of {}",
+                        a.metric,
+                        known.join(", ")
+                    );
+                }
+                let (base, rest) = a.runs.split_first().context("no runs")?;
+                let cs = rest
+                    .iter()
+                    .map(|d| crate::compare::compare_perf(base, d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match a.format.as_str() {
+                    "json" => println!("{}", serde_json::to_string_pretty(&cs)?),
+                    _ => print!("{}", crate::compare::perf_markdown(&cs)),
+                }
+                let worse: usize = cs
+                    .iter()
+                    .map(|c| crate::compare::perf_regressions(c, &a.metric, a.threshold).len())
+                    .sum();
+                if a.fail_on_regression && worse > 0 {
+                    eprintln!(
+                        "{worse} level(s) where {} got worse by more than {}%",
+                        a.metric, a.threshold
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                return Ok(ExitCode::SUCCESS);
             }
             let cs = crate::compare::compare_all(&a.runs)?;
             match a.format.as_str() {

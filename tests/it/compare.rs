@@ -128,3 +128,100 @@ async fn compare_two_runs_pairs_items_and_flags_regressions() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("regression"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_two_perf_runs_level_by_level() {
+    use bench::mock::{MockConfig, MockServer};
+    use bench::perf::driver::{PerfConfig, WorkItem, run_perf};
+    use bench::perf::run::{Load, Stop};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    // The same sweep against a fast and a slower server.
+    for (i, ttft) in [5u64, 40].into_iter().enumerate() {
+        let mock = MockServer::start(MockConfig {
+            ttft: std::time::Duration::from_millis(ttft),
+            output_tokens: 8,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut client = bench::client::ClientConfig::new(mock.url());
+        client.stream = true;
+        let out = tmp.path().join(format!("p{i}"));
+        let cfg = PerfConfig {
+            model: "mock".into(),
+            client,
+            levels: vec![(Load::Concurrency { concurrency: 2 }, Stop::Count(6))],
+            prompts: vec![WorkItem {
+                prompt: bench::client::Prompt::Text("hi".into()),
+                prompt_tokens: None,
+                output_tokens: None,
+            }],
+            dataset_label: "t".into(),
+            max_tokens: Some(8),
+            min_tokens: None,
+            temperature: None,
+            extra: Default::default(),
+            warmup: 0,
+            seed: 0,
+            slo: None,
+            output: out.clone(),
+            count_tokens: None,
+            progress: false,
+            print: false,
+            command: vec![],
+        };
+        run_perf(cfg, CancellationToken::new()).await.unwrap();
+        dirs.push(out);
+    }
+    let c = bench::compare::compare_perf(&dirs[0], &dirs[1]).unwrap();
+    let ttft = c
+        .rows
+        .iter()
+        .find(|r| r.metric == "mean_ttft_ms" && r.level == "c=2")
+        .unwrap();
+    assert!(
+        ttft.b > ttft.a && ttft.better == Some(false) && ttft.change_pct > 100.0,
+        "{ttft:?}"
+    );
+    assert_eq!(
+        bench::compare::perf_regressions(&c, "mean_ttft_ms", 50.0).len(),
+        1
+    );
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "compare",
+            dirs[0].to_str().unwrap(),
+            dirs[1].to_str().unwrap(),
+            "--fail-on-regression",
+            "--metric",
+            "p99_ttft_ms",
+            "--threshold",
+            "20",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{md}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        md.contains("| c=2 | TTFT p99 ms |") && md.contains("❌"),
+        "{md}"
+    );
+    // Eval and perf runs do not mix.
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "compare",
+            dirs[0].to_str().unwrap(),
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
