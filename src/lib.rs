@@ -12,7 +12,12 @@
 //! - [`client`] is the OpenAI-compatible HTTP client (chat and completions,
 //!   SSE streaming, retries) shared by every command.
 //! - [`eval`] runs a benchmark end to end and writes the run directory
-//!   ([`record`]); [`report`] renders markdown, HTML and JSON from it.
+//!   ([`record`]); [`report`] renders markdown, HTML and JSON from it;
+//!   [`rescore`] re-grades a finished run under another mode.
+//! - [`perf`] runs latency/throughput sweeps (load generation, metrics,
+//!   reports); [`mock`] is the fast mock server it is measured against.
+//! - [`compare`] compares eval runs (paired statistics) and perf runs.
+//! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
 #![warn(missing_docs)]
 
 pub mod benchmarks;
