@@ -261,8 +261,11 @@ pub struct EvalArgs {
 /// `bench report` flags.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run directory written by `bench eval`.
+    /// A run directory written by `bench eval` or `bench perf` (with --index: a folder of runs).
     pub dir: PathBuf,
+    /// Write DIR/index.html listing every run under DIR instead.
+    #[arg(long)]
+    pub index: bool,
 }
 
 /// Parse the process arguments and run; returns the exit code.
@@ -271,6 +274,11 @@ pub fn main() -> Result<ExitCode> {
     match cli.command {
         Command::List => {
             print!("{}", list_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(a) if a.index => {
+            let n = crate::report::index::write_index(&a.dir)?;
+            eprintln!("{} lists {n} run(s)", a.dir.join("index.html").display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if crate::perf::summary::is_perf_dir(&a.dir) => {

@@ -8,6 +8,7 @@
 //! re-renders them at any time without a model call.
 
 pub mod html;
+pub mod index;
 pub mod json;
 pub mod markdown;
 pub mod svg;

@@ -225,3 +225,79 @@ async fn compare_two_perf_runs_level_by_level() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_lists_eval_and_perf_runs() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let outputs = tmp.path().join("outputs");
+    let server = start_oracle(vec![]).await;
+    let mut cfg = config(
+        &server.url(),
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &outputs.join("eval <b>&1"),
+        &["gsm8k"],
+    );
+    cfg.limit = Some(Limit::Count(2));
+    bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .unwrap();
+    let mock = bench::mock::MockServer::start(bench::mock::MockConfig {
+        output_tokens: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut client = bench::client::ClientConfig::new(mock.url());
+    client.stream = true;
+    let perf = bench::perf::driver::PerfConfig {
+        model: "mock".into(),
+        client,
+        levels: vec![(
+            bench::perf::run::Load::Concurrency { concurrency: 1 },
+            bench::perf::run::Stop::Count(2),
+        )],
+        prompts: vec![bench::perf::driver::WorkItem {
+            prompt: bench::client::Prompt::Text("hi".into()),
+            prompt_tokens: None,
+            output_tokens: None,
+        }],
+        dataset_label: "t".into(),
+        max_tokens: Some(4),
+        min_tokens: None,
+        temperature: None,
+        extra: Default::default(),
+        warmup: 0,
+        seed: 0,
+        slo: None,
+        output: outputs.join("perf1"),
+        count_tokens: None,
+        progress: false,
+        print: false,
+        command: vec![],
+    };
+    bench::perf::driver::run_perf(perf, CancellationToken::new())
+        .await
+        .unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["report", "--index", outputs.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(outputs.join("index.html")).unwrap();
+    assert!(html.contains("2 run(s)"), "{html}");
+    assert!(
+        html.contains("href=\"perf1/report.html\"") && html.contains("c=1:"),
+        "{html}"
+    );
+    // The odd directory name is escaped in text and percent-encoded in the link.
+    assert!(
+        html.contains("eval &lt;b&gt;&amp;1")
+            && html.contains("href=\"eval%20%3Cb%3E%261/report.html\""),
+        "{html}"
+    );
+    assert!(!html.contains("<b>&"));
+    assert!(html.contains("gsm8k 100.0%"), "{html}");
+}
