@@ -209,8 +209,7 @@ impl Benchmark for Arc {
         api: ApiKind,
     ) -> Result<Prompt, PromptError> {
         if mode.mode != Mode::LmEval {
-            let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
-            return Ok(super::single_turn(text, api));
+            return super::templated_prompt(self, mode, sample, shots, prompts, api);
         }
         let text = |s: &Sample| prompts.render(mode.template, self.context(mode, s, &[]));
         let pairs = shots

@@ -223,8 +223,7 @@ impl Benchmark for Gsm8k {
     ) -> Result<Prompt, PromptError> {
         match mode.mode {
             Mode::Native | Mode::Evalscope => {
-                let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
-                Ok(super::single_turn(text, api))
+                super::templated_prompt(self, mode, sample, shots, prompts, api)
             }
             Mode::LmEval | Mode::LmEvalCot | Mode::LmEvalCotZeroshot => {
                 // doc_to_text from the template; doc_to_target is the full

@@ -245,8 +245,7 @@ pub trait Benchmark: Send + Sync {
         prompts: &Prompts,
         api: ApiKind,
     ) -> Result<Prompt, PromptError> {
-        let text = prompts.render(mode.template, self.context(mode, sample, shots))?;
-        Ok(single_turn(text, api))
+        templated_prompt(self, mode, sample, shots, prompts, api)
     }
     /// Exemplars for [`ShotPolicy::Fixed`] modes.
     fn fixed_shots(&self, _mode: Mode) -> Vec<SampleFields> {
@@ -288,6 +287,21 @@ impl dyn Benchmark + '_ {
             })
             .collect()
     }
+}
+
+/// The mode's template rendered with [`Benchmark::context`], as one turn:
+/// the default [`Benchmark::prompt`], and what overriding benchmarks call for
+/// their single-turn modes.
+pub fn templated_prompt<B: Benchmark + ?Sized>(
+    bench: &B,
+    mode: &ModeInfo,
+    sample: &Sample,
+    shots: &[Sample],
+    prompts: &Prompts,
+    api: ApiKind,
+) -> Result<Prompt, PromptError> {
+    let text = prompts.render(mode.template, bench.context(mode, sample, shots))?;
+    Ok(single_turn(text, api))
 }
 
 /// One user message (chat) or the plain prompt (completions).
