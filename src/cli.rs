@@ -2,7 +2,7 @@
 //! ([`crate::config`]), then dispatched. The only place besides `main.rs`
 //! that uses `anyhow`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,15 +44,115 @@ pub enum Command {
     Compare(CompareArgs),
 }
 
+/// `bench compare`: eval or perf runs, in the chosen format, with the CI gate.
+fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    let perf = a
+        .runs
+        .iter()
+        .filter(|p| crate::perf::summary::is_perf_dir(p))
+        .count();
+    if perf > 0 && perf < a.runs.len() {
+        bail!("bench compare: give only eval runs or only perf runs, not both");
+    }
+    // Links from an HTML page to each run's report, relative to the page.
+    let page_dir = a.output.as_ref().map(|o| {
+        o.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    if let Some(d) = &page_dir {
+        std::fs::create_dir_all(d)
+            .with_context(|| format!("--output: creating {}", d.display()))?;
+    }
+    let link = |run: &str| -> Option<String> {
+        let d = page_dir.as_ref()?;
+        Some(format!(
+            "{}/report.html",
+            crate::report::index::relative_href(d, Path::new(run))?
+        ))
+    };
+    let (text, worse, what) = if perf > 0 {
+        if !crate::compare::PERF_METRICS.iter().any(|m| m.0 == a.metric) {
+            let known: Vec<_> = crate::compare::PERF_METRICS.iter().map(|m| m.0).collect();
+            bail!(
+                "--metric `{}`: expected one of {}",
+                a.metric,
+                known.join(", ")
+            );
+        }
+        let (base, rest) = a.runs.split_first().context("no runs")?;
+        let cs = rest
+            .iter()
+            .map(|d| crate::compare::compare_perf(base, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let text = match a.format.as_str() {
+            "json" => serde_json::to_string_pretty(&cs)? + "\n",
+            "html" => {
+                let views = a
+                    .runs
+                    .iter()
+                    .map(|d| {
+                        let dir = crate::perf::summary::PerfDir { root: d.clone() };
+                        Ok((d.display().to_string(), crate::perf::report::load(&dir)?))
+                    })
+                    .collect::<Result<Vec<_>, crate::report::ReportError>>()?;
+                let views: Vec<_> = views.iter().map(|(d, v)| (d.clone(), v)).collect();
+                crate::compare::html::perf_page(&views, &cs, &link)
+            }
+            _ => crate::compare::perf_markdown(&cs),
+        };
+        let worse: usize = cs
+            .iter()
+            .map(|c| crate::compare::perf_regressions(c, &a.metric, a.threshold).len())
+            .sum();
+        let what = format!(
+            "level(s) where {} got worse by more than {}%",
+            a.metric, a.threshold
+        );
+        (text, worse, what)
+    } else {
+        let cs = crate::compare::compare_all(&a.runs)?;
+        let text = match a.format.as_str() {
+            "json" => serde_json::to_string_pretty(&cs)? + "\n",
+            "html" => crate::compare::html::eval_page(&cs, &link),
+            _ => crate::compare::markdown(&cs),
+        };
+        let worse: usize = cs
+            .iter()
+            .map(|c| crate::compare::regressions(c).len())
+            .sum();
+        let what =
+            "regression(s): accuracy fell and the paired 95% interval excludes zero".to_string();
+        (text, worse, what)
+    };
+    match &a.output {
+        Some(path) => {
+            crate::record::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("--output: writing {}", path.display()))?;
+            eprintln!("comparison written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    if a.fail_on_regression && worse > 0 {
+        eprintln!("{worse} {what}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `bench compare` flags.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Run directories: the first is the baseline, each other is compared with it.
     #[arg(num_args = 2.., required = true)]
     pub runs: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+    /// Output format: markdown for a PR comment, a self-contained HTML page, or JSON.
+    #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
     pub format: String,
+    /// Write the comparison to FILE instead of standard output (HTML links each run's report
+    /// relative to FILE).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Exit 1 on a regression: eval runs, accuracy fell and the paired 95% interval excludes zero;
     /// perf runs, --metric got worse by more than --threshold percent at some level.
     #[arg(long)]
@@ -263,7 +363,8 @@ pub struct EvalArgs {
 pub struct ReportArgs {
     /// A run directory written by `bench eval` or `bench perf` (with --index: a folder of runs).
     pub dir: PathBuf,
-    /// Write DIR/index.html listing every run under DIR instead.
+    /// Write DIR/index.html listing every run under DIR instead, with a picker that opens the
+    /// comparison of two runs (pages generated in DIR/compare/).
     #[arg(long)]
     pub index: bool,
 }
@@ -277,8 +378,14 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if a.index => {
-            let n = crate::report::index::write_index(&a.dir)?;
-            eprintln!("{} lists {n} run(s)", a.dir.join("index.html").display());
+            let s = crate::report::index::write_index(&a.dir)?;
+            eprintln!(
+                "{} lists {} run(s) and links {} comparison page(s) ({} written now)",
+                a.dir.join("index.html").display(),
+                s.runs,
+                s.comparisons,
+                s.written
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if crate::perf::summary::is_perf_dir(&a.dir) => {
@@ -328,63 +435,7 @@ pub fn main() -> Result<ExitCode> {
             eprintln!("re-graded run written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare(a) => {
-            let perf = a
-                .runs
-                .iter()
-                .filter(|p| crate::perf::summary::is_perf_dir(p))
-                .count();
-            if perf > 0 && perf < a.runs.len() {
-                bail!("bench compare: give only eval runs or only perf runs, not both");
-            }
-            if perf > 0 {
-                if !crate::compare::PERF_METRICS.iter().any(|m| m.0 == a.metric) {
-                    let known: Vec<_> = crate::compare::PERF_METRICS.iter().map(|m| m.0).collect();
-                    bail!(
-                        "--metric `{}`: expected one of {}",
-                        a.metric,
-                        known.join(", ")
-                    );
-                }
-                let (base, rest) = a.runs.split_first().context("no runs")?;
-                let cs = rest
-                    .iter()
-                    .map(|d| crate::compare::compare_perf(base, d))
-                    .collect::<Result<Vec<_>, _>>()?;
-                match a.format.as_str() {
-                    "json" => println!("{}", serde_json::to_string_pretty(&cs)?),
-                    _ => print!("{}", crate::compare::perf_markdown(&cs)),
-                }
-                let worse: usize = cs
-                    .iter()
-                    .map(|c| crate::compare::perf_regressions(c, &a.metric, a.threshold).len())
-                    .sum();
-                if a.fail_on_regression && worse > 0 {
-                    eprintln!(
-                        "{worse} level(s) where {} got worse by more than {}%",
-                        a.metric, a.threshold
-                    );
-                    return Ok(ExitCode::from(1));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let cs = crate::compare::compare_all(&a.runs)?;
-            match a.format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&cs)?),
-                _ => print!("{}", crate::compare::markdown(&cs)),
-            }
-            let worse: usize = cs
-                .iter()
-                .map(|c| crate::compare::regressions(c).len())
-                .sum();
-            if a.fail_on_regression && worse > 0 {
-                eprintln!(
-                    "{worse} regression(s): accuracy fell and the paired 95% interval excludes zero"
-                );
-                return Ok(ExitCode::from(1));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Compare(a) => compare(a),
         Command::Perf(a) => {
             let command = redacted_command(std::env::args().collect(), a.api_key.as_deref());
             crate::perf::cli::run(*a, command)

@@ -260,6 +260,30 @@ impl SampleRecord {
         (self.subset.clone(), self.split.clone(), self.index)
     }
 
+    /// The question as the model last saw it: the last user message of a
+    /// chat, else the whole prompt.
+    pub fn question(&self) -> String {
+        self.messages
+            .as_ref()
+            .and_then(|ms| ms.iter().rev().find(|m| m.role == "user"))
+            .map(|m| m.content.clone())
+            .or_else(|| self.prompt.clone())
+            .unwrap_or_default()
+    }
+
+    /// Everything sent, as one text (chat turns headed by their role).
+    pub fn sent_text(&self) -> String {
+        match (&self.prompt, &self.messages) {
+            (Some(p), _) => p.clone(),
+            (None, Some(ms)) => ms
+                .iter()
+                .map(|m| format!("[{}]\n{}", m.role, m.content))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            _ => String::new(),
+        }
+    }
+
     /// Fill `extracted`, `verdicts`, `correct` and `outcome` from the
     /// grades of an answered item (primary grade first).
     pub fn set_grades(&mut self, grades: &[crate::benchmarks::Grade]) {

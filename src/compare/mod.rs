@@ -12,11 +12,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
+use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{RunDir, SampleRecord};
-use crate::report::{self, ReportError};
+use crate::report::{self, ReportError, RunView};
+
+pub mod html;
+mod perf;
+
+pub use perf::{
+    PERF_METRICS, PerfCompareRow, PerfComparison, compare_perf, perf_markdown, perf_regressions,
+};
 
 /// Markdown longer than this is cut (GitHub's comment limit is 65,536).
 pub const MAX_MARKDOWN: usize = 60_000;
@@ -67,6 +75,60 @@ pub struct Comparison {
     pub rows: Vec<CompareRow>,
     /// What could not be compared, and why.
     pub notes: Vec<String>,
+    /// Every item some extractor judged differently, with both runs' text.
+    pub items: Vec<FlippedItem>,
+}
+
+/// An item whose verdict changed between the runs under some extractor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlippedItem {
+    /// Benchmark.
+    pub benchmark: String,
+    /// `subset/split#index`, as in [`CompareRow::flipped`].
+    pub item: String,
+    /// Dataset id, if the dataset has one.
+    pub dataset_id: Option<String>,
+    /// The question (last user turn, or the prompt).
+    pub question: String,
+    /// Gold answer.
+    pub gold: String,
+    /// Extractors that changed their verdict: (extractor, `true` when the
+    /// item went right → wrong).
+    pub flips: Vec<(String, bool)>,
+    /// The baseline's answer.
+    pub a: ItemSide,
+    /// The candidate's answer.
+    pub b: ItemSide,
+}
+
+/// One run's answer to a flipped item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemSide {
+    /// Primary outcome (`correct`, `wrong`, ...).
+    pub outcome: String,
+    /// Visible response (`null` when the request failed).
+    pub response: Option<String>,
+    /// Reasoning kept apart, if any.
+    pub reasoning: Option<String>,
+    /// Extracted answer per extractor.
+    pub extracted: BTreeMap<String, Option<String>>,
+    /// Verdict per extractor.
+    pub verdicts: BTreeMap<String, bool>,
+    /// Why the request failed.
+    pub error: Option<String>,
+}
+
+impl ItemSide {
+    fn of(r: &SampleRecord) -> Self {
+        Self {
+            outcome: r.outcome.as_str().to_string(),
+            response: r.response.clone(),
+            reasoning: r.reasoning.clone(),
+            extracted: r.extracted.clone(),
+            verdicts: r.verdicts.clone(),
+            error: r.error.as_ref().map(|e| e.to_string()),
+        }
+    }
 }
 
 /// Exact two-sided McNemar test: the binomial probability of a split at
@@ -91,20 +153,29 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
 }
 
 /// Paired bootstrap percentile interval of mean(b − a), seeded.
+///
+/// A resample of n pairs only matters through how many discordant pairs
+/// of each kind it draws, so each resample is two binomial draws (how many
+/// discordant pairs, then how many of them went wrong → right) instead of
+/// n uniform draws: the same distribution as resampling pairs one by one,
+/// in O(resamples) instead of O(resamples × n).
 pub fn paired_bootstrap(pairs: &[(bool, bool)], resamples: usize, seed: u64) -> (f64, f64) {
-    if pairs.is_empty() {
+    let n = pairs.len() as u64;
+    let rw = pairs.iter().filter(|p| p.0 && !p.1).count() as u64;
+    let wr = pairs.iter().filter(|p| !p.0 && p.1).count() as u64;
+    if n == 0 || resamples == 0 || rw + wr == 0 {
         return (0.0, 0.0);
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let n = pairs.len();
+    let discordant = Binomial::new(n, (rw + wr) as f64 / n as f64).expect("p in [0, 1]");
+    let p_wr = wr as f64 / (rw + wr) as f64;
     let mut diffs: Vec<f64> = (0..resamples)
         .map(|_| {
-            let mut d = 0i64;
-            for _ in 0..n {
-                let (a, b) = pairs[rng.random_range(0..n)];
-                d += i64::from(b) - i64::from(a);
-            }
-            d as f64 / n as f64
+            let d = discordant.sample(&mut rng);
+            let up = Binomial::new(d, p_wr)
+                .expect("p in [0, 1]")
+                .sample(&mut rng);
+            (up as f64 - (d - up) as f64) / n as f64
         })
         .collect();
     diffs.sort_by(f64::total_cmp);
@@ -125,6 +196,12 @@ fn right(r: &SampleRecord, ex: &str) -> bool {
 pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
     let va = report::load(&RunDir::new(a))?;
     let vb = report::load(&RunDir::new(b))?;
+    Ok(compare_views(&va, a, &vb, b))
+}
+
+/// Compare loaded run `vb` (from directory `b`) with baseline `va` (from `a`).
+pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparison {
+    let mut items = Vec::new();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for (bench, recs_a) in &va.samples {
@@ -141,7 +218,7 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
                 .find(|s| &s.benchmark == bench)
                 .map(|s| s.mode.clone())
         };
-        let (ma, mb) = (mode(&va).unwrap_or_default(), mode(&vb).unwrap_or_default());
+        let (ma, mb) = (mode(va).unwrap_or_default(), mode(vb).unwrap_or_default());
         if ma != mb {
             notes.push(format!(
                 "{bench}: modes differ ({ma} vs {mb}); compared on extractors both have"
@@ -174,7 +251,30 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
         if subsets.len() > 1 {
             groups.push("all".into());
         }
-        for ex in ex_a.intersection(&ex_b) {
+        let common: Vec<&String> = ex_a.intersection(&ex_b).collect();
+        for ra in recs_a {
+            let Some(rb) = by_key_b.get(&key(ra)) else {
+                continue;
+            };
+            let flips: Vec<(String, bool)> = common
+                .iter()
+                .filter(|ex| right(ra, ex) != right(rb, ex))
+                .map(|ex| (ex.to_string(), right(ra, ex)))
+                .collect();
+            if !flips.is_empty() {
+                items.push(FlippedItem {
+                    benchmark: bench.clone(),
+                    item: format!("{}/{}#{}", ra.subset, ra.split, ra.index),
+                    dataset_id: ra.id.clone(),
+                    question: ra.question(),
+                    gold: ra.gold.clone(),
+                    flips,
+                    a: ItemSide::of(ra),
+                    b: ItemSide::of(rb),
+                });
+            }
+        }
+        for ex in common {
             for group in &groups {
                 let mut pairs = Vec::new();
                 let mut flipped_rw = Vec::new();
@@ -229,7 +329,7 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
             notes.push(format!("{bench}: only in {}", b.display()));
         }
     }
-    Ok(Comparison {
+    Comparison {
         baseline: a.display().to_string(),
         candidate: b.display().to_string(),
         models: (
@@ -238,7 +338,8 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
         ),
         rows,
         notes,
-    })
+        items,
+    }
 }
 
 /// Rows where the candidate is worse beyond doubt: accuracy fell and the
@@ -323,12 +424,15 @@ pub fn markdown(cs: &[Comparison]) -> String {
     out
 }
 
-/// Compare every candidate with the first run.
+/// Compare every candidate with the first run (the baseline is read once).
 pub fn compare_all(dirs: &[PathBuf]) -> Result<Vec<Comparison>, ReportError> {
     let (base, rest) = dirs
         .split_first()
         .ok_or_else(|| ReportError::NotARun("(none)".into()))?;
-    rest.iter().map(|d| compare_dirs(base, d)).collect()
+    let va = report::load(&RunDir::new(base))?;
+    rest.iter()
+        .map(|d| Ok(compare_views(&va, base, &report::load(&RunDir::new(d))?, d)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -355,166 +459,4 @@ mod tests {
         assert!(lo < 0.25 && 0.25 < hi && lo > 0.1 && hi < 0.4, "{lo} {hi}");
         assert_eq!(paired_bootstrap(&[], 10, 1), (0.0, 0.0));
     }
-}
-
-// ---------------------------------------------------------------------------
-// Perf runs
-
-/// Perf metrics compared: (key, label, higher is better).
-pub const PERF_METRICS: &[(&str, &str, bool)] = &[
-    ("request_throughput", "requests/s", true),
-    ("output_throughput", "output tok/s", true),
-    ("total_token_throughput", "total tok/s", true),
-    ("mean_ttft_ms", "TTFT mean ms", false),
-    ("p99_ttft_ms", "TTFT p99 ms", false),
-    ("mean_tpot_ms", "TPOT mean ms", false),
-    ("p99_tpot_ms", "TPOT p99 ms", false),
-    ("mean_itl_ms", "ITL mean ms", false),
-    ("p99_itl_ms", "ITL p99 ms", false),
-    ("mean_e2el_ms", "E2E mean ms", false),
-    ("p99_e2el_ms", "E2E p99 ms", false),
-    ("failed", "failed requests", false),
-];
-
-/// One metric of one level in two perf runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PerfCompareRow {
-    /// Level label (`c=64`, `rate=10/s`).
-    pub level: String,
-    /// Metric key (the level's own numbers, token-level ITL).
-    pub metric: String,
-    /// Baseline value.
-    pub a: f64,
-    /// Candidate value.
-    pub b: f64,
-    /// (b − a) / a in percent (0 when a is 0).
-    pub change_pct: f64,
-    /// Whether the change is an improvement (`None` when unchanged).
-    pub better: Option<bool>,
-}
-
-/// A candidate perf run against the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PerfComparison {
-    /// Baseline run directory.
-    pub baseline: String,
-    /// Candidate run directory.
-    pub candidate: String,
-    /// Rows, level by level.
-    pub rows: Vec<PerfCompareRow>,
-    /// Levels only one run has.
-    pub notes: Vec<String>,
-}
-
-fn perf_value(l: &crate::perf::summary::LevelSummary, key: &str) -> f64 {
-    let s = &l.stats;
-    match key {
-        "request_throughput" => s.request_throughput,
-        "output_throughput" => s.output_throughput,
-        "total_token_throughput" => s.total_token_throughput,
-        "mean_ttft_ms" => s.ttft.mean,
-        "p99_ttft_ms" => s.ttft.p99,
-        "mean_tpot_ms" => s.tpot.mean,
-        "p99_tpot_ms" => s.tpot.p99,
-        "mean_itl_ms" => s.itl.mean,
-        "p99_itl_ms" => s.itl.p99,
-        "mean_e2el_ms" => s.e2el.mean,
-        "p99_e2el_ms" => s.e2el.p99,
-        "failed" => s.failed as f64,
-        _ => f64::NAN,
-    }
-}
-
-/// Compare perf run `b` with baseline `a`, level by level (matched by label).
-pub fn compare_perf(a: &Path, b: &Path) -> Result<PerfComparison, ReportError> {
-    let read = |d: &Path| {
-        let dir = crate::perf::summary::PerfDir {
-            root: d.to_path_buf(),
-        };
-        dir.read_summary().map_err(|source| ReportError::Io {
-            path: dir.summary().display().to_string(),
-            source,
-        })
-    };
-    let (sa, sb) = (read(a)?, read(b)?);
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for la in &sa.levels {
-        let Some(lb) = sb.levels.iter().find(|l| l.label == la.label) else {
-            notes.push(format!("level {} is only in {}", la.label, a.display()));
-            continue;
-        };
-        for (key, _, higher_better) in PERF_METRICS {
-            let (x, y) = (perf_value(la, key), perf_value(lb, key));
-            let change_pct = if x != 0.0 { (y - x) / x * 100.0 } else { 0.0 };
-            let better = if y == x {
-                None
-            } else {
-                Some((y > x) == *higher_better)
-            };
-            rows.push(PerfCompareRow {
-                level: la.label.clone(),
-                metric: key.to_string(),
-                a: x,
-                b: y,
-                change_pct,
-                better,
-            });
-        }
-    }
-    for lb in &sb.levels {
-        if !sa.levels.iter().any(|l| l.label == lb.label) {
-            notes.push(format!("level {} is only in {}", lb.label, b.display()));
-        }
-    }
-    Ok(PerfComparison {
-        baseline: a.display().to_string(),
-        candidate: b.display().to_string(),
-        rows,
-        notes,
-    })
-}
-
-/// Rows of `metric` that got worse by more than `threshold_pct`.
-pub fn perf_regressions<'a>(
-    c: &'a PerfComparison,
-    metric: &str,
-    threshold_pct: f64,
-) -> Vec<&'a PerfCompareRow> {
-    c.rows
-        .iter()
-        .filter(|r| {
-            r.metric == metric && r.better == Some(false) && r.change_pct.abs() > threshold_pct
-        })
-        .collect()
-}
-
-/// Markdown of perf comparisons (PR-sized).
-pub fn perf_markdown(cs: &[PerfComparison]) -> String {
-    let mut out = String::from("## bench compare (perf)\n");
-    for c in cs {
-        let _ = writeln!(out, "\n`{}` → `{}`\n", c.baseline, c.candidate);
-        let _ = writeln!(out, "| Level | Metric | A | B | Change |");
-        let _ = writeln!(out, "|---|---|---:|---:|---:|");
-        for r in &c.rows {
-            let label = PERF_METRICS
-                .iter()
-                .find(|m| m.0 == r.metric)
-                .map_or(r.metric.as_str(), |m| m.1);
-            let mark = match r.better {
-                Some(true) => " ✅",
-                Some(false) => " ❌",
-                None => "",
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {label} | {:.2} | {:.2} | {:+.1}%{mark} |",
-                r.level, r.a, r.b, r.change_pct
-            );
-        }
-        for n in &c.notes {
-            let _ = writeln!(out, "\n> [!NOTE]\n> {n}");
-        }
-    }
-    out
 }

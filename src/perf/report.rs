@@ -271,11 +271,40 @@ impl Renderer<PerfView> for PerfMarkdown {
 pub struct PerfHtml;
 
 /// The sweep variable of a level for charts: concurrency or rate.
-fn x_of(l: &LevelSummary) -> f64 {
+pub(crate) fn x_of(l: &LevelSummary) -> f64 {
     match l.load {
         Load::Concurrency { concurrency } => concurrency as f64,
         Load::Rate { rate, .. } => rate,
     }
+}
+
+/// The x axis of charts over these levels: its label, and whether it is
+/// logarithmic (concurrency sweeps such as 1, 8, 64).
+pub(crate) fn sweep_axis(levels: &[LevelSummary]) -> (&'static str, bool) {
+    let is_rate = levels.iter().any(|l| matches!(l.load, Load::Rate { .. }));
+    if is_rate {
+        ("request rate (req/s)", false)
+    } else {
+        ("concurrency", levels.len() > 2)
+    }
+}
+
+/// One metric of every measured (non-warmup) request of a level.
+pub(crate) fn level_values(
+    view: &PerfView,
+    level: usize,
+    f: &dyn Fn(&RequestMetrics) -> Option<f64>,
+) -> Vec<f64> {
+    view.records
+        .get(&level)
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| !r.warmup)
+                .map(RequestMetrics::of)
+                .filter_map(|m| f(&m))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Renderer<PerfView> for PerfHtml {
@@ -339,16 +368,9 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
             }
         }
         // Charts against the sweep variable.
-        let is_rate = s.levels.iter().any(|l| matches!(l.load, Load::Rate { .. }));
-        let x_label = if is_rate {
-            "request rate (req/s)"
-        } else {
-            "concurrency"
-        };
-        let log_x = !is_rate && s.levels.len() > 2;
-        let series = |name: &str, f: &dyn Fn(&LevelSummary) -> f64| Series {
-            label: name.into(),
-            points: s.levels.iter().map(|l| (x_of(l), f(l))).collect(),
+        let (x_label, log_x) = sweep_axis(&s.levels);
+        let series = |name: &str, f: &dyn Fn(&LevelSummary) -> f64| {
+            Series::new(name, s.levels.iter().map(|l| (x_of(l), f(l))).collect())
         };
         out.push_str("<h2>Charts</h2><div class=charts>");
         out.push_str(&line_chart(
@@ -420,21 +442,10 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
             s.levels
                 .iter()
                 .map(|l| {
-                    let values: Vec<f64> = view
-                        .records
-                        .get(&l.index)
-                        .map(|rs| {
-                            rs.iter()
-                                .filter(|r| !r.warmup)
-                                .map(RequestMetrics::of)
-                                .filter_map(|m| f(&m))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    Series {
-                        label: l.label.clone(),
-                        points: cdf_points(&values, 200),
-                    }
+                    Series::new(
+                        l.label.clone(),
+                        cdf_points(&level_values(view, l.index, f), 200),
+                    )
                 })
                 .collect()
         };

@@ -2,9 +2,12 @@
 //! a per-item browser filtering correct / wrong / no answer / truncated /
 //! failed, showing the prompt, response, reasoning and extracted answers.
 //!
+//! Size: the items travel gzip-compressed and base64-encoded, and the page
+//! inflates them with the browser's own `DecompressionStream` (no network, no
+//! library): a full run of 4867 items with long answers stays a few MB.
+//!
 //! Safety: model text is untrusted. Server-side text goes through
-//! [`escape`]; items travel as JSON inside a `<script type="application/json">`
-//! block with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, so no
+//! [`escape`]; the items block is base64 (no `<`, `>` or `&` in it), so no
 //! response can close the block; the page script inserts text only through
 //! `textContent`, never `innerHTML`.
 
@@ -34,6 +37,18 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `v` as gzip-compressed JSON in base64: compact, and inert inside any
+/// HTML element.
+pub fn packed_json(v: &serde_json::Value) -> String {
+    use base64::Engine;
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    serde_json::to_writer(&mut gz, v).expect("JSON into memory");
+    gz.flush().expect("gzip into memory");
+    let bytes = gz.finish().expect("gzip into memory");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// JSON safe to embed inside a `<script>` element.
 pub fn script_json(v: &serde_json::Value) -> String {
     serde_json::to_string(v)
@@ -45,7 +60,8 @@ pub fn script_json(v: &serde_json::Value) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-const STYLE: &str = r#"
+/// The stylesheet shared by the HTML pages (reports, comparisons).
+pub(crate) const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
 header{background:#24292f;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d1d9}
 main{padding:16px 24px;max-width:1400px}
@@ -64,7 +80,20 @@ details summary{cursor:pointer;color:#0969da}.muted{color:#57606a}
 
 const SCRIPT: &str = r#"
 (function(){
-  var data = JSON.parse(document.getElementById('items').textContent);
+  // Items are gzip + base64 (see the module docs): inflate, then start.
+  var packed = document.getElementById('items').textContent.trim();
+  var bin = atob(packed), bytes = new Uint8Array(bin.length);
+  for(var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  if(!window.DecompressionStream){
+    document.getElementById('count').textContent = 'This browser cannot inflate the item list (needs DecompressionStream); report.json and samples/*.jsonl hold every item.';
+    return;
+  }
+  new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text().then(function(t){
+    start(JSON.parse(t));
+    document.documentElement.dataset.ready = '1';
+  });
+})();
+function start(data){
   var list = document.getElementById('list'), count = document.getElementById('count');
   var boxes = Array.prototype.slice.call(document.querySelectorAll('#filters input[data-outcome]'));
   var bench = document.getElementById('bench'), search = document.getElementById('search');
@@ -80,7 +109,7 @@ const SCRIPT: &str = r#"
     if(on.indexOf(it.outcome) < 0) return false;
     if(bench.value && it.benchmark !== bench.value) return false;
     var q = search.value.toLowerCase();
-    if(q){ var hay = (it.question + '\n' + (it.response||'') + '\n' + (it.id||'')).toLowerCase(); if(hay.indexOf(q) < 0) return false; }
+    if(q){ var hay = (it.prompt + '\n' + (it.response||'') + '\n' + (it.id||'')).toLowerCase(); if(hay.indexOf(q) < 0) return false; }
     return true;
   }
   function render(){
@@ -109,7 +138,7 @@ const SCRIPT: &str = r#"
   search.addEventListener('input', function(){ shown = PAGE; render(); });
   more.addEventListener('click', function(){ shown += PAGE; render(); });
   render();
-})();
+}
 "#;
 
 impl Renderer for HtmlRenderer {
@@ -268,21 +297,11 @@ impl Renderer for HtmlRenderer {
             .iter()
             .flat_map(|(_, recs)| recs.iter())
             .map(|r| {
-                let prompt = match (&r.prompt, &r.messages) {
-                    (Some(p), _) => p.clone(),
-                    (None, Some(ms)) => ms.iter().map(|m| format!("[{}]\n{}", m.role, m.content)).collect::<Vec<_>>().join("\n\n"),
-                    _ => String::new(),
-                };
-                let question = r
-                    .messages
-                    .as_ref()
-                    .and_then(|ms| ms.last().map(|m| m.content.clone()))
-                    .or_else(|| r.prompt.clone())
-                    .unwrap_or_default();
+                let prompt = r.sent_text();
                 json!({
                     "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
                     "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
-                    "prompt": prompt, "question": question, "response": r.response, "reasoning": r.reasoning,
+                    "prompt": prompt, "response": r.response, "reasoning": r.reasoning,
                     "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
                     "error": r.error.as_ref().map(|e| e.to_string()),
                 })
@@ -290,8 +309,8 @@ impl Renderer for HtmlRenderer {
             .collect();
         let _ = writeln!(
             out,
-            "<script type=\"application/json\" id=items>{}</script><script>{SCRIPT}</script></main></body></html>",
-            script_json(&serde_json::Value::Array(items))
+            "<script type=\"application/octet-stream\" id=items data-encoding=\"gzip+base64\">{}</script><script>{SCRIPT}</script></main></body></html>",
+            packed_json(&serde_json::Value::Array(items))
         );
         out
     }

@@ -26,6 +26,20 @@ pub struct IndexEntry {
     pub status: String,
     /// Headline figures, already formatted.
     pub headline: String,
+    /// Benchmarks (eval runs) or level labels (perf runs): two runs of the
+    /// same kind sharing one of these get a comparison page.
+    pub parts: Vec<String>,
+}
+
+/// What `bench report --index` wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSummary {
+    /// Runs listed.
+    pub runs: usize,
+    /// Comparison pages linked from the picker.
+    pub comparisons: usize,
+    /// Of those, pages (re)written now (the others were newer than both runs).
+    pub written: usize,
 }
 
 /// Run directories under `root` (up to two levels down, as `outputs/<run>`
@@ -80,6 +94,7 @@ pub fn entries(root: &Path) -> Vec<IndexEntry> {
                 created: s.created_at,
                 status: s.status,
                 headline,
+                parts: s.levels.iter().map(|l| l.label.clone()).collect(),
             });
         } else {
             let Ok(view) = super::load(&RunDir::new(&d)) else {
@@ -109,6 +124,7 @@ pub fn entries(root: &Path) -> Vec<IndexEntry> {
                 created: m.created_at.clone(),
                 status: m.status.clone(),
                 headline,
+                parts: view.samples.iter().map(|(b, _)| b.clone()).collect(),
             });
         }
     }
@@ -116,8 +132,80 @@ pub fn entries(root: &Path) -> Vec<IndexEntry> {
     out
 }
 
-/// Write `root/index.html`; returns how many runs it lists.
-pub fn write_index(root: &Path) -> Result<usize, ReportError> {
+/// A relative path (`/`-separated) as a link target: each segment
+/// percent-encoded where HTML attribute escaping is not enough.
+pub fn href(rel: &str) -> String {
+    rel.split('/')
+        .map(|seg| {
+            if seg == ".." || seg == "." {
+                return seg.to_string();
+            }
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The link from a page in directory `from` to `to` (both existing), as a
+/// relative, percent-encoded path; `None` when either cannot be resolved.
+pub fn relative_href(from: &Path, to: &Path) -> Option<String> {
+    let (f, t) = (from.canonicalize().ok()?, to.canonicalize().ok()?);
+    let fc: Vec<_> = f.components().collect();
+    let tc: Vec<_> = t.components().collect();
+    let common = fc.iter().zip(&tc).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); fc.len() - common];
+    parts.extend(
+        tc[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        return Some(".".into());
+    }
+    Some(href(&parts.join("/")))
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24}table{border-collapse:collapse}\
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}.perf{color:#8250df}.eval{color:#0969da}\
+#picker{position:sticky;top:0;background:#fff;padding:8px 0;border-bottom:1px solid #d0d7de;margin-bottom:8px}\
+td.pick{text-align:center}#pick-msg{color:#57606a;margin-left:8px}";
+
+const SCRIPT: &str = r#"
+(function(){
+  var pages = JSON.parse(document.getElementById('pairs').textContent);
+  var go = document.getElementById('go'), msg = document.getElementById('pick-msg');
+  function picked(name){ var e = document.querySelector('input[name=' + name + ']:checked'); return e ? e.value : null; }
+  function update(){
+    var a = picked('a'), b = picked('b'), href = a !== null && b !== null ? pages[a + '\n' + b] : null;
+    go.disabled = !href;
+    if(a === null || b === null) msg.textContent = 'pick a baseline (A) and a candidate (B)';
+    else if(a === b) msg.textContent = 'pick two different runs';
+    else if(!href) msg.textContent = 'no comparison: the runs are of different kinds or share no benchmark or level';
+    else msg.textContent = '';
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('input[name=a], input[name=b]'), function(r){ r.addEventListener('change', update); });
+  go.addEventListener('click', function(){ var a = picked('a'), b = picked('b'); var href = pages[a + '\n' + b]; if(href) location.href = href; });
+  update();
+})();
+"#;
+
+/// Whether two runs get a comparison page: same kind, sharing a benchmark
+/// (eval) or a level (perf).
+fn comparable(a: &IndexEntry, b: &IndexEntry) -> bool {
+    a.kind == b.kind && a.parts.iter().any(|p| b.parts.contains(p))
+}
+
+/// Write `root/index.html` and, under `root/compare/`, a comparison page for
+/// every ordered pair of comparable runs (kept when newer than both runs).
+pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
     if !root.is_dir() {
         return Err(ReportError::NotARun(format!(
             "{} (not a directory)",
@@ -125,10 +213,27 @@ pub fn write_index(root: &Path) -> Result<usize, ReportError> {
         )));
     }
     let list = entries(root);
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench runs</title><style>\
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24}table{border-collapse:collapse}\
-th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}.perf{color:#8250df}.eval{color:#0969da}</style></head><body>",
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        for (j, b) in list.iter().enumerate() {
+            if i != j && comparable(a, b) {
+                pairs.push((i, j));
+            }
+        }
+    }
+    let rels: Vec<&str> = list.iter().map(|e| e.rel.as_str()).collect();
+    let kinds: Vec<&str> = list.iter().map(|e| e.kind).collect();
+    let (files, written) = crate::compare::html::write_pair_pages(root, &rels, &kinds, &pairs)?;
+    let mut page_of = serde_json::Map::new();
+    for ((i, j), file) in pairs.iter().zip(&files) {
+        page_of.insert(
+            format!("{i}\n{j}"),
+            serde_json::Value::String(format!("compare/{}", href(file))),
+        );
+    }
+
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench runs</title><style>{STYLE}</style></head><body>"
     );
     let _ = write!(
         out,
@@ -136,28 +241,13 @@ th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}.perf{color:#8250
         list.len(),
         escape(&root.display().to_string())
     );
-    out.push_str("<table><thead><tr><th>Date</th><th>Kind</th><th>Model</th><th>Status</th><th>Headline</th><th>Run</th></tr></thead><tbody>");
-    for e in &list {
-        // Link paths are percent-encoded where HTML attribute escaping is not enough.
-        let href: String = e
-            .rel
-            .split('/')
-            .map(|seg| {
-                seg.bytes()
-                    .map(|b| {
-                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                            (b as char).to_string()
-                        } else {
-                            format!("%{b:02X}")
-                        }
-                    })
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+    out.push_str("<div id=picker>Compare: pick a baseline in column A and a candidate in column B, then <button id=go type=button disabled>open the comparison</button><span id=pick-msg></span></div>");
+    out.push_str("<table><thead><tr><th>A</th><th>B</th><th>Date</th><th>Kind</th><th>Model</th><th>Status</th><th>Headline</th><th>Run</th></tr></thead><tbody>");
+    for (i, e) in list.iter().enumerate() {
+        let href = href(&e.rel);
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{href}/report.html\">{}</a></td></tr>",
+            "<tr><td class=pick><input type=radio name=a value=\"{i}\" aria-label=\"baseline\"></td><td class=pick><input type=radio name=b value=\"{i}\" aria-label=\"candidate\"></td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{href}/report.html\">{}</a></td></tr>",
             escape(&e.created),
             e.kind,
             e.kind,
@@ -167,11 +257,20 @@ th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}.perf{color:#8250
             escape(&e.rel)
         );
     }
-    out.push_str("</tbody></table><p>Compare two runs: <code>bench compare RUN_A RUN_B</code>.</p></body></html>\n");
+    let _ = writeln!(
+        out,
+        "</tbody></table><p>Comparison pages are generated in <code>compare/</code> by <code>bench report --index</code>; from a shell: <code>bench compare RUN_A RUN_B --format html -o page.html</code>.</p>\
+<script type=\"application/json\" id=pairs>{}</script><script>{SCRIPT}</script></body></html>",
+        super::html::script_json(&serde_json::Value::Object(page_of))
+    );
     let path = root.join("index.html");
     crate::record::write_atomic(&path, out.as_bytes()).map_err(|source| ReportError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(list.len())
+    Ok(IndexSummary {
+        runs: list.len(),
+        comparisons: pairs.len(),
+        written,
+    })
 }

@@ -9,12 +9,40 @@ use std::fmt::Write;
 use super::html::escape;
 
 /// One line on a chart.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Series {
     /// Legend label.
     pub label: String,
     /// (x, y) points; drawn in the order given.
     pub points: Vec<(f64, f64)>,
+    /// Palette index; `None` takes the series' position. Overlaid runs
+    /// share a colour per run and tell their lines apart by `dash`.
+    pub colour: Option<usize>,
+    /// Dashed line (`0` solid, `1` dashed, `2` dotted).
+    pub dash: u8,
+}
+
+impl Series {
+    /// A solid line in the colour of its position.
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            label: label.into(),
+            points,
+            ..Default::default()
+        }
+    }
+
+    fn colour(&self, i: usize) -> &'static str {
+        COLOURS[self.colour.unwrap_or(i) % COLOURS.len()]
+    }
+
+    fn dash_attr(&self) -> &'static str {
+        match self.dash {
+            0 => "",
+            1 => " stroke-dasharray=\"6 3\"",
+            _ => " stroke-dasharray=\"2 3\"",
+        }
+    }
 }
 
 /// Colours that stay apart for the colour-blind (Okabe–Ito).
@@ -182,7 +210,7 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
     );
     // Lines and points first, then the legend on a white box above them.
     for (i, s) in series.iter().enumerate() {
-        let c = COLOURS[i % COLOURS.len()];
+        let c = s.colour(i);
         let path: Vec<String> = s
             .points
             .iter()
@@ -194,7 +222,8 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
         }
         let _ = write!(
             out,
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"{} points=\"{}\"/>",
+            s.dash_attr(),
             path.join(" ")
         );
         if s.points.len() <= 40 {
@@ -207,22 +236,32 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
             }
         }
     }
+    // The legend grows to fit its longest label (run names can be long).
+    let longest = series
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let legend_w = (longest as f64 * 6.2 + 30.0).clamp(80.0, pw * 0.8);
     let legend_h = series.len() as f64 * 14.0 + 4.0;
     let _ = write!(
         out,
-        "<rect x=\"{}\" y=\"{}\" width=\"146\" height=\"{legend_h}\" fill=\"#fff\" fill-opacity=\"0.9\" stroke=\"#eaeef2\"/>",
-        ml + pw - 154.0,
+        "<rect x=\"{}\" y=\"{}\" width=\"{legend_w:.0}\" height=\"{legend_h}\" fill=\"#fff\" fill-opacity=\"0.9\" stroke=\"#eaeef2\"/>",
+        ml + pw - legend_w - 8.0,
         mt + 2.0
     );
     for (i, s) in series.iter().enumerate() {
-        let c = COLOURS[i % COLOURS.len()];
+        let c = s.colour(i);
         let ly = mt + 12.0 + i as f64 * 14.0;
+        let lx = ml + pw - legend_w - 4.0;
         let _ = write!(
             out,
-            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{c}\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            ml + pw - 150.0,
-            ly - 3.0,
-            ml + pw - 136.0,
+            "<line x1=\"{lx:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{c}\" stroke-width=\"2\"{}/><text x=\"{:.1}\" y=\"{}\">{}</text>",
+            lx + 16.0,
+            ly - 2.0,
+            ly - 2.0,
+            s.dash_attr(),
+            lx + 20.0,
             ly + 1.0,
             escape(&s.label)
         );
@@ -270,10 +309,10 @@ mod tests {
                 log_x: true,
                 ..Default::default()
             },
-            &[Series {
-                label: "p99 <x>".into(),
-                points: vec![(1.0, 5.0), (10.0, 7.0), (100.0, f64::NAN)],
-            }],
+            &[Series::new(
+                "p99 <x>",
+                vec![(1.0, 5.0), (10.0, 7.0), (100.0, f64::NAN)],
+            )],
         );
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(!s.contains("<b>") && s.contains("&lt;b&gt;") && s.contains("p99 &lt;x&gt;"));

@@ -564,8 +564,22 @@ async fn model_text_is_escaped_in_html() {
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(!html.contains("<script>window.pwned"), "raw script in html");
     assert!(!html.contains("<img src=x"), "raw img in html");
-    assert!(
-        html.contains("\\u003cscript\\u003ewindow.pwned"),
+    // The items travel as gzip + base64 data; unpacked, the response is there verbatim.
+    let packed = html
+        .split_once("id=items data-encoding=\"gzip+base64\">")
+        .and_then(|(_, r)| r.split_once("</script>"))
+        .map(|(b, _)| b)
+        .expect("packed items block");
+    use base64::Engine;
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(packed)
+        .unwrap();
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut json).unwrap();
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        items[0]["response"],
+        "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"> \\boxed{3}",
         "response not embedded as data"
     );
     // Re-rendering from the run directory gives the same reports.

@@ -1,6 +1,7 @@
 //! One integration-test binary (as ripgrep does): every module talks only to
 //! servers on 127.0.0.1 that the tests start themselves.
 
+mod browser;
 mod cli;
 mod client;
 mod compare;
@@ -12,4 +13,5 @@ mod perf;
 mod prompts;
 mod realserver;
 mod rescore;
+mod snapshots;
 mod support;

@@ -1,0 +1,632 @@
+//! `bench compare --format html`: one self-contained page per comparison
+//! (no network, works from `file://`).
+//!
+//! Eval: per benchmark/subset/extractor the two accuracies, the difference
+//! with its paired interval drawn as a forest plot, McNemar's p, and every
+//! flipped item with the question and both runs' answers side by side,
+//! linked from the table and filterable (direction, benchmark, extractor,
+//! search). Perf: the level-by-level table with changes coloured, and every
+//! chart overlaid (one colour per run): throughput, TTFT/TPOT/E2E
+//! percentiles against concurrency or rate, and TTFT/E2E CDFs per level.
+//!
+//! Safety as in the run reports: model text is untrusted and only ever
+//! written through [`escape`]; the page script touches `hidden` and
+//! `textContent`, never `innerHTML`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use sha2::Digest;
+
+use super::{Comparison, PERF_METRICS, PerfComparison};
+use crate::perf::report::{PerfView, level_values, sweep_axis, x_of};
+use crate::perf::stats::RequestMetrics;
+use crate::perf::summary::PerfDir;
+use crate::record::RunDir;
+use crate::report::html::{STYLE, escape};
+use crate::report::svg::{Chart, Series, cdf_points, line_chart};
+use crate::report::{ReportError, RunView};
+
+/// Where a run's own report is, relative to the comparison page (`None`:
+/// no link).
+pub type ReportLink<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+const EXTRA_STYLE: &str = r#"
+section.cmp{margin-bottom:32px}.warn{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;margin:6px 0}
+td.up{color:#1a7f37;font-weight:600}td.down{color:#cf222e;font-weight:600}
+.flip{background:#fff;border:1px solid #d0d7de;border-left:6px solid #8c959f;margin:8px 0;padding:8px 12px}
+.flip.rw{border-left-color:#cf222e}.flip.wr{border-left-color:#2da44e}.flip.rw.wr{border-left-color:#bf8700}
+.flip h4{margin:0 0 4px;font-size:14px}.sides{display:flex;gap:12px}.side{flex:1;min-width:0}
+.side h5{margin:6px 0 2px;font-size:13px}.ok{color:#1a7f37}.bad{color:#cf222e}
+.flist a{margin-right:8px;font-family:ui-monospace,monospace;font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{background:#fff;border:1px solid #d0d7de}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  Array.prototype.forEach.call(document.querySelectorAll('section.cmp'), function(sec){
+    var bar = sec.querySelector('.filters'); if(!bar) return;
+    var dirs = Array.prototype.slice.call(bar.querySelectorAll('input[data-dir]'));
+    var bench = bar.querySelector('select.bench'), ex = bar.querySelector('select.ex');
+    var search = bar.querySelector('input[type=search]'), count = bar.querySelector('.count');
+    var items = Array.prototype.slice.call(sec.querySelectorAll('.flip'));
+    function apply(){
+      var on = dirs.filter(function(d){return d.checked;}).map(function(d){return d.dataset.dir;});
+      var q = search.value.toLowerCase(), n = 0;
+      items.forEach(function(it){
+        var ok = it.dataset.dir.split(' ').some(function(d){return on.indexOf(d) >= 0;});
+        if(ok && bench.value) ok = it.dataset.bench === bench.value;
+        if(ok && ex.value) ok = it.dataset.ex.split('|').indexOf(ex.value) >= 0;
+        if(ok && q) ok = it.textContent.toLowerCase().indexOf(q) >= 0;
+        it.hidden = !ok; if(ok) n++;
+      });
+      count.textContent = n + ' of ' + items.length + ' flipped items';
+    }
+    function reveal(){
+      var id = decodeURIComponent(location.hash.slice(1));
+      var t = id && document.getElementById(id);
+      if(t && t.hidden && sec.contains(t)){
+        dirs.forEach(function(d){d.checked = true;}); bench.value = ''; ex.value = ''; search.value = '';
+        apply(); t.scrollIntoView();
+      }
+    }
+    dirs.forEach(function(d){ d.addEventListener('change', apply); });
+    bench.addEventListener('change', apply); ex.addEventListener('change', apply);
+    search.addEventListener('input', apply);
+    window.addEventListener('hashchange', reveal);
+    apply(); reveal();
+  });
+})();
+"#;
+
+fn head(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>",
+        escape(title)
+    );
+}
+
+fn run_name(dir: &str, link: ReportLink) -> String {
+    match link(dir) {
+        Some(h) => format!(
+            "<a href=\"{}\"><code>{}</code></a>",
+            escape(&h),
+            escape(dir)
+        ),
+        None => format!("<code>{}</code>", escape(dir)),
+    }
+}
+
+/// The paired 95% interval of a difference as a small forest plot: a zero
+/// line, the interval and the point estimate, on a scale shared by the table.
+fn forest(lo: f64, diff: f64, hi: f64, scale: f64) -> String {
+    let (w, h) = (160.0, 16.0);
+    let x = |v: f64| w / 2.0 + v / scale * (w / 2.0 - 6.0);
+    let colour = if hi < 0.0 {
+        "#cf222e"
+    } else if lo > 0.0 {
+        "#1a7f37"
+    } else {
+        "#57606a"
+    };
+    format!(
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\"><title>{:+.1} to {:+.1} pts</title>\
+<line x1=\"{z:.1}\" x2=\"{z:.1}\" y1=\"0\" y2=\"{h}\" stroke=\"#8c959f\"/>\
+<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"8\" y2=\"8\" stroke=\"{colour}\" stroke-width=\"2\"/>\
+<circle cx=\"{:.1}\" cy=\"8\" r=\"3.5\" fill=\"{colour}\"/></svg>",
+        lo * 100.0,
+        hi * 100.0,
+        x(lo),
+        x(hi),
+        x(diff),
+        z = x(0.0),
+    )
+}
+
+fn flip_dirs(flips: &[(String, bool)]) -> String {
+    let mut d = Vec::new();
+    if flips.iter().any(|f| f.1) {
+        d.push("rw");
+    }
+    if flips.iter().any(|f| !f.1) {
+        d.push("wr");
+    }
+    d.join(" ")
+}
+
+fn side(out: &mut String, name: &str, s: &super::ItemSide) {
+    let _ = write!(
+        out,
+        "<div class=side><h5>{} · {}</h5><div>",
+        escape(name),
+        escape(&s.outcome.replace('_', " "))
+    );
+    for (ex, v) in &s.extracted {
+        let ok = s.verdicts.get(ex).copied().unwrap_or(false);
+        let _ = write!(
+            out,
+            "<span class={}>{}: {} {}</span> ",
+            if ok { "ok" } else { "bad" },
+            escape(ex),
+            escape(v.as_deref().unwrap_or("(none)")),
+            if ok { "✓" } else { "✗" }
+        );
+    }
+    out.push_str("</div>");
+    if let Some(e) = &s.error {
+        let _ = write!(out, "<pre>error: {}</pre>", escape(e));
+    }
+    if let Some(r) = &s.response {
+        let _ = write!(out, "<pre>{}</pre>", escape(r));
+    }
+    if let Some(r) = s.reasoning.as_deref().filter(|r| !r.is_empty()) {
+        let _ = write!(
+            out,
+            "<details><summary>reasoning</summary><pre>{}</pre></details>",
+            escape(r)
+        );
+    }
+    out.push_str("</div>");
+}
+
+/// The eval comparison page.
+pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    head(&mut out, "bench compare");
+    let _ = write!(
+        out,
+        "<header><h1>bench compare</h1><p>{} comparison(s) against the baseline {} · {} {}</p></header><main>",
+        cs.len(),
+        cs.first().map(|c| escape(&c.baseline)).unwrap_or_default(),
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    );
+    for (ci, c) in cs.iter().enumerate() {
+        let anchor: HashMap<(&str, &str), usize> = c
+            .items
+            .iter()
+            .enumerate()
+            .map(|(k, it)| ((it.benchmark.as_str(), it.item.as_str()), k))
+            .collect();
+        let _ = write!(
+            out,
+            "<section class=cmp id=\"c{ci}\"><h2>A: {} {} → B: {} {}</h2>",
+            escape(&c.models.0),
+            run_name(&c.baseline, link),
+            escape(&c.models.1),
+            run_name(&c.candidate, link)
+        );
+        for n in &c.notes {
+            let _ = write!(out, "<div class=warn>{}</div>", escape(n));
+        }
+        let scale = c
+            .rows
+            .iter()
+            .map(|r| r.ci_low.abs().max(r.ci_high.abs()).max(r.diff.abs()))
+            .fold(0.01, f64::max);
+        out.push_str("<table><thead><tr><th>Benchmark</th><th>Subset</th><th>Extractor</th><th>n</th><th>A %</th><th>B %</th><th>Δ pts</th><th>paired 95% CI</th><th></th><th>right→wrong</th><th>wrong→right</th><th>McNemar p</th><th>flipped items</th></tr></thead><tbody>");
+        for r in &c.rows {
+            let cls = if r.ci_high < 0.0 {
+                " class=down"
+            } else if r.ci_low > 0.0 {
+                " class=up"
+            } else {
+                " class=n"
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{:.1}</td><td class=n>{:.1}</td><td{cls}>{:+.1}</td><td class=n>{:+.1} to {:+.1}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.3}</td><td>",
+                escape(&r.benchmark),
+                escape(&r.subset),
+                escape(&r.extractor),
+                r.n,
+                r.acc_a * 100.0,
+                r.acc_b * 100.0,
+                r.diff * 100.0,
+                r.ci_low * 100.0,
+                r.ci_high * 100.0,
+                forest(r.ci_low, r.diff, r.ci_high, scale),
+                r.right_to_wrong,
+                r.wrong_to_right,
+                r.p_value
+            );
+            // The "all" row repeats its subsets' lists; link those only.
+            if !r.flipped.is_empty() && r.subset != "all" {
+                let _ = write!(
+                    out,
+                    "<details class=flist><summary>{}</summary>",
+                    r.flipped.len()
+                );
+                for f in &r.flipped {
+                    if let Some(k) = anchor.get(&(r.benchmark.as_str(), f.as_str())) {
+                        let _ = write!(out, "<a href=\"#c{ci}-{k}\">{}</a>", escape(f));
+                    }
+                }
+                out.push_str("</details>");
+            }
+            out.push_str("</td></tr>");
+        }
+        out.push_str("</tbody></table><p class=muted>Δ and its interval are B − A in percentage points on the items both runs have (failed requests count as not correct). Interval: paired bootstrap, 2,000 resamples. Red: B is worse beyond doubt; green: better beyond doubt.</p>");
+
+        // Flipped items with their text.
+        let _ = write!(out, "<h3>Flipped items ({})</h3>", c.items.len());
+        if c.items.is_empty() {
+            out.push_str("<p class=muted>No item changed its verdict.</p></section>");
+            continue;
+        }
+        out.push_str("<div class=filters id=filters><label><input type=checkbox checked data-dir=rw> right → wrong</label> <label><input type=checkbox checked data-dir=wr> wrong → right</label> <select class=bench><option value=\"\">all benchmarks</option>");
+        let mut benches: Vec<&str> = c.items.iter().map(|i| i.benchmark.as_str()).collect();
+        benches.dedup();
+        for b in benches {
+            let _ = write!(out, "<option value=\"{0}\">{0}</option>", escape(b));
+        }
+        out.push_str("</select> <select class=ex><option value=\"\">any extractor</option>");
+        let mut exs: Vec<&str> = c
+            .items
+            .iter()
+            .flat_map(|i| i.flips.iter().map(|f| f.0.as_str()))
+            .collect();
+        exs.sort_unstable();
+        exs.dedup();
+        for e in exs {
+            let _ = write!(out, "<option value=\"{0}\">{0}</option>", escape(e));
+        }
+        out.push_str("</select> <input type=search placeholder=\"search question / responses\"> <span class=\"count muted\"></span></div>");
+        for (k, it) in c.items.iter().enumerate() {
+            let ex: Vec<&str> = it.flips.iter().map(|f| f.0.as_str()).collect();
+            let _ = write!(
+                out,
+                "<article class=\"flip {dirs}\" id=\"c{ci}-{k}\" data-dir=\"{dirs}\" data-bench=\"{}\" data-ex=\"{}\"><h4>{} / {}{}",
+                escape(&it.benchmark),
+                escape(&ex.join("|")),
+                escape(&it.benchmark),
+                escape(&it.item),
+                it.dataset_id
+                    .as_deref()
+                    .map(|id| format!(" ({})", escape(id)))
+                    .unwrap_or_default(),
+                dirs = flip_dirs(&it.flips),
+            );
+            for (e, rw) in &it.flips {
+                let _ = write!(
+                    out,
+                    " <span class=tag>{}: {}</span>",
+                    escape(e),
+                    if *rw {
+                        "right → wrong"
+                    } else {
+                        "wrong → right"
+                    }
+                );
+            }
+            let _ = write!(
+                out,
+                "</h4><div class=muted>gold: {}</div><details{}><summary>question</summary><pre>{}</pre></details><div class=sides>",
+                escape(&it.gold),
+                if it.question.len() < 1500 {
+                    " open"
+                } else {
+                    ""
+                },
+                escape(&it.question)
+            );
+            side(&mut out, "A", &it.a);
+            side(&mut out, "B", &it.b);
+            out.push_str("</div></article>");
+        }
+        out.push_str("</section>");
+    }
+    let _ = writeln!(out, "</main><script>{SCRIPT}</script></body></html>");
+    out
+}
+
+/// The perf comparison page: `views[0]` is the baseline, `cs[i]` compares
+/// `views[i + 1]` with it.
+pub fn perf_page(views: &[(String, &PerfView)], cs: &[PerfComparison], link: ReportLink) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    head(&mut out, "bench compare (perf)");
+    let _ = write!(
+        out,
+        "<header><h1>bench compare (perf)</h1><p>{} run(s): {}</p></header><main>",
+        views.len(),
+        views
+            .iter()
+            .enumerate()
+            .map(|(i, (d, v))| format!(
+                "{} = {} ({})",
+                run_letter(i),
+                escape(d),
+                escape(&v.summary.settings.model)
+            ))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
+    for (ci, c) in cs.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<section class=cmp id=\"c{ci}\"><h2>A {} → {} {}</h2>",
+            run_name(&c.baseline, link),
+            run_letter(ci + 1),
+            run_name(&c.candidate, link)
+        );
+        for n in &c.notes {
+            let _ = write!(out, "<div class=warn>{}</div>", escape(n));
+        }
+        out.push_str("<table><thead><tr><th>Level</th><th>Metric</th><th>A</th><th>");
+        out.push_str(run_letter(ci + 1));
+        out.push_str("</th><th>Change</th></tr></thead><tbody>");
+        for r in &c.rows {
+            let label = PERF_METRICS
+                .iter()
+                .find(|m| m.0 == r.metric)
+                .map_or(r.metric.as_str(), |m| m.1);
+            let cls = match r.better {
+                Some(true) => "up",
+                Some(false) => "down",
+                None => "n",
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td class=n>{:.2}</td><td class=n>{:.2}</td><td class={cls}>{:+.1}%</td></tr>",
+                escape(&r.level),
+                escape(label),
+                r.a,
+                r.b,
+                r.change_pct
+            );
+        }
+        out.push_str("</tbody></table><p class=muted>Green: better, red: worse (higher is better for throughput, lower for latencies and failures). Times in ms.</p></section>");
+    }
+
+    // Every run on the same charts: one colour per run, dashes per percentile.
+    let all_levels: Vec<_> = views
+        .iter()
+        .flat_map(|(_, v)| v.summary.levels.iter().cloned())
+        .collect();
+    let (x_label, log_x) = sweep_axis(&all_levels);
+    let name = |i: usize| format!("{} {}", run_letter(i), short(&views[i].0));
+    let per_run = |f: &dyn Fn(&crate::perf::summary::LevelSummary) -> f64,
+                   suffix: &str,
+                   dash: u8|
+     -> Vec<Series> {
+        views
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| Series {
+                label: format!("{}{suffix}", name(i)),
+                points: v.summary.levels.iter().map(|l| (x_of(l), f(l))).collect(),
+                colour: Some(i),
+                dash,
+            })
+            .collect()
+    };
+    let chart = |title: &'static str, y_label: &'static str| Chart {
+        title,
+        x_label,
+        y_label,
+        log_x,
+        ..Default::default()
+    };
+    out.push_str("<h2>Charts</h2><div class=charts>");
+    out.push_str(&line_chart(
+        &chart("Output throughput", "tokens/s"),
+        &per_run(&|l| l.stats.output_throughput, "", 0),
+    ));
+    out.push_str(&line_chart(
+        &chart("Request throughput", "req/s"),
+        &per_run(&|l| l.stats.request_throughput, "", 0),
+    ));
+    for (title, get) in [
+        (
+            "TTFT",
+            (&|l: &crate::perf::summary::LevelSummary| (l.stats.ttft.p50, l.stats.ttft.p99))
+                as &dyn Fn(&crate::perf::summary::LevelSummary) -> (f64, f64),
+        ),
+        ("TPOT", &|l| (l.stats.tpot.p50, l.stats.tpot.p99)),
+        ("E2E latency", &|l| (l.stats.e2el.p50, l.stats.e2el.p99)),
+    ] {
+        let mut series = per_run(&|l| get(l).0, " p50", 0);
+        series.extend(per_run(&|l| get(l).1, " p99", 1));
+        out.push_str(&line_chart(&chart(title, "ms"), &series));
+    }
+    // CDFs level by level, for the levels every run has.
+    let mut labels: Vec<String> = Vec::new();
+    for l in views
+        .first()
+        .map(|(_, v)| v.summary.levels.as_slice())
+        .unwrap_or_default()
+    {
+        if views
+            .iter()
+            .all(|(_, v)| v.summary.levels.iter().any(|m| m.label == l.label))
+        {
+            labels.push(l.label.clone());
+        }
+    }
+    for label in &labels {
+        for (what, f) in [
+            (
+                "TTFT",
+                (&|m: &RequestMetrics| m.ttft_ms) as &dyn Fn(&RequestMetrics) -> Option<f64>,
+            ),
+            ("E2E latency", &|m| m.e2el_ms),
+        ] {
+            let series: Vec<Series> = views
+                .iter()
+                .enumerate()
+                .map(|(i, (_, v))| {
+                    let level = v
+                        .summary
+                        .levels
+                        .iter()
+                        .find(|l| &l.label == label)
+                        .map_or(usize::MAX, |l| l.index);
+                    Series {
+                        label: name(i),
+                        points: cdf_points(&level_values(v, level, f), 200),
+                        colour: Some(i),
+                        dash: 0,
+                    }
+                })
+                .collect();
+            let title = format!("{what} CDF, {label}");
+            out.push_str(&line_chart(
+                &Chart {
+                    title: &title,
+                    x_label: "ms",
+                    y_label: "fraction of requests",
+                    ..Default::default()
+                },
+                &series,
+            ));
+        }
+    }
+    out.push_str("</div></main></body></html>\n");
+    out
+}
+
+/// The newest modification time of the files a run's reports are made of.
+fn run_mtime(dir: &Path) -> Option<SystemTime> {
+    let mut files = vec![
+        dir.join("run.json"),
+        dir.join("summary.json"),
+        dir.join("requests.jsonl"),
+    ];
+    if let Ok(rd) = std::fs::read_dir(dir.join("samples")) {
+        files.extend(rd.flatten().map(|e| e.path()));
+    }
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .max()
+}
+
+/// A file-name-safe, collision-free name for a run path.
+fn slug(rel: &str) -> String {
+    let mut s: String = rel
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(48)
+        .collect();
+    let digest = sha2::Sha256::digest(rel.as_bytes());
+    let _ = write!(s, "-{}", hex::encode(&digest[..4]));
+    s
+}
+
+/// Write `root/compare/<A>--vs--<B>.html` for each `(baseline, candidate)`
+/// pair of runs (paths relative to `root`; `kinds` says `eval` or `perf`).
+/// A page newer than both runs' records is kept. Each run is read at most
+/// once. Returns the page file names, in pair order, and how many pages
+/// were written now.
+pub fn write_pair_pages(
+    root: &Path,
+    rels: &[&str],
+    kinds: &[&str],
+    pairs: &[(usize, usize)],
+) -> Result<(Vec<String>, usize), ReportError> {
+    let dir = root.join("compare");
+    if !pairs.is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|source| ReportError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let link = |rel: &str| -> Option<String> {
+        Some(format!(
+            "{}/report.html",
+            crate::report::index::relative_href(&dir, &root.join(rel))?
+        ))
+    };
+    let mut evals: HashMap<usize, RunView> = HashMap::new();
+    let mut perfs: HashMap<usize, PerfView> = HashMap::new();
+    let (mut names, mut written) = (Vec::new(), 0);
+    for &(i, j) in pairs {
+        let name = format!("{}--vs--{}.html", slug(rels[i]), slug(rels[j]));
+        let path = dir.join(&name);
+        let page_time = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let runs_time = run_mtime(&root.join(rels[i])).max(run_mtime(&root.join(rels[j])));
+        names.push(name);
+        if page_time.is_some() && page_time >= runs_time {
+            continue;
+        }
+        let html = if kinds[i] == "perf" {
+            for k in [i, j] {
+                if let std::collections::hash_map::Entry::Vacant(e) = perfs.entry(k) {
+                    e.insert(crate::perf::report::load(&PerfDir {
+                        root: root.join(rels[k]),
+                    })?);
+                }
+            }
+            let mut c = super::compare_perf(&root.join(rels[i]), &root.join(rels[j]))?;
+            c.baseline = rels[i].to_string();
+            c.candidate = rels[j].to_string();
+            let views = [
+                (rels[i].to_string(), &perfs[&i]),
+                (rels[j].to_string(), &perfs[&j]),
+            ];
+            perf_page(&views, &[c], &link)
+        } else {
+            for k in [i, j] {
+                if let std::collections::hash_map::Entry::Vacant(e) = evals.entry(k) {
+                    e.insert(crate::report::load(&RunDir::new(root.join(rels[k])))?);
+                }
+            }
+            let c = super::compare_views(
+                &evals[&i],
+                Path::new(rels[i]),
+                &evals[&j],
+                Path::new(rels[j]),
+            );
+            eval_page(&[c], &link)
+        };
+        crate::record::write_atomic(&path, html.as_bytes()).map_err(|source| ReportError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        written += 1;
+    }
+    Ok((names, written))
+}
+
+/// `A`, `B`, ... for run positions (the baseline is A).
+fn run_letter(i: usize) -> &'static str {
+    const L: [&str; 26] = [
+        "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R",
+        "S", "T", "U", "V", "W", "X", "Y", "Z",
+    ];
+    L.get(i).copied().unwrap_or("?")
+}
+
+/// The last path component of a run directory, for legends.
+fn short(dir: &str) -> String {
+    let s = dir.trim_end_matches('/');
+    let last = s.rsplit('/').next().unwrap_or(s);
+    let mut t: String = last.chars().take(28).collect();
+    if last.chars().count() > 28 {
+        t.push('…');
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forest_marks_the_side_of_zero() {
+        assert!(forest(-0.2, -0.1, -0.05, 0.2).contains("#cf222e"));
+        assert!(forest(0.05, 0.1, 0.2, 0.2).contains("#1a7f37"));
+        assert!(forest(-0.05, 0.0, 0.05, 0.2).contains("#57606a"));
+        assert_eq!(short("outputs/run-2026/"), "run-2026");
+        assert_eq!(run_letter(1), "B");
+    }
+}
