@@ -459,4 +459,34 @@ mod tests {
         assert!(lo < 0.25 && 0.25 < hi && lo > 0.1 && hi < 0.4, "{lo} {hi}");
         assert_eq!(paired_bootstrap(&[], 10, 1), (0.0, 0.0));
     }
+
+    #[test]
+    fn binomial_bootstrap_matches_resampling_pairs() {
+        // The naive bootstrap (draw n pairs with replacement) and ours agree
+        // on the interval within Monte Carlo noise.
+        use rand::RngExt;
+        let pairs: Vec<(bool, bool)> = (0..300)
+            .map(|i| (i % 3 != 0, i % 5 != 0 && i % 7 != 0))
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let n = pairs.len();
+        let mut naive: Vec<f64> = (0..4000)
+            .map(|_| {
+                let d: i64 = (0..n)
+                    .map(|_| {
+                        let (a, b) = pairs[rng.random_range(0..n)];
+                        i64::from(b) - i64::from(a)
+                    })
+                    .sum();
+                d as f64 / n as f64
+            })
+            .collect();
+        naive.sort_by(f64::total_cmp);
+        let (lo, hi) = paired_bootstrap(&pairs, 4000, 3);
+        let (nlo, nhi) = (naive[100], naive[3899]);
+        assert!(
+            (lo - nlo).abs() < 0.012 && (hi - nhi).abs() < 0.012,
+            "{lo} {hi} vs {nlo} {nhi}"
+        );
+    }
 }

@@ -301,3 +301,131 @@ async fn index_lists_eval_and_perf_runs() {
     assert!(!html.contains("<b>&"));
     assert!(html.contains("gsm8k 100.0%"), "{html}");
 }
+
+fn fixture_run(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/runs")
+        .join(name)
+}
+
+fn copy_runs(to: &std::path::Path, names: &[&str]) {
+    for n in names {
+        let dst = to.join(n);
+        std::fs::create_dir_all(dst.join("samples")).unwrap();
+        for f in crate::support::all_files(&fixture_run(n)) {
+            let rel = f.strip_prefix(fixture_run(n)).unwrap();
+            std::fs::create_dir_all(dst.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&f, dst.join(rel)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn html_comparison_links_flips_to_their_text_and_escapes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["eval-a", "eval-b"]);
+    // A hostile answer on a flipped item (B's answer to gsm8k main/test#0).
+    let journal = tmp.path().join("eval-b/samples/gsm8k.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["index"] == 0 {
+                v["response"] = "</pre><script>alert(1)</script><b>x</b>".into();
+            }
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let page = tmp.path().join("pages/cmp.html");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "compare",
+            tmp.path().join("eval-a").to_str().unwrap(),
+            tmp.path().join("eval-b").to_str().unwrap(),
+            "--format",
+            "html",
+            "-o",
+            page.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty(), "-o writes the file, not stdout");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let cs = bench::compare::compare_all(&[tmp.path().join("eval-a"), tmp.path().join("eval-b")])
+        .unwrap();
+    // Every flipped item has a card, and each row's list links to the cards.
+    for (k, it) in cs[0].items.iter().enumerate() {
+        assert!(html.contains(&format!("id=\"c0-{k}\"")), "card {k}");
+        assert!(
+            html.contains(&format!("<a href=\"#c0-{k}\">{}</a>", it.item)),
+            "link to {}",
+            it.item
+        );
+    }
+    assert_eq!(cs[0].items.len(), 3);
+    // Model text is escaped, never markup.
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;"));
+    // Run names link to their reports relative to the page.
+    assert!(
+        html.contains("href=\"../eval-a/report.html\"")
+            && html.contains("href=\"../eval-b/report.html\""),
+        "{}",
+        &html[..2000.min(html.len())]
+    );
+
+    // Perf: every chart overlays both runs.
+    copy_runs(tmp.path(), &["perf-a", "perf-b"]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "compare",
+            tmp.path().join("perf-a").to_str().unwrap(),
+            tmp.path().join("perf-b").to_str().unwrap(),
+            "--format",
+            "html",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = String::from_utf8(o.stdout).unwrap();
+    for title in ["Output throughput", "TTFT", "TPOT", "TTFT CDF, c=4"] {
+        assert!(html.contains(&format!("<title>{title}</title>")), "{title}");
+    }
+    assert!(html.contains("A perf-a p99") && html.contains("B perf-b p99"));
+}
+
+#[test]
+fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["eval-a", "eval-b", "perf-a", "perf-b"]);
+    let s = bench::report::index::write_index(tmp.path()).unwrap();
+    // eval-a <-> eval-b and perf-a <-> perf-b, both directions; never eval <-> perf.
+    assert_eq!((s.runs, s.comparisons, s.written), (4, 4, 4));
+    let pages: Vec<String> = std::fs::read_dir(tmp.path().join("compare"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(pages.len(), 4, "{pages:?}");
+    assert!(pages.iter().all(|p| {
+        let (a, b) = p.split_once("--vs--").unwrap();
+        a.starts_with("eval") == b.starts_with("eval")
+    }));
+    let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
+    assert!(index.contains("id=pairs") && index.contains("compare/eval-a-"));
+    // Nothing changed: the pages are kept. A run changed: its pages are rewritten.
+    let again = bench::report::index::write_index(tmp.path()).unwrap();
+    assert_eq!(again.written, 0);
+    // (The change is dated a minute ahead so coarse file-system clocks cannot hide it.)
+    let j = tmp.path().join("eval-b/samples/gsm8k.jsonl");
+    std::fs::File::options()
+        .append(true)
+        .open(&j)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    let third = bench::report::index::write_index(tmp.path()).unwrap();
+    assert_eq!(third.written, 2, "both directions of eval-a/eval-b");
+}
