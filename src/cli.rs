@@ -72,8 +72,8 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         ))
     };
     let (text, worse, what) = if perf > 0 {
-        if !crate::compare::PERF_METRICS.iter().any(|m| m.0 == a.metric) {
-            let known: Vec<_> = crate::compare::PERF_METRICS.iter().map(|m| m.0).collect();
+        if crate::compare::perf_metric(&a.metric).is_none() {
+            let known: Vec<_> = crate::compare::PERF_METRICS.iter().map(|m| m.key).collect();
             bail!(
                 "--metric `{}`: expected one of {}",
                 a.metric,

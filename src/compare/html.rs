@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use sha2::Digest;
 
-use super::{Comparison, PERF_METRICS, PerfComparison};
+use super::{Comparison, PerfComparison};
 use crate::perf::report::{PerfView, level_values, sweep_axis, x_of};
 use crate::perf::stats::RequestMetrics;
 use crate::perf::summary::PerfDir;
@@ -193,9 +193,10 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
             .collect();
         let _ = write!(
             out,
-            "<section class=cmp id=\"c{ci}\"><h2>A: {} {} → B: {} {}</h2>",
+            "<section class=cmp id=\"c{ci}\"><h2>A: {} {} → {}: {} {}</h2>",
             escape(&c.models.0),
             run_name(&c.baseline, link),
+            run_letter(ci + 1),
             escape(&c.models.1),
             run_name(&c.candidate, link)
         );
@@ -207,7 +208,12 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
             .iter()
             .map(|r| r.ci_low.abs().max(r.ci_high.abs()).max(r.diff.abs()))
             .fold(0.01, f64::max);
-        out.push_str("<table><thead><tr><th>Benchmark</th><th>Subset</th><th>Extractor</th><th>n</th><th>A %</th><th>B %</th><th>Δ pts</th><th>paired 95% CI</th><th></th><th>right→wrong</th><th>wrong→right</th><th>McNemar p</th><th>flipped items</th></tr></thead><tbody>");
+        let _ = write!(
+            out,
+            "<table><thead><tr><th>Benchmark</th><th>Subset</th><th>Extractor</th><th>n</th><th>A %</th><th>{} %</th><th>Δ pts</th>",
+            run_letter(ci + 1)
+        );
+        out.push_str("<th>paired 95% CI</th><th></th><th>right→wrong</th><th>wrong→right</th><th>McNemar p</th><th>flipped items</th></tr></thead><tbody>");
         for r in &c.rows {
             let cls = if r.ci_high < 0.0 {
                 " class=down"
@@ -314,7 +320,7 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
                 escape(&it.question)
             );
             side(&mut out, "A", &it.a);
-            side(&mut out, "B", &it.b);
+            side(&mut out, run_letter(ci + 1), &it.b);
             out.push_str("</div></article>");
         }
         out.push_str("</section>");
@@ -355,28 +361,63 @@ pub fn perf_page(views: &[(String, &PerfView)], cs: &[PerfComparison], link: Rep
         for n in &c.notes {
             let _ = write!(out, "<div class=warn>{}</div>", escape(n));
         }
-        out.push_str("<table><thead><tr><th>Level</th><th>Metric</th><th>A</th><th>");
-        out.push_str(run_letter(ci + 1));
-        out.push_str("</th><th>Change</th></tr></thead><tbody>");
+        // One row per metric, one column group per level: A, B, change.
+        let mut levels: Vec<&str> = Vec::new();
         for r in &c.rows {
-            let label = PERF_METRICS
+            if !levels.contains(&r.level.as_str()) {
+                levels.push(&r.level);
+            }
+        }
+        let letter = run_letter(ci + 1);
+        out.push_str("<table><thead><tr><th rowspan=2>Metric</th>");
+        for l in &levels {
+            let _ = write!(out, "<th colspan=3>{}</th>", escape(l));
+        }
+        out.push_str("</tr><tr>");
+        for _ in &levels {
+            let _ = write!(out, "<th>A</th><th>{letter}</th><th>change</th>");
+        }
+        out.push_str("</tr></thead><tbody>");
+        for metric in super::PERF_METRICS {
+            let cells: Vec<Option<&super::PerfCompareRow>> = levels
                 .iter()
-                .find(|m| m.0 == r.metric)
-                .map_or(r.metric.as_str(), |m| m.1);
-            let cls = match r.better {
-                Some(true) => "up",
-                Some(false) => "down",
-                None => "n",
-            };
+                .map(|l| {
+                    c.rows
+                        .iter()
+                        .find(|r| r.level == *l && r.metric == metric.key)
+                })
+                .collect();
+            if cells.iter().all(Option::is_none) {
+                continue;
+            }
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td class=n>{:.2}</td><td class=n>{:.2}</td><td class={cls}>{:+.1}%</td></tr>",
-                escape(&r.level),
-                escape(label),
-                r.a,
-                r.b,
-                r.change_pct
+                "<tr{}><td>{}</td>",
+                if metric.headline {
+                    " class=primary"
+                } else {
+                    ""
+                },
+                escape(metric.label)
             );
+            for cell in cells {
+                match cell {
+                    Some(r) => {
+                        let cls = match r.better {
+                            Some(true) => "up",
+                            Some(false) => "down",
+                            None => "n",
+                        };
+                        let _ = write!(
+                            out,
+                            "<td class=n>{:.2}</td><td class=n>{:.2}</td><td class={cls}>{:+.1}%</td>",
+                            r.a, r.b, r.change_pct
+                        );
+                    }
+                    None => out.push_str("<td></td><td></td><td></td>"),
+                }
+            }
+            out.push_str("</tr>");
         }
         out.push_str("</tbody></table><p class=muted>Green: better, red: worse (higher is better for throughput, lower for latencies and failures). Times in ms.</p></section>");
     }

@@ -23,7 +23,8 @@ pub mod html;
 mod perf;
 
 pub use perf::{
-    PERF_METRICS, PerfCompareRow, PerfComparison, compare_perf, perf_markdown, perf_regressions,
+    PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, perf_markdown,
+    perf_metric, perf_regressions,
 };
 
 /// Markdown longer than this is cut (GitHub's comment limit is 65,536).
@@ -203,7 +204,7 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ReportError> {
 pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparison {
     let mut items = Vec::new();
     let mut rows = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes = setting_notes(va, vb);
     for (bench, recs_a) in &va.samples {
         let Some((_, recs_b)) = vb.samples.iter().find(|(n, _)| n == bench) else {
             notes.push(format!("{bench}: only in {}", a.display()));
@@ -342,6 +343,67 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
     }
 }
 
+/// What differs between the two runs' settings besides the model (what a
+/// reader must know before reading a difference as the model's doing).
+fn setting_notes(va: &RunView, vb: &RunView) -> Vec<String> {
+    let (sa, sb) = (&va.data.manifest.settings, &vb.data.manifest.settings);
+    let mut notes = Vec::new();
+    if sa.api != sb.api || sa.stream != sb.stream {
+        notes.push(format!(
+            "requests differ: {} API{} vs {} API{}",
+            sa.api,
+            if sa.stream { " (streaming)" } else { "" },
+            sb.api,
+            if sb.stream { " (streaming)" } else { "" }
+        ));
+    }
+    if sa.generation != sb.generation {
+        let json =
+            |g: &BTreeMap<String, serde_json::Value>| serde_json::to_string(g).unwrap_or_default();
+        notes.push(format!(
+            "generation settings differ: {} vs {}",
+            json(&sa.generation),
+            json(&sb.generation)
+        ));
+    }
+    for a in &sa.benchmarks {
+        let Some(b) = sb.benchmarks.iter().find(|b| b.benchmark == a.benchmark) else {
+            continue;
+        };
+        if a.mode == b.mode && a.template_sha256 != b.template_sha256 {
+            notes.push(format!(
+                "{}: the prompt template differs ({} sha256 {} vs {})",
+                a.benchmark,
+                a.template,
+                a.template_sha256.get(..12).unwrap_or(""),
+                b.template_sha256.get(..12).unwrap_or("")
+            ));
+        }
+        if a.few_shot != b.few_shot {
+            notes.push(format!(
+                "{}: {}-shot vs {}-shot",
+                a.benchmark, a.few_shot, b.few_shot
+            ));
+        }
+    }
+    let (ma, mb) = (&va.data.manifest, &vb.data.manifest);
+    for da in &ma.datasets {
+        if let Some(db) = mb.datasets.iter().find(|d| d.benchmark == da.benchmark)
+            && (da.revision != db.revision || da.files != db.files)
+        {
+            notes.push(format!(
+                "{}: the dataset files differ ({}@{} vs {}@{})",
+                da.benchmark,
+                da.repo_id,
+                da.revision.get(..12).unwrap_or(&da.revision),
+                db.repo_id,
+                db.revision.get(..12).unwrap_or(&db.revision)
+            ));
+        }
+    }
+    notes
+}
+
 /// Rows where the candidate is worse beyond doubt: accuracy fell and the
 /// paired interval excludes zero.
 pub fn regressions(c: &Comparison) -> Vec<&CompareRow> {
@@ -413,14 +475,29 @@ pub fn markdown(cs: &[Comparison]) -> String {
             let _ = writeln!(out, "\n</details>");
         }
     }
-    if out.len() > MAX_MARKDOWN {
-        let mut cut = MAX_MARKDOWN - 200;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push_str("\n\n… cut to fit one GitHub comment; the JSON output (`--format json`) has everything.\n");
+    cut_markdown(out)
+}
+
+/// Cut markdown longer than [`MAX_MARKDOWN`] (on a line boundary, closing
+/// an open `<details>` block) and say where the rest is.
+pub(crate) fn cut_markdown(mut out: String) -> String {
+    if out.len() <= MAX_MARKDOWN {
+        return out;
     }
+    let mut cut = MAX_MARKDOWN - 300;
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if let Some(nl) = out[..cut].rfind('\n') {
+        cut = nl + 1;
+    }
+    out.truncate(cut);
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str("\n</details>\n");
+    }
+    out.push_str(
+        "\n… cut to fit one GitHub comment; `--format json` or `--format html` has everything.\n",
+    );
     out
 }
 

@@ -7,23 +7,63 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::perf::summary::{LevelSummary, PerfSettings};
 use crate::report::ReportError;
 
-/// Perf metrics compared: (key, label, higher is better).
-pub const PERF_METRICS: &[(&str, &str, bool)] = &[
-    ("request_throughput", "requests/s", true),
-    ("output_throughput", "output tok/s", true),
-    ("total_token_throughput", "total tok/s", true),
-    ("mean_ttft_ms", "TTFT mean ms", false),
-    ("p99_ttft_ms", "TTFT p99 ms", false),
-    ("mean_tpot_ms", "TPOT mean ms", false),
-    ("p99_tpot_ms", "TPOT p99 ms", false),
-    ("mean_itl_ms", "ITL mean ms", false),
-    ("p99_itl_ms", "ITL p99 ms", false),
-    ("mean_e2el_ms", "E2E mean ms", false),
-    ("p99_e2el_ms", "E2E p99 ms", false),
-    ("failed", "failed requests", false),
+/// A metric `bench compare` puts side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfMetric {
+    /// Key (`p99_ttft_ms`; vLLM's names where it has one).
+    pub key: &'static str,
+    /// Label in tables.
+    pub label: &'static str,
+    /// Whether a larger value is an improvement.
+    pub higher_is_better: bool,
+    /// Shown in the markdown's main table (the rest go in a `<details>` block).
+    pub headline: bool,
+}
+
+const fn m(key: &'static str, label: &'static str, higher: bool, headline: bool) -> PerfMetric {
+    PerfMetric {
+        key,
+        label,
+        higher_is_better: higher,
+        headline,
+    }
+}
+
+/// Every perf metric compared, level by level.
+pub const PERF_METRICS: &[PerfMetric] = &[
+    m("request_throughput", "requests/s", true, true),
+    m("output_throughput", "output tok/s", true, true),
+    m("total_token_throughput", "total tok/s", true, true),
+    m("input_throughput", "input tok/s", true, false),
+    m("goodput", "goodput req/s", true, false),
+    m("mean_ttft_ms", "TTFT mean ms", false, true),
+    m("median_ttft_ms", "TTFT p50 ms", false, false),
+    m("p90_ttft_ms", "TTFT p90 ms", false, false),
+    m("p99_ttft_ms", "TTFT p99 ms", false, true),
+    m("mean_tpot_ms", "TPOT mean ms", false, true),
+    m("median_tpot_ms", "TPOT p50 ms", false, false),
+    m("p90_tpot_ms", "TPOT p90 ms", false, false),
+    m("p99_tpot_ms", "TPOT p99 ms", false, true),
+    m("mean_itl_ms", "ITL mean ms", false, true),
+    m("median_itl_ms", "ITL p50 ms", false, false),
+    m("p90_itl_ms", "ITL p90 ms", false, false),
+    m("p99_itl_ms", "ITL p99 ms", false, true),
+    m("mean_icl_ms", "chunk gap mean ms", false, false),
+    m("p99_icl_ms", "chunk gap p99 ms", false, false),
+    m("mean_e2el_ms", "E2E mean ms", false, true),
+    m("median_e2el_ms", "E2E p50 ms", false, false),
+    m("p90_e2el_ms", "E2E p90 ms", false, false),
+    m("p99_e2el_ms", "E2E p99 ms", false, true),
+    m("failed", "failed requests", false, true),
 ];
+
+/// The metric with this key.
+pub fn perf_metric(key: &str) -> Option<&'static PerfMetric> {
+    PERF_METRICS.iter().find(|m| m.key == key)
+}
 
 /// One metric of one level in two perf runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,23 +95,66 @@ pub struct PerfComparison {
     pub notes: Vec<String>,
 }
 
-fn perf_value(l: &crate::perf::summary::LevelSummary, key: &str) -> f64 {
+fn perf_value(l: &LevelSummary, key: &str) -> Option<f64> {
     let s = &l.stats;
-    match key {
+    let dist = |d: &crate::perf::stats::Distribution, stat: &str| match stat {
+        "mean" => d.mean,
+        "median" => d.p50,
+        "p90" => d.p90,
+        _ => d.p99,
+    };
+    let v = match key {
         "request_throughput" => s.request_throughput,
         "output_throughput" => s.output_throughput,
         "total_token_throughput" => s.total_token_throughput,
-        "mean_ttft_ms" => s.ttft.mean,
-        "p99_ttft_ms" => s.ttft.p99,
-        "mean_tpot_ms" => s.tpot.mean,
-        "p99_tpot_ms" => s.tpot.p99,
-        "mean_itl_ms" => s.itl.mean,
-        "p99_itl_ms" => s.itl.p99,
-        "mean_e2el_ms" => s.e2el.mean,
-        "p99_e2el_ms" => s.e2el.p99,
+        "input_throughput" => s.input_throughput,
+        "goodput" => s.goodput?,
         "failed" => s.failed as f64,
-        _ => f64::NAN,
-    }
+        _ => {
+            let (stat, rest) = key.split_once('_')?;
+            let d = match rest.strip_suffix("_ms")? {
+                "ttft" => &s.ttft,
+                "tpot" => &s.tpot,
+                "itl" => &s.itl,
+                "icl" => &s.icl,
+                "e2el" => &s.e2el,
+                _ => return None,
+            };
+            dist(d, stat)
+        }
+    };
+    Some(v)
+}
+
+/// What differs in the two runs' workloads (a different server or model is
+/// the point of comparing, so neither is noted).
+fn setting_notes(a: &PerfSettings, b: &PerfSettings) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut differ = |what: &str, x: String, y: String| {
+        if x != y {
+            notes.push(format!("{what} differs: {x} vs {y}"));
+        }
+    };
+    differ("API", a.api.clone(), b.api.clone());
+    differ("streaming", a.stream.to_string(), b.stream.to_string());
+    differ("dataset", a.dataset.clone(), b.dataset.clone());
+    differ(
+        "max_tokens",
+        format!("{:?}", a.max_tokens),
+        format!("{:?}", b.max_tokens),
+    );
+    differ(
+        "min_tokens",
+        format!("{:?}", a.min_tokens),
+        format!("{:?}", b.min_tokens),
+    );
+    differ(
+        "extra request body",
+        serde_json::to_string(&a.extra_args).unwrap_or_default(),
+        serde_json::to_string(&b.extra_args).unwrap_or_default(),
+    );
+    differ("seed", a.seed.to_string(), b.seed.to_string());
+    notes
 }
 
 /// Compare perf run `b` with baseline `a`, level by level (matched by label).
@@ -87,23 +170,26 @@ pub fn compare_perf(a: &Path, b: &Path) -> Result<PerfComparison, ReportError> {
     };
     let (sa, sb) = (read(a)?, read(b)?);
     let mut rows = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes = setting_notes(&sa.settings, &sb.settings);
     for la in &sa.levels {
         let Some(lb) = sb.levels.iter().find(|l| l.label == la.label) else {
             notes.push(format!("level {} is only in {}", la.label, a.display()));
             continue;
         };
-        for (key, _, higher_better) in PERF_METRICS {
-            let (x, y) = (perf_value(la, key), perf_value(lb, key));
+        for metric in PERF_METRICS {
+            let (Some(x), Some(y)) = (perf_value(la, metric.key), perf_value(lb, metric.key))
+            else {
+                continue;
+            };
             let change_pct = if x != 0.0 { (y - x) / x * 100.0 } else { 0.0 };
             let better = if y == x {
                 None
             } else {
-                Some((y > x) == *higher_better)
+                Some((y > x) == metric.higher_is_better)
             };
             rows.push(PerfCompareRow {
                 level: la.label.clone(),
-                metric: key.to_string(),
+                metric: metric.key.to_string(),
                 a: x,
                 b: y,
                 change_pct,
@@ -138,32 +224,43 @@ pub fn perf_regressions<'a>(
         .collect()
 }
 
-/// Markdown of perf comparisons (PR-sized).
+fn markdown_rows(out: &mut String, rows: &[&PerfCompareRow]) {
+    let _ = writeln!(out, "| Level | Metric | A | B | Change |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+    for r in rows {
+        let label = perf_metric(&r.metric).map_or(r.metric.as_str(), |m| m.label);
+        let mark = match r.better {
+            Some(true) => " ✅",
+            Some(false) => " ❌",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {label} | {:.2} | {:.2} | {:+.1}%{mark} |",
+            r.level, r.a, r.b, r.change_pct
+        );
+    }
+}
+
+/// Markdown of perf comparisons, PR-sized: the headline metrics in a table,
+/// every metric in a `<details>` block, cut with a note past
+/// [`super::MAX_MARKDOWN`].
 pub fn perf_markdown(cs: &[PerfComparison]) -> String {
     let mut out = String::from("## bench compare (perf)\n");
     for c in cs {
         let _ = writeln!(out, "\n`{}` → `{}`\n", c.baseline, c.candidate);
-        let _ = writeln!(out, "| Level | Metric | A | B | Change |");
-        let _ = writeln!(out, "|---|---|---:|---:|---:|");
-        for r in &c.rows {
-            let label = PERF_METRICS
-                .iter()
-                .find(|m| m.0 == r.metric)
-                .map_or(r.metric.as_str(), |m| m.1);
-            let mark = match r.better {
-                Some(true) => " ✅",
-                Some(false) => " ❌",
-                None => "",
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {label} | {:.2} | {:.2} | {:+.1}%{mark} |",
-                r.level, r.a, r.b, r.change_pct
-            );
-        }
+        let headline: Vec<&PerfCompareRow> = c
+            .rows
+            .iter()
+            .filter(|r| perf_metric(&r.metric).is_some_and(|m| m.headline))
+            .collect();
+        markdown_rows(&mut out, &headline);
         for n in &c.notes {
             let _ = writeln!(out, "\n> [!NOTE]\n> {n}");
         }
+        let _ = writeln!(out, "\n<details><summary>Every metric</summary>\n");
+        markdown_rows(&mut out, &c.rows.iter().collect::<Vec<_>>());
+        let _ = writeln!(out, "\n</details>");
     }
-    out
+    super::cut_markdown(out)
 }

@@ -429,3 +429,48 @@ fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
     let third = bench::report::index::write_index(tmp.path()).unwrap();
     assert_eq!(third.written, 2, "both directions of eval-a/eval-b");
 }
+
+#[test]
+fn comparisons_say_what_differs_besides_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["eval-a", "eval-b", "perf-a", "perf-b"]);
+    let edit = |file: &std::path::Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    edit(&tmp.path().join("eval-b/run.json"), &|v| {
+        v["settings"]["generation"]["temperature"] = 0.7.into();
+        v["settings"]["benchmarks"][0]["template_sha256"] = "ab".repeat(32).into();
+    });
+    let cs = bench::compare::compare_all(&[tmp.path().join("eval-a"), tmp.path().join("eval-b")])
+        .unwrap();
+    let notes = cs[0].notes.join("\n");
+    assert!(notes.contains("generation settings differ"), "{notes}");
+    assert!(
+        notes.contains("gsm8k: the prompt template differs"),
+        "{notes}"
+    );
+    let md = bench::compare::markdown(&cs);
+    assert!(
+        md.contains("> [!NOTE]\n> generation settings differ"),
+        "{md}"
+    );
+
+    edit(&tmp.path().join("perf-b/summary.json"), &|v| {
+        v["settings"]["max_tokens"] = 64.into();
+    });
+    let c = bench::compare::compare_perf(&tmp.path().join("perf-a"), &tmp.path().join("perf-b"))
+        .unwrap();
+    assert!(
+        c.notes.iter().any(|n| n.starts_with("max_tokens differs")),
+        "{:?}",
+        c.notes
+    );
+    // Same workload: nothing to say.
+    let same = bench::compare::compare_perf(&tmp.path().join("perf-a"), &tmp.path().join("perf-a"))
+        .unwrap();
+    assert!(same.notes.is_empty(), "{:?}", same.notes);
+    assert!(same.rows.iter().all(|r| r.better.is_none()));
+}
