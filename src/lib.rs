@@ -16,7 +16,10 @@
 //!   [`rescore`] re-grades a finished run under another mode.
 //! - [`perf`] runs latency/throughput sweeps (load generation, metrics,
 //!   reports); [`mock`] is the fast mock server it is measured against.
-//! - [`compare`] compares eval runs (paired statistics) and perf runs.
+//! - [`compare`] compares eval runs (paired statistics, flipped items) and
+//!   perf runs (level by level), as markdown, HTML pages or JSON;
+//!   [`report::index`] lists every run of a folder with a picker that opens
+//!   their comparison pages.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
 #![warn(missing_docs)]
 

@@ -474,3 +474,33 @@ fn comparisons_say_what_differs_besides_the_model() {
     assert!(same.notes.is_empty(), "{:?}", same.notes);
     assert!(same.rows.iter().all(|r| r.better.is_none()));
 }
+
+#[test]
+fn several_candidates_get_one_section_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["eval-a", "eval-b", "perf-a", "perf-b"]);
+    let run = |args: &[&std::path::Path]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bench"));
+        cmd.arg("compare").args(args).args(["--format", "html"]);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (a, b) = (tmp.path().join("eval-a"), tmp.path().join("eval-b"));
+    let html = run(&[&a, &b, &a]);
+    assert!(html.contains("id=\"c0\"") && html.contains("id=\"c1\""));
+    // The third run is C; comparing A with itself flips nothing.
+    assert!(html.contains("→ C: fake-model"), "{html}");
+    assert!(html.contains("Flipped items (0)"));
+    let (pa, pb) = (tmp.path().join("perf-a"), tmp.path().join("perf-b"));
+    let html = run(&[&pa, &pb, &pa]);
+    // Three runs overlaid: three throughput lines.
+    let chart = html
+        .split("<title>Output throughput</title>")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(chart.matches("<polyline").count(), 3, "{chart}");
+}
