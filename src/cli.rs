@@ -367,6 +367,10 @@ pub struct ReportArgs {
     /// comparison of two runs (pages generated in DIR/compare/).
     #[arg(long)]
     pub index: bool,
+    /// With --index: write at most N comparison pages (n runs of one kind make n(n-1) ordered
+    /// pairs; the most recent pairs come first).
+    #[arg(long, value_name = "N", default_value_t = crate::report::index::DEFAULT_MAX_COMPARISONS)]
+    pub max_comparisons: usize,
 }
 
 /// Parse the process arguments and run; returns the exit code.
@@ -378,7 +382,7 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if a.index => {
-            let s = crate::report::index::write_index(&a.dir)?;
+            let s = crate::report::index::write_index_with(&a.dir, a.max_comparisons)?;
             eprintln!(
                 "{} lists {} run(s) and links {} comparison page(s) ({} written now)",
                 a.dir.join("index.html").display(),
@@ -386,6 +390,12 @@ pub fn main() -> Result<ExitCode> {
                 s.comparisons,
                 s.written
             );
+            if s.skipped > 0 {
+                eprintln!(
+                    "{} older pair(s) have no page (--max-comparisons {}); the index names the bench compare command for them",
+                    s.skipped, a.max_comparisons
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if crate::perf::summary::is_perf_dir(&a.dir) => {

@@ -591,6 +591,11 @@ pub fn write_pair_pages(
     let mut perfs: HashMap<usize, PerfView> = HashMap::new();
     let (mut names, mut written) = (Vec::new(), 0);
     for &(i, j) in pairs {
+        // Bound memory on big folders: a full run is tens of MB in memory.
+        if evals.len() + perfs.len() > 16 {
+            evals.clear();
+            perfs.clear();
+        }
         let name = format!("{}--vs--{}.html", slug(rels[i]), slug(rels[j]));
         let path = dir.join(&name);
         let page_time = std::fs::metadata(&path).and_then(|m| m.modified()).ok();

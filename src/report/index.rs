@@ -40,6 +40,8 @@ pub struct IndexSummary {
     pub comparisons: usize,
     /// Of those, pages (re)written now (the others were newer than both runs).
     pub written: usize,
+    /// Comparable pairs left without a page (past the page limit).
+    pub skipped: usize,
 }
 
 /// Run directories under `root` (up to two levels down, as `outputs/<run>`
@@ -180,14 +182,17 @@ td.pick{text-align:center}#pick-msg{color:#57606a;margin-left:8px}";
 
 const SCRIPT: &str = r#"
 (function(){
-  var pages = JSON.parse(document.getElementById('pairs').textContent);
+  var info = JSON.parse(document.getElementById('pairs').textContent);
+  var pages = info.pages, skipped = info.skipped, runs = info.runs;
   var go = document.getElementById('go'), msg = document.getElementById('pick-msg');
+  function sh(p){ return /^[A-Za-z0-9_\/.,:+=@-]+$/.test(p) ? p : "'" + p.replace(/'/g, "'\\''") + "'"; }
   function picked(name){ var e = document.querySelector('input[name=' + name + ']:checked'); return e ? e.value : null; }
   function update(){
     var a = picked('a'), b = picked('b'), href = a !== null && b !== null ? pages[a + '\n' + b] : null;
     go.disabled = !href;
     if(a === null || b === null) msg.textContent = 'pick a baseline (A) and a candidate (B)';
     else if(a === b) msg.textContent = 'pick two different runs';
+    else if(!href && skipped[a + '\n' + b]) msg.textContent = 'not generated (more comparable pairs than --max-comparisons); run: bench compare ' + sh(runs[a]) + ' ' + sh(runs[b]) + ' --format html -o compare.html';
     else if(!href) msg.textContent = 'no comparison: the runs are of different kinds or share no benchmark or level';
     else msg.textContent = '';
   }
@@ -203,9 +208,20 @@ fn comparable(a: &IndexEntry, b: &IndexEntry) -> bool {
     a.kind == b.kind && a.parts.iter().any(|p| b.parts.contains(p))
 }
 
+/// Comparison pages `bench report --index` writes at most by default.
+pub const DEFAULT_MAX_COMPARISONS: usize = 200;
+
 /// Write `root/index.html` and, under `root/compare/`, a comparison page for
-/// every ordered pair of comparable runs (kept when newer than both runs).
+/// every ordered pair of comparable runs (kept when newer than both runs),
+/// at most [`DEFAULT_MAX_COMPARISONS`].
 pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
+    write_index_with(root, DEFAULT_MAX_COMPARISONS)
+}
+
+/// [`write_index`] with at most `max_pages` comparison pages: pairs whose
+/// newer run is most recent come first (n runs of a kind make n(n−1)
+/// pairs); the picker names the command for the others.
+pub fn write_index_with(root: &Path, max_pages: usize) -> Result<IndexSummary, ReportError> {
     if !root.is_dir() {
         return Err(ReportError::NotARun(format!(
             "{} (not a directory)",
@@ -221,6 +237,9 @@ pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
             }
         }
     }
+    // The list is newest first: a pair's recency is its newer run's position.
+    pairs.sort_by_key(|&(i, j)| (i.min(j), i.max(j), i));
+    let skipped = pairs.split_off(pairs.len().min(max_pages));
     let rels: Vec<&str> = list.iter().map(|e| e.rel.as_str()).collect();
     let kinds: Vec<&str> = list.iter().map(|e| e.kind).collect();
     let (files, written) = crate::compare::html::write_pair_pages(root, &rels, &kinds, &pairs)?;
@@ -231,6 +250,16 @@ pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
             serde_json::Value::String(format!("compare/{}", href(file))),
         );
     }
+
+    let skipped_of: serde_json::Map<String, serde_json::Value> = skipped
+        .iter()
+        .map(|(i, j)| (format!("{i}\n{j}"), serde_json::Value::Bool(true)))
+        .collect();
+    let run_paths: Vec<serde_json::Value> = list
+        .iter()
+        .map(|e| root.join(&e.rel).display().to_string().into())
+        .collect();
+    let info = serde_json::json!({"pages": page_of, "skipped": skipped_of, "runs": run_paths});
 
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench runs</title><style>{STYLE}</style></head><body>"
@@ -261,7 +290,7 @@ pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
         out,
         "</tbody></table><p>Comparison pages are generated in <code>compare/</code> by <code>bench report --index</code>; from a shell: <code>bench compare RUN_A RUN_B --format html -o page.html</code>.</p>\
 <script type=\"application/json\" id=pairs>{}</script><script>{SCRIPT}</script></body></html>",
-        super::html::script_json(&serde_json::Value::Object(page_of))
+        super::html::script_json(&info)
     );
     let path = root.join("index.html");
     crate::record::write_atomic(&path, out.as_bytes()).map_err(|source| ReportError::Io {
@@ -271,6 +300,7 @@ pub fn write_index(root: &Path) -> Result<IndexSummary, ReportError> {
     Ok(IndexSummary {
         runs: list.len(),
         comparisons: pairs.len(),
+        skipped: skipped.len(),
         written,
     })
 }

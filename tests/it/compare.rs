@@ -428,6 +428,15 @@ fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
         .unwrap();
     let third = bench::report::index::write_index(tmp.path()).unwrap();
     assert_eq!(third.written, 2, "both directions of eval-a/eval-b");
+    // A page limit keeps the most recent pairs and names the command for the rest.
+    std::fs::remove_dir_all(tmp.path().join("compare")).unwrap();
+    let capped = bench::report::index::write_index_with(tmp.path(), 2).unwrap();
+    assert_eq!(
+        (capped.comparisons, capped.skipped, capped.written),
+        (2, 2, 2)
+    );
+    let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
+    assert!(index.contains("\"skipped\":{\"") && index.contains("--max-comparisons"));
 }
 
 #[test]
