@@ -352,6 +352,33 @@ const VOCAB: &[&str] = &[
     "profit",
 ];
 
+/// `words` words drawn from a 300-word vocabulary plus numbers, seeded:
+/// text that compresses about as well as real answers do (gzip ~2.5-3x),
+/// not better.
+fn prose(seed: u64, words: usize) -> String {
+    let mut x = seed | 1;
+    let mut out = String::new();
+    for i in 0..words {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if i % 9 == 8 {
+            out.push_str(&format!("{} ", x % 997));
+        } else {
+            out.push_str(VOCAB[(x % VOCAB.len() as u64) as usize]);
+            out.push(if i % 15 == 14 { '\n' } else { ' ' });
+        }
+    }
+    out
+}
+
+/// FNV-1a: a per-request seed.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
 /// A reply of realistic length whose answer depends on the request.
 fn reply(body: &serde_json::Value, variant: u64) -> Reply {
     let text = body.to_string();
@@ -366,21 +393,7 @@ fn reply(body: &serde_json::Value, variant: u64) -> Reply {
     };
     let letter = ["A", "B", "C", "D"][pick as usize];
     let number = [18, 3, 70000, 540][pick as usize];
-    // ~110 words drawn from a 300-word vocabulary plus numbers: text that
-    // compresses about as well as real answers do (gzip ~2.5-3x), not better.
-    let mut x = h | 1;
-    let mut reasoning = String::new();
-    for i in 0..110 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if i % 9 == 8 {
-            reasoning.push_str(&format!("{} ", x % 997));
-        } else {
-            reasoning.push_str(VOCAB[(x % VOCAB.len() as u64) as usize]);
-            reasoning.push(if i % 15 == 14 { '\n' } else { ' ' });
-        }
-    }
+    let reasoning = prose(h, 110);
     Reply::text(format!(
         "{reasoning}\nSo the total is \\boxed{{{number}}}.\nANSWER: {letter}"
     ))
@@ -478,6 +491,46 @@ async fn main() {
         size as f64 / 1e6,
         median(times)
     );
+
+    // 2b. A reasoning model's run: ~8,000 characters of reasoning and ~2,100
+    // of answer per item, too much text for 5 MB: the page shortens it.
+    let long = outputs.join("run-long");
+    let server = FakeOpenAi::start(FakeOptions::responding(|b| {
+        let r = reply(b, 0);
+        let seed = fnv(&b.to_string());
+        let content = format!("{}\n{}", prose(seed, 230), r.content);
+        Reply::text(content).with_reasoning(prose(seed ^ 0xabcdef, 1300))
+    }))
+    .await;
+    bench::eval::run_eval(
+        config(&server.url(), &hub.url(), &cache, long.clone()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        bench::report::rerender(&long).unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let html = std::fs::read_to_string(long.join("report.html")).unwrap();
+    let journal: u64 = std::fs::read_dir(long.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    println!(
+        "long answers ({:.0} MB of journals): report.html {:.2} MB ({}), rendering the three reports: median {:.0} ms",
+        journal as f64 / 1e6,
+        html.len() as f64 / 1e6,
+        if html.contains("are shortened in the middle") {
+            "texts shortened"
+        } else {
+            "texts in full"
+        },
+        median(times)
+    );
+    std::fs::remove_dir_all(&long).unwrap();
 
     // 3. The index with its two comparison pages (first time: written; then kept).
     let t = Instant::now();

@@ -21,6 +21,169 @@ use crate::record::Outcome;
 /// Writes `report.html`.
 pub struct HtmlRenderer;
 
+/// Budget of the packed item list (the rest of the page is small), so that
+/// `report.html` stays under 5 MB however long the answers are.
+pub const MAX_ITEMS_BYTES: usize = 4_500_000;
+
+/// `text` cut to `limit` characters when longer: the head and the tail
+/// (where answers usually are) with a note of what was left out between.
+fn shorten(text: &str, limit: Option<usize>) -> String {
+    let n = text.chars().count();
+    match limit {
+        Some(limit) if n > limit => {
+            let head: String = text.chars().take(limit * 2 / 3).collect();
+            let tail: String = text.chars().skip(n - limit / 3).collect();
+            format!(
+                "{head}\n… [{} characters left out of the HTML report; samples/*.jsonl has the full text] …\n{tail}",
+                n - limit * 2 / 3 - limit / 3
+            )
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// Character limits applied to the texts of the HTML item list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// Limit on reasoning (cut first: the least needed to judge an item).
+    reasoning: Option<usize>,
+    /// Limit on prompts and responses.
+    text: Option<usize>,
+}
+
+/// The shortest a shortened text gets.
+const MIN_CUT: usize = 250;
+
+/// The items, packed ([`packed_json`]) within `budget` bytes when possible.
+/// When the full texts do not fit, reasoning is shortened first, then
+/// prompts and responses, each to the largest limit whose estimated size
+/// fits: the estimate scales the raw size by the compression ratio of the
+/// last build, refined with each build (shortened texts change the mix of
+/// what compresses well). Returns the packed data and the limits used.
+fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
+    let records: Vec<&crate::record::SampleRecord> = view
+        .samples
+        .iter()
+        .flat_map(|(_, recs)| recs.iter())
+        .collect();
+    let build = |cut: Cut| {
+        let items: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                let s = |t: &Option<String>, l| t.as_deref().map(|t| shorten(t, l));
+                json!({
+                    "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
+                    "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
+                    "prompt": shorten(&r.sent_text(), cut.text), "response": s(&r.response, cut.text),
+                    "reasoning": s(&r.reasoning, cut.reasoning),
+                    "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
+                    "error": r.error.as_ref().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        let raw = serde_json::to_vec(&items).expect("JSON into memory");
+        (pack(&raw), raw.len())
+    };
+    let full = Cut {
+        reasoning: None,
+        text: None,
+    };
+    let (packed, raw_len) = build(full);
+    if packed.len() <= budget {
+        return (packed, None);
+    }
+    let reasoning: Vec<usize> = records
+        .iter()
+        .filter_map(|r| r.reasoning.as_ref().map(String::len))
+        .collect();
+    let texts: Vec<usize> = records
+        .iter()
+        .flat_map(|r| {
+            [
+                Some(r.sent_text().len()),
+                r.response.as_ref().map(String::len),
+            ]
+        })
+        .flatten()
+        .collect();
+    let kept = |lengths: &[usize], limit: Option<usize>| -> usize {
+        lengths
+            .iter()
+            .map(|&n| match limit {
+                Some(l) if n > l => l + 100,
+                _ => n,
+            })
+            .sum()
+    };
+    let other = raw_len.saturating_sub(kept(&reasoning, None) + kept(&texts, None));
+    let raw_at = |c: Cut| other + kept(&reasoning, c.reasoning) + kept(&texts, c.text);
+    // The largest limit on one group (the other fixed) whose raw size is under `target`.
+    let largest = |lengths: &[usize], at: &dyn Fn(usize) -> usize, target: f64| -> usize {
+        let (mut lo, mut hi) = (MIN_CUT, lengths.iter().copied().max().unwrap_or(MIN_CUT));
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if at(mid) as f64 <= target {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    };
+    let mut ratio = packed.len() as f64 / raw_len as f64;
+    let mut best: Option<(String, Cut)> = None;
+    for _ in 0..4 {
+        let target = budget as f64 * 0.95 / ratio;
+        let only_reasoning = |l: usize| {
+            raw_at(Cut {
+                reasoning: Some(l),
+                text: None,
+            })
+        };
+        let cut = if !reasoning.is_empty() && only_reasoning(MIN_CUT) as f64 <= target {
+            Cut {
+                reasoning: Some(largest(&reasoning, &only_reasoning, target)),
+                text: None,
+            }
+        } else {
+            let with_text = |l: usize| {
+                raw_at(Cut {
+                    reasoning: Some(MIN_CUT),
+                    text: Some(l),
+                })
+            };
+            Cut {
+                reasoning: Some(MIN_CUT),
+                text: Some(largest(&texts, &with_text, target)),
+            }
+        };
+        let (packed, raw) = build(cut);
+        ratio = packed.len() as f64 / raw as f64;
+        let fits = packed.len() <= budget;
+        if fits && best.as_ref().is_none_or(|(p, _)| packed.len() > p.len()) {
+            best = Some((packed.clone(), cut));
+        }
+        let floor = cut.text == Some(MIN_CUT);
+        if fits && packed.len() as f64 >= budget as f64 * 0.85 {
+            break;
+        }
+        if floor && !fits {
+            // Even the shortest texts do not fit: this is as small as it gets.
+            return (packed, Some(cut));
+        }
+    }
+    match best {
+        Some((packed, cut)) => (packed, Some(cut)),
+        None => {
+            let cut = Cut {
+                reasoning: Some(MIN_CUT),
+                text: Some(MIN_CUT),
+            };
+            (build(cut).0, Some(cut))
+        }
+    }
+}
+
 /// Escape text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -40,11 +203,15 @@ pub fn escape(s: &str) -> String {
 /// `v` as gzip-compressed JSON in base64: compact, and inert inside any
 /// HTML element.
 pub fn packed_json(v: &serde_json::Value) -> String {
+    pack(&serde_json::to_vec(v).expect("JSON into memory"))
+}
+
+/// gzip (fast level: rendering time matters more than the last few %) then base64.
+fn pack(raw: &[u8]) -> String {
     use base64::Engine;
     use std::io::Write as _;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    serde_json::to_writer(&mut gz, v).expect("JSON into memory");
-    gz.flush().expect("gzip into memory");
+    gz.write_all(raw).expect("gzip into memory");
     let bytes = gz.finish().expect("gzip into memory");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -292,25 +459,24 @@ impl Renderer for HtmlRenderer {
         out.push_str("</select> <input id=search type=search placeholder=\"search question / response\"> <span id=count class=muted></span></div>");
         out.push_str("<div id=list></div><button id=more>show more</button>");
 
-        let items: Vec<serde_json::Value> = view
-            .samples
-            .iter()
-            .flat_map(|(_, recs)| recs.iter())
-            .map(|r| {
-                let prompt = r.sent_text();
-                json!({
-                    "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
-                    "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
-                    "prompt": prompt, "response": r.response, "reasoning": r.reasoning,
-                    "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
-                    "error": r.error.as_ref().map(|e| e.to_string()),
-                })
-            })
-            .collect();
+        let (packed, cut) = packed_items(view, MAX_ITEMS_BYTES);
+        if let Some(cut) = cut {
+            let what = match (cut.reasoning, cut.text) {
+                (Some(r), None) => format!("reasoning longer than {r} characters is"),
+                (Some(r), Some(t)) => format!(
+                    "reasoning longer than {r} characters and prompts and responses longer than {t} are"
+                ),
+                (None, Some(t)) => format!("prompts and responses longer than {t} characters are"),
+                (None, None) => "nothing is".into(),
+            };
+            let _ = write!(
+                out,
+                "<p class=muted>To keep this page under 5 MB, {what} shortened in the middle here; samples/*.jsonl has every text in full.</p>"
+            );
+        }
         let _ = writeln!(
             out,
-            "<script type=\"application/octet-stream\" id=items data-encoding=\"gzip+base64\">{}</script><script>{SCRIPT}</script></main></body></html>",
-            packed_json(&serde_json::Value::Array(items))
+            "<script type=\"application/octet-stream\" id=items data-encoding=\"gzip+base64\">{packed}</script><script>{SCRIPT}</script></main></body></html>"
         );
         out
     }
@@ -319,6 +485,85 @@ impl Renderer for HtmlRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unpack(packed: &str) -> serde_json::Value {
+        use base64::Engine;
+        let gz = base64::engine::general_purpose::STANDARD
+            .decode(packed)
+            .unwrap();
+        serde_json::from_reader(flate2::read::GzDecoder::new(&gz[..])).unwrap()
+    }
+
+    #[test]
+    fn long_texts_are_shortened_to_fit_the_budget_reasoning_first() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/eval-a");
+        let mut view = super::super::load(&crate::record::RunDir::new(&dir)).unwrap();
+        // Text that compresses like prose, not like a repeated pattern.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut prose = |words: usize| {
+            (0..words)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("w{}", x % 5000)
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (_, recs) in &mut view.samples {
+            for r in recs.iter_mut() {
+                r.reasoning = Some(prose(3000));
+                r.response = Some(prose(400) + " \\boxed{1}");
+            }
+        }
+        let (full, none) = packed_items(&view, usize::MAX);
+        assert!(none.is_none());
+        // A budget the reasoning alone can make room for.
+        let budget = full.len() / 3;
+        let (packed, cut) = packed_items(&view, budget);
+        let cut = cut.unwrap();
+        assert!(packed.len() <= budget, "{} > {budget}", packed.len());
+        assert!(cut.reasoning.is_some() && cut.text.is_none(), "{cut:?}");
+        let items = unpack(&packed);
+        let r0 = items[0]["reasoning"].as_str().unwrap();
+        assert!(
+            r0.contains("characters left out of the HTML report"),
+            "{r0}"
+        );
+        assert!(
+            items[0]["response"]
+                .as_str()
+                .unwrap()
+                .ends_with("\\boxed{1}")
+        );
+        // A budget that needs responses shortened too: still within it, answers' tails kept.
+        let budget = full.len() / 12;
+        let (packed, cut) = packed_items(&view, budget);
+        let cut = cut.unwrap();
+        assert!(packed.len() <= budget, "{} > {budget}", packed.len());
+        assert_eq!(cut.reasoning, Some(MIN_CUT));
+        assert!(cut.text.is_some(), "{cut:?}");
+        let items = unpack(&packed);
+        let resp = items[0]["response"].as_str().unwrap();
+        assert!(
+            resp.contains("left out") && resp.ends_with("\\boxed{1}"),
+            "{resp}"
+        );
+    }
+
+    #[test]
+    fn shorten_keeps_head_and_tail() {
+        let t: String = "a".repeat(100) + &"z".repeat(50);
+        let s = shorten(&t, Some(30));
+        assert!(
+            s.starts_with(&"a".repeat(20)) && s.ends_with(&"z".repeat(10)),
+            "{s}"
+        );
+        assert!(s.contains("[120 characters left out"), "{s}");
+        assert_eq!(shorten("short", Some(30)), "short");
+        assert_eq!(shorten(&t, None), t);
+    }
 
     #[test]
     fn script_json_cannot_close_the_block() {
