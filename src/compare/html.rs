@@ -25,7 +25,7 @@ use crate::perf::report::{PerfView, level_values, sweep_axis, x_of};
 use crate::perf::stats::RequestMetrics;
 use crate::perf::summary::PerfDir;
 use crate::record::RunDir;
-use crate::report::html::{STYLE, escape};
+use crate::report::html::{STYLE, escape, shorten};
 use crate::report::svg::{Chart, Series, cdf_points, line_chart};
 use crate::report::{ReportError, RunView};
 
@@ -137,7 +137,7 @@ fn flip_dirs(flips: &[(String, bool)]) -> String {
     d.join(" ")
 }
 
-fn side(out: &mut String, name: &str, s: &super::ItemSide) {
+fn side(out: &mut String, name: &str, s: &super::ItemSide, limit: usize) {
     let _ = write!(
         out,
         "<div class=side><h5>{} · {}</h5><div>",
@@ -160,13 +160,13 @@ fn side(out: &mut String, name: &str, s: &super::ItemSide) {
         let _ = write!(out, "<pre>error: {}</pre>", escape(e));
     }
     if let Some(r) = &s.response {
-        let _ = write!(out, "<pre>{}</pre>", escape(r));
+        let _ = write!(out, "<pre>{}</pre>", escape(&shorten(r, Some(limit))));
     }
     if let Some(r) = s.reasoning.as_deref().filter(|r| !r.is_empty()) {
         let _ = write!(
             out,
             "<details><summary>reasoning</summary><pre>{}</pre></details>",
-            escape(r)
+            escape(&shorten(r, Some(limit)))
         );
     }
     out.push_str("</div>");
@@ -281,6 +281,32 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
             let _ = write!(out, "<option value=\"{0}\">{0}</option>", escape(e));
         }
         out.push_str("</select> <input type=search placeholder=\"search question / responses\"> <span class=\"count muted\"></span></div>");
+        // Five texts per card (question, two answers, two reasonings): a
+        // per-text limit that keeps the page a few MB however many items
+        // flipped (`--format json` has every text in full).
+        let limit = (4_000_000 / c.items.len().max(1) / 5).clamp(300, 8_000);
+        let longest = c
+            .items
+            .iter()
+            .flat_map(|it| {
+                [
+                    Some(&it.question),
+                    it.a.response.as_ref(),
+                    it.b.response.as_ref(),
+                    it.a.reasoning.as_ref(),
+                    it.b.reasoning.as_ref(),
+                ]
+            })
+            .flatten()
+            .map(|t| t.chars().count())
+            .max()
+            .unwrap_or(0);
+        if longest > limit {
+            let _ = write!(
+                out,
+                "<p class=muted>Texts longer than {limit} characters are shortened in the middle on this page; <code>bench compare --format json</code> and the runs' samples/*.jsonl have them in full.</p>"
+            );
+        }
         for (k, it) in c.items.iter().enumerate() {
             let ex: Vec<&str> = it.flips.iter().map(|f| f.0.as_str()).collect();
             let _ = write!(
@@ -317,10 +343,10 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
                 } else {
                     ""
                 },
-                escape(&it.question)
+                escape(&shorten(&it.question, Some(limit)))
             );
-            side(&mut out, "A", &it.a);
-            side(&mut out, run_letter(ci + 1), &it.b);
+            side(&mut out, "A", &it.a, limit);
+            side(&mut out, run_letter(ci + 1), &it.b, limit);
             out.push_str("</div></article>");
         }
         out.push_str("</section>");

@@ -27,14 +27,14 @@ pub const MAX_ITEMS_BYTES: usize = 4_500_000;
 
 /// `text` cut to `limit` characters when longer: the head and the tail
 /// (where answers usually are) with a note of what was left out between.
-fn shorten(text: &str, limit: Option<usize>) -> String {
+pub(crate) fn shorten(text: &str, limit: Option<usize>) -> String {
     let n = text.chars().count();
     match limit {
         Some(limit) if n > limit => {
             let head: String = text.chars().take(limit * 2 / 3).collect();
             let tail: String = text.chars().skip(n - limit / 3).collect();
             format!(
-                "{head}\n… [{} characters left out of the HTML report; samples/*.jsonl has the full text] …\n{tail}",
+                "{head}\n… [{} characters left out of this page; samples/*.jsonl has the full text] …\n{tail}",
                 n - limit * 2 / 3 - limit / 3
             )
         }
@@ -527,10 +527,7 @@ mod tests {
         assert!(cut.reasoning.is_some() && cut.text.is_none(), "{cut:?}");
         let items = unpack(&packed);
         let r0 = items[0]["reasoning"].as_str().unwrap();
-        assert!(
-            r0.contains("characters left out of the HTML report"),
-            "{r0}"
-        );
+        assert!(r0.contains("characters left out of this page"), "{r0}");
         assert!(
             items[0]["response"]
                 .as_str()

@@ -334,6 +334,9 @@ fn html_comparison_links_flips_to_their_text_and_escapes_it() {
             if v["index"] == 0 {
                 v["response"] = "</pre><script>alert(1)</script><b>x</b>".into();
             }
+            if v["index"] == 2 {
+                v["response"] = format!("{}THE END", "blah ".repeat(4000)).into();
+            }
             serde_json::to_string(&v).unwrap()
         })
         .collect();
@@ -366,6 +369,9 @@ fn html_comparison_links_flips_to_their_text_and_escapes_it() {
         );
     }
     assert_eq!(cs[0].items.len(), 3);
+    // Very long texts are shortened in the middle (the end kept), and the page says so.
+    assert!(html.contains("characters left out of this page") && html.contains("THE END"));
+    assert!(html.contains("are shortened in the middle on this page"));
     // Model text is escaped, never markup.
     assert!(!html.contains("<script>alert(1)"));
     assert!(html.contains("&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;"));
