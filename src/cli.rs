@@ -101,13 +101,14 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             }
             _ => crate::compare::perf_markdown(&cs),
         };
+        let threshold = a.threshold.unwrap_or(5.0);
         let worse: usize = cs
             .iter()
-            .map(|c| crate::compare::perf_regressions(c, &a.metric, a.threshold).len())
+            .map(|c| crate::compare::perf_regressions(c, &a.metric, threshold).len())
             .sum();
         let what = format!(
-            "level(s) where {} got worse by more than {}%",
-            a.metric, a.threshold
+            "level(s) where {} got worse by more than {threshold}%",
+            a.metric
         );
         (text, worse, what)
     } else {
@@ -117,12 +118,22 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             "html" => crate::compare::html::eval_page(&cs, &link),
             _ => crate::compare::markdown(&cs),
         };
+        let points = a.threshold.unwrap_or(0.0);
+        if !(points >= 0.0 && points.is_finite()) {
+            bail!("--threshold {points}: expected accuracy points >= 0");
+        }
         let worse: usize = cs
             .iter()
-            .map(|c| crate::compare::regressions(c).len())
+            .map(|c| crate::compare::regressions(c, points).len())
             .sum();
-        let what =
-            "regression(s): accuracy fell and the paired 95% interval excludes zero".to_string();
+        let what = format!(
+            "regression(s): accuracy fell{} and the paired 95% interval excludes zero",
+            if points > 0.0 {
+                format!(" by more than {points} points")
+            } else {
+                String::new()
+            }
+        );
         (text, worse, what)
     };
     match &a.output {
@@ -153,16 +164,18 @@ pub struct CompareArgs {
     /// relative to FILE).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Exit 1 on a regression: eval runs, accuracy fell and the paired 95% interval excludes zero;
-    /// perf runs, --metric got worse by more than --threshold percent at some level.
+    /// Exit 1 on a regression: eval runs, accuracy fell by more than --threshold points (default
+    /// 0) and the paired 95% interval excludes zero; perf runs, --metric got worse by more than
+    /// --threshold percent (default 5) at some level.
     #[arg(long)]
     pub fail_on_regression: bool,
     /// Perf runs: the metric the regression gate watches.
     #[arg(long, default_value = "output_throughput")]
     pub metric: String,
-    /// Perf runs: percent a metric may get worse before it counts as a regression.
-    #[arg(long, default_value_t = 5.0)]
-    pub threshold: f64,
+    /// How much worse still passes the gate: accuracy points for eval runs (default 0), percent
+    /// for perf runs (default 5).
+    #[arg(long)]
+    pub threshold: Option<f64>,
 }
 
 /// `bench perf` flags (EvalScope perf's names where it has one).

@@ -404,12 +404,13 @@ fn setting_notes(va: &RunView, vb: &RunView) -> Vec<String> {
     notes
 }
 
-/// Rows where the candidate is worse beyond doubt: accuracy fell and the
-/// paired interval excludes zero.
-pub fn regressions(c: &Comparison) -> Vec<&CompareRow> {
+/// Rows where the candidate is worse beyond doubt: accuracy fell by more
+/// than `threshold_points` percentage points and the paired interval
+/// excludes zero.
+pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
     c.rows
         .iter()
-        .filter(|r| r.diff < 0.0 && r.ci_high < 0.0)
+        .filter(|r| r.diff < 0.0 && r.ci_high < 0.0 && -r.diff * 100.0 > threshold_points)
         .collect()
 }
 

@@ -127,6 +127,25 @@ async fn compare_two_runs_pairs_items_and_flags_regressions() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("regression"));
+    // With a threshold in points, a fall of exactly that much still passes.
+    let o = run(vec![
+        "compare".into(),
+        a.display().to_string(),
+        c.display().to_string(),
+        "--fail-on-regression".into(),
+        "--threshold".into(),
+        "100".into(),
+    ])
+    .await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cs = bench::compare::compare_all(&[a.clone(), c.clone()]).unwrap();
+    assert!(!bench::compare::regressions(&cs[0], 0.0).is_empty());
+    assert!(bench::compare::regressions(&cs[0], 100.0).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
