@@ -14,7 +14,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bench::benchmarks;
 use bench::client::ClientConfig;
 use bench::config::{EvalConfig, plan_benchmarks};
 use bench::fake::hub::{FakeHub, FakeHubOptions};
@@ -74,21 +73,7 @@ async fn main() {
         .unwrap_or_else(|_| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hub")
         });
-    let commits = benchmarks::ALL
-        .iter()
-        .map(|b| {
-            (
-                b.source().repo_id.to_string(),
-                b.source().revision.to_string(),
-            )
-        })
-        .collect();
-    let hub = FakeHub::start(FakeHubOptions {
-        root,
-        commits,
-        ..Default::default()
-    })
-    .await;
+    let hub = FakeHub::start(FakeHubOptions::new(root)).await;
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
 

@@ -17,7 +17,6 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
-use bench::benchmarks;
 use bench::fake::hub::{FakeHub, FakeHubOptions};
 use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply, prompt_text};
 
@@ -27,21 +26,7 @@ async fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub"));
-    let commits = benchmarks::ALL
-        .iter()
-        .map(|b| {
-            (
-                b.source().repo_id.to_string(),
-                b.source().revision.to_string(),
-            )
-        })
-        .collect();
-    let hub = FakeHub::start(FakeHubOptions {
-        root: root.clone(),
-        commits,
-        ..Default::default()
-    })
-    .await;
+    let hub = FakeHub::start(FakeHubOptions::new(root.clone())).await;
     let server = FakeOpenAi::start(FakeOptions::responding(|body| {
         let text = prompt_text(body);
         let mut h = DefaultHasher::new();

@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bench::benchmarks;
 use bench::client::ClientConfig;
 use bench::config::{EvalConfig, plan_benchmarks};
 use bench::fake::hub::{FakeHub, FakeHubOptions};
@@ -406,21 +405,7 @@ async fn main() {
         .unwrap_or_else(|_| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hub")
         });
-    let commits = benchmarks::ALL
-        .iter()
-        .map(|b| {
-            (
-                b.source().repo_id.to_string(),
-                b.source().revision.to_string(),
-            )
-        })
-        .collect();
-    let hub = FakeHub::start(FakeHubOptions {
-        root,
-        commits,
-        ..Default::default()
-    })
-    .await;
+    let hub = FakeHub::start(FakeHubOptions::new(root)).await;
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     // REPORT_SPEED_OUT=DIR keeps the runs and pages for a look afterwards.

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use sha2::Digest;
 
-use super::{Comparison, PerfComparison};
+use super::{Comparison, PerfComparison, Shift};
 use crate::perf::report::{PerfView, level_values, sweep_axis, x_of};
 use crate::perf::stats::RequestMetrics;
 use crate::perf::summary::PerfDir;
@@ -105,12 +105,10 @@ fn run_name(dir: &str, link: ReportLink) -> String {
 fn forest(lo: f64, diff: f64, hi: f64, scale: f64) -> String {
     let (w, h) = (160.0, 16.0);
     let x = |v: f64| w / 2.0 + v / scale * (w / 2.0 - 6.0);
-    let colour = if hi < 0.0 {
-        "#cf222e"
-    } else if lo > 0.0 {
-        "#1a7f37"
-    } else {
-        "#57606a"
+    let colour = match (hi < 0.0, lo > 0.0) {
+        (true, _) => "#cf222e",
+        (_, true) => "#1a7f37",
+        _ => "#57606a",
     };
     format!(
         "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\"><title>{:+.1} to {:+.1} pts</title>\
@@ -215,12 +213,10 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
         );
         out.push_str("<th>paired 95% CI</th><th></th><th>right→wrong</th><th>wrong→right</th><th>McNemar p</th><th>flipped items</th></tr></thead><tbody>");
         for r in &c.rows {
-            let cls = if r.ci_high < 0.0 {
-                " class=down"
-            } else if r.ci_low > 0.0 {
-                " class=up"
-            } else {
-                " class=n"
+            let cls = match r.shift() {
+                Shift::Worse => " class=down",
+                Shift::Better => " class=up",
+                Shift::Unclear => " class=n",
             };
             let _ = write!(
                 out,

@@ -63,6 +63,30 @@ pub struct CompareRow {
     pub flipped: Vec<String>,
 }
 
+/// Where a row's paired interval lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    /// The whole interval is below zero: worse beyond doubt.
+    Worse,
+    /// The interval contains zero.
+    Unclear,
+    /// The whole interval is above zero: better beyond doubt.
+    Better,
+}
+
+impl CompareRow {
+    /// Whether the candidate is worse or better beyond doubt.
+    pub fn shift(&self) -> Shift {
+        if self.ci_high < 0.0 {
+            Shift::Worse
+        } else if self.ci_low > 0.0 {
+            Shift::Better
+        } else {
+            Shift::Unclear
+        }
+    }
+}
+
 /// The comparison of a candidate run with the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -410,7 +434,7 @@ fn setting_notes(va: &RunView, vb: &RunView) -> Vec<String> {
 pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
     c.rows
         .iter()
-        .filter(|r| r.diff < 0.0 && r.ci_high < 0.0 && -r.diff * 100.0 > threshold_points)
+        .filter(|r| r.shift() == Shift::Worse && -r.diff * 100.0 > threshold_points)
         .collect()
 }
 
@@ -429,12 +453,10 @@ pub fn markdown(cs: &[Comparison]) -> String {
         );
         let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|");
         for r in &c.rows {
-            let flag = if r.ci_high < 0.0 {
-                " ⬇"
-            } else if r.ci_low > 0.0 {
-                " ⬆"
-            } else {
-                ""
+            let flag = match r.shift() {
+                Shift::Worse => " ⬇",
+                Shift::Better => " ⬆",
+                Shift::Unclear => "",
             };
             let _ = writeln!(
                 out,

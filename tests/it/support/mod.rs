@@ -31,12 +31,7 @@ pub fn pinned_commits() -> HashMap<String, String> {
 
 /// A fake hub serving the fixtures at the pinned revisions.
 pub async fn start_hub() -> FakeHub {
-    FakeHub::start(FakeHubOptions {
-        root: fixtures_hub(),
-        commits: pinned_commits(),
-        ..Default::default()
-    })
-    .await
+    FakeHub::start(FakeHubOptions::new(fixtures_hub())).await
 }
 
 /// question text -> gold answer, for every test fixture item of every benchmark.
