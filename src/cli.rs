@@ -32,7 +32,7 @@ pub enum Command {
     Eval(Box<EvalArgs>),
     /// List the benchmarks and their modes.
     List,
-    /// Re-render report.md / report.html / report.json of a run directory.
+    /// Re-render the reports of a run directory, or (--index) list every run of a folder.
     Report(ReportArgs),
     /// Re-grade a finished run's responses with another mode's extractors and scorer (no model calls).
     Rescore(RescoreArgs),
@@ -40,7 +40,7 @@ pub enum Command {
     Perf(Box<PerfArgs>),
     /// An OpenAI-compatible streaming server with known timing, for checking a client's ceiling.
     MockServer(MockArgs),
-    /// Compare eval runs: paired accuracy differences (McNemar, bootstrap) and flipped items.
+    /// Compare runs: eval (paired accuracy differences, flipped items) or perf (level by level).
     Compare(CompareArgs),
 }
 

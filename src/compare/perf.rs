@@ -76,7 +76,8 @@ pub struct PerfCompareRow {
     pub a: f64,
     /// Candidate value.
     pub b: f64,
-    /// (b − a) / a in percent (0 when a is 0).
+    /// (b − a) / a in percent (0 when a is 0; the gate then counts any
+    /// worsening).
     pub change_pct: f64,
     /// Whether the change is an improvement (`None` when unchanged).
     pub better: Option<bool>,
@@ -219,7 +220,10 @@ pub fn perf_regressions<'a>(
     c.rows
         .iter()
         .filter(|r| {
-            r.metric == metric && r.better == Some(false) && r.change_pct.abs() > threshold_pct
+            // From zero (e.g. no failed request before) any change is past any threshold.
+            r.metric == metric
+                && r.better == Some(false)
+                && (r.change_pct.abs() > threshold_pct || r.a == 0.0)
         })
         .collect()
 }

@@ -538,3 +538,19 @@ fn several_candidates_get_one_section_each() {
         .unwrap();
     assert_eq!(chart.matches("<polyline").count(), 3, "{chart}");
 }
+
+#[test]
+fn failures_appearing_from_zero_trip_the_perf_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["perf-a", "perf-b"]);
+    let file = tmp.path().join("perf-b/summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    v["levels"][0]["stats"]["failed"] = 3.into();
+    std::fs::write(&file, serde_json::to_string(&v).unwrap()).unwrap();
+    let c = bench::compare::compare_perf(&tmp.path().join("perf-a"), &tmp.path().join("perf-b"))
+        .unwrap();
+    let hit = bench::compare::perf_regressions(&c, "failed", 50.0);
+    assert_eq!(hit.len(), 1, "{:?}", c.rows);
+    assert_eq!((hit[0].a, hit[0].b), (0.0, 3.0));
+}
