@@ -554,3 +554,62 @@ fn failures_appearing_from_zero_trip_the_perf_gate() {
     assert_eq!(hit.len(), 1, "{:?}", c.rows);
     assert_eq!((hit[0].a, hit[0].b), (0.0, 3.0));
 }
+
+#[test]
+fn runs_on_other_items_or_modes_are_compared_where_they_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["eval-a", "eval-b"]);
+    let b = tmp.path().join("eval-b");
+    // B: two gsm8k items fewer, gsm8k graded in another mode with only one
+    // extractor in common, and no arc_easy at all.
+    let journal = b.join("samples/gsm8k.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["index"] == 6 || v["index"] == 7 {
+                return None;
+            }
+            let chain = v["verdicts"]["answer-chain"].clone();
+            v["verdicts"] = serde_json::json!({"answer-chain": chain, "other-extractor": true});
+            v["mode"] = "evalscope".into();
+            Some(serde_json::to_string(&v).unwrap())
+        })
+        .collect();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    std::fs::remove_file(b.join("samples/arc_easy.jsonl")).unwrap();
+    let run_json = b.join("run.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let benches = m["settings"]["benchmarks"].as_array_mut().unwrap();
+    benches.retain(|x| x["benchmark"] == "gsm8k");
+    benches[0]["mode"] = "evalscope".into();
+    std::fs::write(&run_json, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let cs = bench::compare::compare_all(&[tmp.path().join("eval-a"), b.clone()]).unwrap();
+    let c = &cs[0];
+    let notes = c.notes.join("\n");
+    assert!(
+        notes.contains("gsm8k: modes differ (native vs evalscope)"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("gsm8k: 2 item(s) are in only one run"),
+        "{notes}"
+    );
+    assert!(notes.contains("arc_easy: only in"), "{notes}");
+    // Only the extractor both modes have, on the six items both runs have.
+    assert_eq!(c.rows.len(), 1, "{:?}", c.rows);
+    assert_eq!(
+        (
+            c.rows[0].extractor.as_str(),
+            c.rows[0].n,
+            c.rows[0].unpaired
+        ),
+        ("answer-chain", 6, 2)
+    );
+    assert!(c.rows.iter().all(|r| r.benchmark == "gsm8k"));
+    let md = bench::compare::markdown(&cs);
+    assert!(md.contains("> [!NOTE]\n> gsm8k: modes differ"), "{md}");
+}
