@@ -14,12 +14,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bench::client::ClientConfig;
-use bench::config::{EvalConfig, plan_benchmarks};
 use bench::fake::hub::{FakeHub, FakeHubOptions};
 use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply};
-use bench::hub::HubConfig;
 use tokio_util::sync::CancellationToken;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{eval_config, median};
 
 fn cpu_seconds() -> f64 {
     // utime + stime of this process from /proc (Linux), in clock ticks of 1/100 s.
@@ -28,42 +29,6 @@ fn cpu_seconds() -> f64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn config(
-    api: &str,
-    hub: &str,
-    cache: &std::path::Path,
-    out: PathBuf,
-    names: &[&str],
-    conc: usize,
-) -> EvalConfig {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    EvalConfig {
-        model: "fake-model".into(),
-        client: ClientConfig::new(api),
-        benchmarks: plan_benchmarks(&names, None).unwrap(),
-        limit: None,
-        limit_text: None,
-        concurrency: conc,
-        generation: Default::default(),
-        output: out,
-        prompts_dir: None,
-        hub: HubConfig {
-            endpoint: hub.into(),
-            token: None,
-            cache_dir: cache.into(),
-            offline: false,
-        },
-        progress: false,
-        print_table: false,
-        command: vec![],
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -82,7 +47,7 @@ async fn main() {
     }))
     .await;
     // Warm the cache (downloads), then measure loads of cached files.
-    let cfg = config(
+    let cfg = eval_config(
         &instant.url(),
         &hub.url(),
         &cache,
@@ -131,7 +96,7 @@ async fn main() {
     let mut walls = Vec::new();
     let mut cpus = Vec::new();
     for i in 0..5 {
-        let cfg = config(
+        let cfg = eval_config(
             &instant.url(),
             &hub.url(),
             &cache,
@@ -160,7 +125,7 @@ async fn main() {
         Reply::text("\\boxed{1}").with_delay(Duration::from_secs(1))
     }))
     .await;
-    let cfg = config(
+    let cfg = eval_config(
         &slow.url(),
         &hub.url(),
         &cache,

@@ -14,347 +14,44 @@
 //!
 //! Run: `cargo run --release --example report_speed`
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use bench::client::ClientConfig;
-use bench::config::{EvalConfig, plan_benchmarks};
 use bench::fake::hub::{FakeHub, FakeHubOptions};
 use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply};
-use bench::hub::HubConfig;
 use tokio_util::sync::CancellationToken;
 
-fn config(api: &str, hub: &str, cache: &Path, out: PathBuf) -> EvalConfig {
-    let names = vec!["gsm8k".to_string(), "arc".to_string()];
-    EvalConfig {
-        model: "fake-model".into(),
-        client: ClientConfig::new(api),
-        benchmarks: plan_benchmarks(&names, None).unwrap(),
-        limit: None,
-        limit_text: None,
-        concurrency: 64,
-        generation: Default::default(),
-        output: out,
-        prompts_dir: None,
-        hub: HubConfig {
-            endpoint: hub.into(),
-            token: None,
-            cache_dir: cache.into(),
-            offline: false,
-        },
-        progress: false,
-        print_table: false,
-        command: vec![],
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{eval_config, median};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-const VOCAB: &[&str] = &[
-    "the",
-    "of",
-    "and",
-    "to",
-    "in",
-    "is",
-    "that",
-    "for",
-    "it",
-    "as",
-    "was",
-    "with",
-    "be",
-    "by",
-    "on",
-    "not",
-    "he",
-    "she",
-    "this",
-    "are",
-    "or",
-    "his",
-    "her",
-    "from",
-    "at",
-    "which",
-    "but",
-    "have",
-    "an",
-    "had",
-    "they",
-    "you",
-    "were",
-    "their",
-    "one",
-    "all",
-    "we",
-    "can",
-    "there",
-    "been",
-    "if",
-    "more",
-    "when",
-    "will",
-    "would",
-    "who",
-    "so",
-    "no",
-    "each",
-    "first",
-    "then",
-    "total",
-    "number",
-    "cost",
-    "price",
-    "dollars",
-    "apples",
-    "minutes",
-    "hours",
-    "days",
-    "week",
-    "miles",
-    "speed",
-    "distance",
-    "time",
-    "half",
-    "twice",
-    "three",
-    "four",
-    "five",
-    "ten",
-    "percent",
-    "remaining",
-    "left",
-    "spent",
-    "earned",
-    "bought",
-    "sold",
-    "gave",
-    "received",
-    "multiply",
-    "divide",
-    "add",
-    "subtract",
-    "equals",
-    "therefore",
-    "answer",
-    "step",
-    "let",
-    "us",
-    "compute",
-    "calculate",
-    "find",
-    "since",
-    "because",
-    "means",
-    "per",
-    "every",
-    "after",
-    "before",
-    "together",
-    "altogether",
-    "difference",
-    "sum",
-    "product",
-    "quotient",
-    "ratio",
-    "fraction",
-    "eggs",
-    "ducks",
-    "market",
-    "store",
-    "money",
-    "budget",
-    "salary",
-    "rent",
-    "bags",
-    "boxes",
-    "cookies",
-    "students",
-    "class",
-    "teacher",
-    "school",
-    "books",
-    "pages",
-    "read",
-    "water",
-    "energy",
-    "heat",
-    "light",
-    "plant",
-    "animal",
-    "cell",
-    "rock",
-    "soil",
-    "weather",
-    "season",
-    "earth",
-    "sun",
-    "moon",
-    "gravity",
-    "force",
-    "motion",
-    "mass",
-    "volume",
-    "density",
-    "temperature",
-    "evaporation",
-    "condensation",
-    "experiment",
-    "hypothesis",
-    "observation",
-    "result",
-    "option",
-    "choice",
-    "correct",
-    "because",
-    "likely",
-    "best",
-    "explains",
-    "most",
-    "which",
-    "why",
-    "how",
-    "what",
-    "where",
-    "shows",
-    "causes",
-    "effect",
-    "change",
-    "process",
-    "system",
-    "organism",
-    "species",
-    "habitat",
-    "food",
-    "chain",
-    "predator",
-    "prey",
-    "oxygen",
-    "carbon",
-    "dioxide",
-    "nitrogen",
-    "mineral",
-    "erosion",
-    "glacier",
-    "river",
-    "ocean",
-    "wind",
-    "magnet",
-    "electric",
-    "circuit",
-    "battery",
-    "wire",
-    "metal",
-    "wood",
-    "plastic",
-    "glass",
-    "solid",
-    "liquid",
-    "gas",
-    "melting",
-    "freezing",
-    "boiling",
-    "point",
-    "degrees",
-    "celsius",
-    "measure",
-    "ruler",
-    "scale",
-    "graph",
-    "table",
-    "data",
-    "trend",
-    "increase",
-    "decrease",
-    "first",
-    "second",
-    "third",
-    "finally",
-    "next",
-    "also",
-    "however",
-    "thus",
-    "hence",
-    "given",
-    "known",
-    "unknown",
-    "variable",
-    "equation",
-    "solve",
-    "check",
-    "verify",
-    "units",
-    "convert",
-    "meters",
-    "grams",
-    "liters",
-    "cents",
-    "quarter",
-    "dozen",
-    "pair",
-    "group",
-    "share",
-    "split",
-    "evenly",
-    "among",
-    "between",
-    "friends",
-    "family",
-    "brother",
-    "sister",
-    "mother",
-    "father",
-    "farm",
-    "garden",
-    "tree",
-    "flowers",
-    "seeds",
-    "harvest",
-    "baskets",
-    "train",
-    "car",
-    "bus",
-    "trip",
-    "journey",
-    "road",
-    "town",
-    "city",
-    "park",
-    "game",
-    "team",
-    "points",
-    "score",
-    "win",
-    "lose",
-    "round",
-    "match",
-    "player",
-    "coach",
-    "season",
-    "year",
-    "month",
-    "morning",
-    "evening",
-    "night",
-    "daily",
-    "weekly",
-    "rate",
-    "hourly",
-    "wage",
-    "tax",
-    "discount",
-    "sale",
-    "profit",
-];
+const VOCAB: &str = "the of and to in is that for it as was with be by on not he she this are or his her from \
+at which but have an had they you were their one all we can there been if more when will \
+would who so no each first then total number cost price dollars apples minutes hours days \
+week miles speed distance time half twice three four five ten percent remaining left spent \
+earned bought sold gave received multiply divide add subtract equals therefore answer step \
+let us compute calculate find since because means per every after before together \
+altogether difference sum product quotient ratio fraction eggs ducks market store money \
+budget salary rent bags boxes cookies students class teacher school books pages read water \
+energy heat light plant animal cell rock soil weather season earth sun moon gravity force \
+motion mass volume density temperature evaporation condensation experiment hypothesis \
+observation result option choice correct because likely best explains most which why how \
+what where shows causes effect change process system organism species habitat food chain \
+predator prey oxygen carbon dioxide nitrogen mineral erosion glacier river ocean wind \
+magnet electric circuit battery wire metal wood plastic glass solid liquid gas melting \
+freezing boiling point degrees celsius measure ruler scale graph table data trend increase \
+decrease first second third finally next also however thus hence given known unknown \
+variable equation solve check verify units convert meters grams liters cents quarter dozen \
+pair group share split evenly among between friends family brother sister mother father \
+farm garden tree flowers seeds harvest baskets train car bus trip journey road town city \
+park game team points score win lose round match player coach season year month morning \
+evening night daily weekly rate hourly wage tax discount sale profit";
 
 /// `words` words drawn from a 300-word vocabulary plus numbers, seeded:
 /// text that compresses about as well as real answers do (gzip ~2.5-3x),
 /// not better.
 fn prose(seed: u64, words: usize) -> String {
+    let vocab: Vec<&str> = VOCAB.split_whitespace().collect();
     let mut x = seed | 1;
     let mut out = String::new();
     for i in 0..words {
@@ -364,7 +61,7 @@ fn prose(seed: u64, words: usize) -> String {
         if i % 9 == 8 {
             out.push_str(&format!("{} ", x % 997));
         } else {
-            out.push_str(VOCAB[(x % VOCAB.len() as u64) as usize]);
+            out.push_str(vocab[(x % vocab.len() as u64) as usize]);
             out.push(if i % 15 == 14 { '\n' } else { ' ' });
         }
     }
@@ -415,7 +112,14 @@ async fn main() {
     for (variant, name) in [(0u64, "run-a"), (1, "run-b")] {
         let server = FakeOpenAi::start(FakeOptions::responding(move |b| reply(b, variant))).await;
         let out = bench::eval::run_eval(
-            config(&server.url(), &hub.url(), &cache, outputs.join(name)),
+            eval_config(
+                &server.url(),
+                &hub.url(),
+                &cache,
+                outputs.join(name),
+                &["gsm8k", "arc"],
+                64,
+            ),
             CancellationToken::new(),
         )
         .await
@@ -488,7 +192,14 @@ async fn main() {
     }))
     .await;
     bench::eval::run_eval(
-        config(&server.url(), &hub.url(), &cache, long.clone()),
+        eval_config(
+            &server.url(),
+            &hub.url(),
+            &cache,
+            long.clone(),
+            &["gsm8k", "arc"],
+            64,
+        ),
         CancellationToken::new(),
     )
     .await

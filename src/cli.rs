@@ -80,22 +80,29 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
                 known.join(", ")
             );
         }
-        let (base, rest) = a.runs.split_first().context("no runs")?;
-        let cs = rest
+        // Each run is read once; only the HTML page draws from the requests.
+        let html = a.format == "html";
+        let views = a
+            .runs
             .iter()
-            .map(|d| crate::compare::compare_perf(base, d))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|d| {
+                let dir = crate::perf::summary::PerfDir { root: d.clone() };
+                Ok((
+                    d.display().to_string(),
+                    crate::perf::report::load_with(&dir, html)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, crate::report::ReportError>>()?;
+        let (base, rest) = views.split_first().context("no runs")?;
+        let cs: Vec<_> = rest
+            .iter()
+            .map(|(d, v)| {
+                crate::compare::compare_summaries(&base.1.summary, &base.0, &v.summary, d)
+            })
+            .collect();
         let text = match a.format.as_str() {
             "json" => serde_json::to_string_pretty(&cs)? + "\n",
             "html" => {
-                let views = a
-                    .runs
-                    .iter()
-                    .map(|d| {
-                        let dir = crate::perf::summary::PerfDir { root: d.clone() };
-                        Ok((d.display().to_string(), crate::perf::report::load(&dir)?))
-                    })
-                    .collect::<Result<Vec<_>, crate::report::ReportError>>()?;
                 let views: Vec<_> = views.iter().map(|(d, v)| (d.clone(), v)).collect();
                 crate::compare::html::perf_page(&views, &cs, &link)
             }

@@ -634,9 +634,8 @@ pub fn write_pair_pages(
                     })?);
                 }
             }
-            let mut c = super::compare_perf(&root.join(rels[i]), &root.join(rels[j]))?;
-            c.baseline = rels[i].to_string();
-            c.candidate = rels[j].to_string();
+            let c =
+                super::compare_summaries(&perfs[&i].summary, rels[i], &perfs[&j].summary, rels[j]);
             let views = [
                 (rels[i].to_string(), &perfs[&i]),
                 (rels[j].to_string(), &perfs[&j]),

@@ -23,8 +23,8 @@ pub mod html;
 mod perf;
 
 pub use perf::{
-    PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, perf_markdown,
-    perf_metric, perf_regressions,
+    PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, compare_summaries,
+    perf_markdown, perf_metric, perf_regressions,
 };
 
 /// Markdown longer than this is cut (GitHub's comment limit is 65,536).

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::perf::summary::{LevelSummary, PerfSettings};
+use crate::perf::summary::{LevelSummary, PerfSettings, PerfSummary};
 use crate::report::ReportError;
 
 /// A metric `bench compare` puts side by side.
@@ -164,17 +164,24 @@ pub fn compare_perf(a: &Path, b: &Path) -> Result<PerfComparison, ReportError> {
         let dir = crate::perf::summary::PerfDir {
             root: d.to_path_buf(),
         };
-        dir.read_summary().map_err(|source| ReportError::Io {
-            path: dir.summary().display().to_string(),
-            source,
-        })
+        Ok::<_, ReportError>(crate::perf::report::load_with(&dir, false)?.summary)
     };
-    let (sa, sb) = (read(a)?, read(b)?);
+    Ok(compare_summaries(
+        &read(a)?,
+        &a.display().to_string(),
+        &read(b)?,
+        &b.display().to_string(),
+    ))
+}
+
+/// Compare perf summary `sb` (of run `b`) with baseline `sa` (of run `a`),
+/// level by level (matched by label); `a` and `b` name the runs.
+pub fn compare_summaries(sa: &PerfSummary, a: &str, sb: &PerfSummary, b: &str) -> PerfComparison {
     let mut rows = Vec::new();
     let mut notes = setting_notes(&sa.settings, &sb.settings);
     for la in &sa.levels {
         let Some(lb) = sb.levels.iter().find(|l| l.label == la.label) else {
-            notes.push(format!("level {} is only in {}", la.label, a.display()));
+            notes.push(format!("level {} is only in {a}", la.label));
             continue;
         };
         for metric in PERF_METRICS {
@@ -200,15 +207,15 @@ pub fn compare_perf(a: &Path, b: &Path) -> Result<PerfComparison, ReportError> {
     }
     for lb in &sb.levels {
         if !sa.levels.iter().any(|l| l.label == lb.label) {
-            notes.push(format!("level {} is only in {}", lb.label, b.display()));
+            notes.push(format!("level {} is only in {b}", lb.label));
         }
     }
-    Ok(PerfComparison {
-        baseline: a.display().to_string(),
-        candidate: b.display().to_string(),
+    PerfComparison {
+        baseline: a.to_string(),
+        candidate: b.to_string(),
         rows,
         notes,
-    })
+    }
 }
 
 /// Rows of `metric` that got worse by more than `threshold_pct`.

@@ -26,6 +26,12 @@ pub struct PerfView {
 
 /// Read a perf run directory.
 pub fn load(dir: &PerfDir) -> Result<PerfView, ReportError> {
+    load_with(dir, true)
+}
+
+/// Read a perf run directory; `records: false` skips `requests.jsonl` (for
+/// what needs only the summary) and leaves [`PerfView::records`] empty.
+pub fn load_with(dir: &PerfDir, records: bool) -> Result<PerfView, ReportError> {
     let io = |path: std::path::PathBuf| {
         move |source| ReportError::Io {
             path: path.display().to_string(),
@@ -33,7 +39,11 @@ pub fn load(dir: &PerfDir) -> Result<PerfView, ReportError> {
         }
     };
     let summary = dir.read_summary().map_err(io(dir.summary()))?;
-    let records = dir.read_records().map_err(io(dir.requests()))?;
+    let records = if records {
+        dir.read_records().map_err(io(dir.requests()))?
+    } else {
+        BTreeMap::new()
+    };
     Ok(PerfView { summary, records })
 }
 

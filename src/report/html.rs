@@ -54,7 +54,7 @@ struct Cut {
 /// The shortest a shortened text gets.
 const MIN_CUT: usize = 250;
 
-/// The items, packed ([`packed_json`]) within `budget` bytes when possible.
+/// The items as JSON, packed ([`pack`]) within `budget` bytes when possible.
 /// When the full texts do not fit, reasoning is shortened first, then
 /// prompts and responses, each to the largest limit whose estimated size
 /// fits: the estimate scales the raw size by the compression ratio of the
@@ -200,13 +200,8 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// `v` as gzip-compressed JSON in base64: compact, and inert inside any
-/// HTML element.
-pub fn packed_json(v: &serde_json::Value) -> String {
-    pack(&serde_json::to_vec(v).expect("JSON into memory"))
-}
-
-/// gzip (fast level: rendering time matters more than the last few %) then base64.
+/// gzip (fast level: rendering time matters more than the last few %) then
+/// base64: compact, and inert inside any HTML element.
 fn pack(raw: &[u8]) -> String {
     use base64::Engine;
     use std::io::Write as _;

@@ -200,10 +200,7 @@ fn screenshot_not_blank(bin: &Path, page: &Path) {
 fn runs() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let outputs = tmp.path().join("outputs");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs");
-    for run in ["eval-a", "eval-b", "perf-a", "perf-b"] {
-        copy_dir(&src.join(run), &outputs.join(run));
-    }
+    crate::support::copy_runs(&outputs, &["eval-a", "eval-b", "perf-a", "perf-b"]);
     for run in ["eval-a", "eval-b"] {
         let samples = outputs.join(run).join("samples");
         for f in std::fs::read_dir(&samples).unwrap().flatten() {
@@ -234,18 +231,6 @@ fn runs() -> (tempfile::TempDir, PathBuf) {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     (tmp, outputs)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn bench(args: &[&str]) {

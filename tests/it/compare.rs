@@ -3,7 +3,7 @@
 use bench::config::Limit;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{config, start_hub, start_oracle};
+use crate::support::{config, copy_runs, start_hub, start_oracle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_two_runs_pairs_items_and_flags_regressions() {
@@ -319,24 +319,6 @@ async fn index_lists_eval_and_perf_runs() {
     );
     assert!(!html.contains("<b>&"));
     assert!(html.contains("gsm8k 100.0%"), "{html}");
-}
-
-fn fixture_run(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/runs")
-        .join(name)
-}
-
-fn copy_runs(to: &std::path::Path, names: &[&str]) {
-    for n in names {
-        let dst = to.join(n);
-        std::fs::create_dir_all(dst.join("samples")).unwrap();
-        for f in crate::support::all_files(&fixture_run(n)) {
-            let rel = f.strip_prefix(fixture_run(n)).unwrap();
-            std::fs::create_dir_all(dst.join(rel).parent().unwrap()).unwrap();
-            std::fs::copy(&f, dst.join(rel)).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -151,3 +151,15 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Copy the fixed run records `fixtures/runs/<name>` into `to/<name>`.
+pub fn copy_runs(to: &Path, names: &[&str]) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs");
+    for n in names {
+        for f in all_files(&src.join(n)) {
+            let dst = to.join(n).join(f.strip_prefix(src.join(n)).unwrap());
+            std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+            std::fs::copy(&f, dst).unwrap();
+        }
+    }
+}

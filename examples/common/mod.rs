@@ -1,0 +1,46 @@
+//! Pieces the speed examples share (not an example itself: Cargo only
+//! builds `examples/*.rs` and `examples/*/main.rs`).
+
+use std::path::{Path, PathBuf};
+
+use bench::client::ClientConfig;
+use bench::config::{EvalConfig, plan_benchmarks};
+use bench::hub::HubConfig;
+
+/// A quiet eval of `names` on every item against the given servers.
+pub fn eval_config(
+    api: &str,
+    hub: &str,
+    cache: &Path,
+    out: PathBuf,
+    names: &[&str],
+    concurrency: usize,
+) -> EvalConfig {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    EvalConfig {
+        model: "fake-model".into(),
+        client: ClientConfig::new(api),
+        benchmarks: plan_benchmarks(&names, None).unwrap(),
+        limit: None,
+        limit_text: None,
+        concurrency,
+        generation: Default::default(),
+        output: out,
+        prompts_dir: None,
+        hub: HubConfig {
+            endpoint: hub.into(),
+            token: None,
+            cache_dir: cache.into(),
+            offline: false,
+        },
+        progress: false,
+        print_table: false,
+        command: vec![],
+    }
+}
+
+/// The median (upper one for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
