@@ -396,6 +396,9 @@ pub struct ReportArgs {
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
+    // Before anything can fail: `main.rs` scrubs the error it prints with it.
+    let redactor = redactor(&cli.command);
+    crate::redact::install(&redactor);
     match cli.command {
         Command::List => {
             print!("{}", list_text());
@@ -467,7 +470,7 @@ pub fn main() -> Result<ExitCode> {
         }
         Command::Compare(a) => compare(a),
         Command::Perf(a) => {
-            let command = redacted_command(std::env::args().collect(), a.api_key.as_deref());
+            let command = redactor.command(&process_args());
             crate::perf::cli::run(*a, command)
         }
         Command::MockServer(a) => {
@@ -490,7 +493,7 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(a) => {
-            let command = redacted_command(std::env::args().collect(), a.api_key.as_deref());
+            let command = redactor.command(&process_args());
             let cfg = eval_config(*a, command)?;
             run_eval_command(cfg)
         }
@@ -526,26 +529,42 @@ pub fn list_text() -> String {
     out
 }
 
-/// Replace the API key's value in the recorded command line.
-pub(crate) fn redacted_command(args: Vec<String>, key: Option<&str>) -> Vec<String> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut hide_next = false;
-    for a in args {
-        if hide_next {
-            out.push("***".into());
-            hide_next = false;
-        } else if a == "--api-key" {
-            out.push(a);
-            hide_next = true;
-        } else if a.starts_with("--api-key=") {
-            out.push("--api-key=***".into());
-        } else if key.is_some_and(|k| !k.is_empty() && a.contains(k)) {
-            out.push("***".into());
-        } else {
-            out.push(a);
+/// Every secret the command was given, wherever it came from: the API key
+/// (flag or `$OPENAI_API_KEY`), `--header` values, the userinfo of
+/// `--api-url`/`--url` and `$HF_ENDPOINT`, and the hub token (`$HF_TOKEN`,
+/// or the token file the hub client would read).
+fn redactor(command: &Command) -> crate::redact::Redactor {
+    let mut r = crate::redact::Redactor::new();
+    match command {
+        Command::Eval(a) => {
+            r.secret(a.api_key.as_deref().unwrap_or_default());
+            r.url(&a.api_url);
         }
+        Command::Perf(a) => {
+            r.secret(a.api_key.as_deref().unwrap_or_default());
+            r.url(&a.url);
+            for h in &a.headers {
+                r.header(h);
+            }
+        }
+        _ => {}
     }
-    out
+    // Also for commands that take no key: the environment is there anyway.
+    for var in ["OPENAI_API_KEY", "HF_TOKEN"] {
+        r.secret(&std::env::var(var).unwrap_or_default());
+    }
+    let hub = HubConfig::from_env();
+    r.secret(hub.token.as_deref().unwrap_or_default());
+    r.url(&hub.endpoint);
+    r
+}
+
+/// The process arguments as text (lossy, so a non-UTF-8 argument cannot
+/// panic here).
+fn process_args() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Validate `bench eval` flags into an [`EvalConfig`].
@@ -726,14 +745,22 @@ mod tests {
     }
 
     #[test]
-    fn key_is_redacted_from_command() {
-        let args = ["bench", "eval", "--api-key", "sk-secret", "--model", "m"]
-            .map(String::from)
-            .to_vec();
-        let r = redacted_command(args, Some("sk-secret"));
-        assert!(!r.iter().any(|a| a.contains("sk-secret")));
-        let r = redacted_command(vec!["--api-key=sk-x".into()], Some("sk-x"));
-        assert_eq!(r, vec!["--api-key=***"]);
+    fn every_secret_input_reaches_the_redactor() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "perf",
+            "--url",
+            "http://u:URLPASS789@127.0.0.1:1/v1",
+            "--model",
+            "m",
+            "--api-key=SECRETKEY123",
+            "--header",
+            "Authorization: Bearer HDRSECRET456",
+        ])
+        .unwrap();
+        let r = redactor(&cli.command);
+        let text = r.scrub("SECRETKEY123 HDRSECRET456 URLPASS789");
+        assert_eq!(text, "*** *** ***");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::record::{
     BenchmarkSettings, DatasetFileRecord, DatasetRecord, Outcome, ReportData, RunDir, RunManifest,
     RunSettings, SCHEMA_VERSION, SampleRecord, ToolInfo,
 };
+use crate::redact::strip_userinfo;
 use crate::report;
 
 /// Why an eval could not run (item failures are not errors: they are
@@ -146,13 +147,13 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         .list_models()
         .await
         .map_err(|source| EvalError::Unreachable {
-            url: endpoints.models.clone(),
+            url: strip_userinfo(&endpoints.models),
             source,
         })?;
     if !served.contains(&cfg.model) {
         return Err(EvalError::UnknownModel {
             model: cfg.model.clone(),
-            url: endpoints.base.clone(),
+            url: strip_userinfo(&endpoints.base),
             served,
         });
     }
@@ -160,7 +161,8 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     let hub = Hub::new(cfg.hub.clone())?;
     let settings = RunSettings {
         model: cfg.model.clone(),
-        api_base: endpoints.base.clone(),
+        // Recorded and shown: credentials in the URL stay out.
+        api_base: strip_userinfo(&endpoints.base),
         api: cfg.client.api.as_str().into(),
         stream: cfg.client.stream,
         generation: cfg.generation.clone().into_iter().collect(),

@@ -147,7 +147,7 @@ impl fmt::Debug for HubConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The token must never reach logs, run records or bug reports.
         f.debug_struct("HubConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::redact::strip_userinfo(&self.endpoint))
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("cache_dir", &self.cache_dir)
             .field("offline", &self.offline)
@@ -686,6 +686,13 @@ impl Hub {
             .map_err(|e| HubError::Client {
                 reason: e.to_string(),
             })?;
+        // Whoever built the config: messages anywhere mask the token and
+        // the endpoint's credentials.
+        let mut secrets = crate::redact::Redactor::new();
+        secrets
+            .secret(cfg.token.as_deref().unwrap_or_default())
+            .url(&cfg.endpoint);
+        crate::redact::install(&secrets);
         Ok(Hub { cfg, client })
     }
 
@@ -797,6 +804,11 @@ impl Hub {
         }))
     }
 
+    /// The endpoint as error messages show it: without `user:pass@`.
+    fn shown_endpoint(&self) -> String {
+        crate::redact::strip_userinfo(&self.cfg.endpoint)
+    }
+
     /// The resolve URL for `file` on the configured endpoint.
     fn resolve_url(&self, file: &HubFile) -> String {
         format!(
@@ -818,7 +830,7 @@ impl Hub {
         let bad = |reason: String| {
             AttemptError::fatal(HubError::BadResponse {
                 file: Box::new(file.clone()),
-                endpoint: self.cfg.endpoint.clone(),
+                endpoint: self.shown_endpoint(),
                 reason,
             })
         };
@@ -901,7 +913,7 @@ impl Hub {
         let mut url = reqwest::Url::parse(&start).map_err(|e| {
             AttemptError::fatal(HubError::BadResponse {
                 file: Box::new(file.clone()),
-                endpoint: self.cfg.endpoint.clone(),
+                endpoint: self.shown_endpoint(),
                 reason: format!("cannot build a URL from HF_ENDPOINT: {e}"),
             })
         })?;
@@ -932,7 +944,7 @@ impl Hub {
         }
         Err(AttemptError::fatal(HubError::BadResponse {
             file: Box::new(file.clone()),
-            endpoint: self.cfg.endpoint.clone(),
+            endpoint: self.shown_endpoint(),
             reason: format!("more than {MAX_REDIRECTS} redirects"),
         }))
     }
@@ -954,7 +966,7 @@ impl Hub {
         AttemptError {
             error: HubError::Unreachable {
                 file: Box::new(file.clone()),
-                endpoint: self.cfg.endpoint.clone(),
+                endpoint: self.shown_endpoint(),
                 cache_dir: self.cfg.cache_dir.clone(),
                 reason,
             },
@@ -995,7 +1007,7 @@ impl Hub {
                 return Err(AttemptError {
                     error: HubError::Http {
                         file,
-                        endpoint: self.cfg.endpoint.clone(),
+                        endpoint: self.shown_endpoint(),
                         status: s,
                         message: header("x-error-message"),
                     },
@@ -1052,7 +1064,7 @@ impl Hub {
             return Err(AttemptError {
                 error: HubError::Unreachable {
                     file: Box::new(file.clone()),
-                    endpoint: self.cfg.endpoint.clone(),
+                    endpoint: self.shown_endpoint(),
                     cache_dir: self.cfg.cache_dir.clone(),
                     reason: format!("connection closed after {size} of {expected} bytes"),
                 },

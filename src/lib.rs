@@ -20,6 +20,8 @@
 //!   perf runs (level by level), as markdown, HTML pages or JSON;
 //!   [`report::index`] lists every run of a folder with a picker that opens
 //!   their comparison pages.
+//! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
+//!   token) out of every command line, URL and message bench writes.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
 #![warn(missing_docs)]
 
@@ -38,6 +40,7 @@ pub mod perf;
 pub mod prompt;
 pub mod pyrandom;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod rescore;
 pub mod score;

@@ -105,6 +105,10 @@ pub async fn rescore(
     let src = RunDir::new(&cfg.source);
     let view = report::load(&src)?;
     let mut manifest = view.data.manifest.clone();
+    // A run written before URLs lost their userinfo in records: not copied on.
+    let strip = crate::redact::strip_userinfo;
+    manifest.settings.api_base = strip(&manifest.settings.api_base);
+    manifest.command = manifest.command.iter().map(|a| strip(a)).collect();
     let out = cfg
         .output
         .clone()

@@ -39,7 +39,8 @@ impl Endpoints {
 /// the base, since proxies mount the API under their own prefixes.
 pub fn resolve_endpoints(api_url: &str) -> Result<Endpoints, ConfigError> {
     let bad = |reason: &str| ConfigError::ApiUrl {
-        url: api_url.to_owned(),
+        // Shown to the user: credentials in the URL stay out.
+        url: crate::redact::strip_userinfo(api_url),
         reason: reason.to_owned(),
     };
     let trimmed = api_url.trim();

@@ -185,6 +185,17 @@ impl ClientConfig {
     fn key(&self) -> Option<&str> {
         self.api_key.as_deref().filter(|k| !k.is_empty())
     }
+
+    /// The secrets these settings send: the key, the header values and the
+    /// URL's userinfo.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        let mut r = crate::redact::Redactor::new();
+        r.secret(self.key().unwrap_or_default()).url(&self.api_url);
+        for (_, value) in &self.headers {
+            r.secret(value);
+        }
+        r
+    }
 }
 
 impl fmt::Debug for ClientConfig {
@@ -299,7 +310,12 @@ impl Client {
     /// Resolves the endpoints and builds the HTTP client: keep-alive pool,
     /// 5 s connect timeout, `User-Agent: bench/<version>`, and
     /// `Authorization: Bearer <key>` when a non-empty key is set.
+    ///
+    /// Registers the config's secrets with [`crate::redact::install`], so
+    /// that every message this client (or anyone else in the process)
+    /// reports has them masked, whoever built the config.
     pub fn new(cfg: ClientConfig) -> Result<Client, ConfigError> {
+        crate::redact::install(&cfg.redactor());
         let endpoints = resolve_endpoints(&cfg.api_url)?;
         let mut headers = HeaderMap::new();
         if let Some(key) = cfg.key() {
@@ -547,17 +563,14 @@ impl Client {
         })
     }
 
-    /// The final error for the caller, with the key scrubbed from the
-    /// message in case the server echoed it ("Incorrect API key: sk-...").
+    /// The final error for the caller, with every secret scrubbed from the
+    /// message in case the server echoed one ("Incorrect API key: sk-...")
+    /// or a transport error named a URL with userinfo.
     fn request_error(&self, failure: Failure, attempts: u32) -> RequestError {
-        let mut message = failure.message;
-        if let Some(key) = self.cfg.key() {
-            message = message.replace(key, "<redacted>");
-        }
         RequestError {
             kind: failure.kind,
             status: failure.status,
-            message,
+            message: crate::redact::scrub(&failure.message),
             attempts,
         }
     }

@@ -54,7 +54,8 @@ pub struct TimedResponse {
 
 impl TimedResponse {
     fn failed(&mut self, kind: ErrorKind, message: String) {
-        self.error = Some((kind, message));
+        // Recorded in requests.jsonl: a server may echo the key or a header.
+        self.error = Some((kind, crate::redact::scrub(&message)));
     }
 }
 
@@ -149,11 +150,14 @@ impl RawTarget {
 }
 
 impl Client {
-    /// The fast-path target for `http://` endpoints (`None` for `https://`,
-    /// which goes through reqwest). Resolves the host once.
+    /// The fast-path target for `http://` endpoints (`None` for `https://`
+    /// and for URLs with `user:pass@`, which go through reqwest). Resolves
+    /// the host once.
     pub fn raw_target(&self) -> Option<RawTarget> {
         let url = reqwest::Url::parse(&self.endpoints.base).ok()?;
-        if url.scheme() != "http" {
+        // Credentials in the URL go through reqwest, which sends them as
+        // basic auth (the fast path would drop them).
+        if url.scheme() != "http" || !url.username().is_empty() || url.password().is_some() {
             return None;
         }
         let host = url.host_str()?;

@@ -439,13 +439,18 @@ pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
 }
 
 /// Markdown for a PR comment (cut with a note past [`MAX_MARKDOWN`]).
+/// Every value from the runs is escaped (see [`crate::report::markdown::text`]).
 pub fn markdown(cs: &[Comparison]) -> String {
+    use crate::report::markdown::{code, text};
     let mut out = String::from("## bench compare\n");
     for c in cs {
         let _ = writeln!(
             out,
-            "\n**{}** (`{}`) → **{}** (`{}`)\n",
-            c.models.0, c.baseline, c.models.1, c.candidate
+            "\n**{}** ({}) → **{}** ({})\n",
+            text(&c.models.0),
+            code(&c.baseline),
+            text(&c.models.1),
+            code(&c.candidate)
         );
         let _ = writeln!(
             out,
@@ -461,9 +466,9 @@ pub fn markdown(cs: &[Comparison]) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {:.1} | {:.1} | {:+.1}{flag} | {:+.1} to {:+.1} | {} | {} | {:.3} |",
-                r.benchmark,
-                r.subset,
-                r.extractor,
+                text(&r.benchmark),
+                text(&r.subset),
+                text(&r.extractor),
                 r.n,
                 r.acc_a * 100.0,
                 r.acc_b * 100.0,
@@ -476,7 +481,7 @@ pub fn markdown(cs: &[Comparison]) -> String {
             );
         }
         for n in &c.notes {
-            let _ = writeln!(out, "\n> [!NOTE]\n> {n}");
+            let _ = writeln!(out, "\n> [!NOTE]\n> {}", text(n));
         }
         let flips: Vec<&CompareRow> = c
             .rows
@@ -489,10 +494,10 @@ pub fn markdown(cs: &[Comparison]) -> String {
                 let _ = writeln!(
                     out,
                     "- {} {} {}: {}",
-                    r.benchmark,
-                    r.subset,
-                    r.extractor,
-                    r.flipped.join(", ")
+                    text(&r.benchmark),
+                    text(&r.subset),
+                    text(&r.extractor),
+                    text(&r.flipped.join(", "))
                 );
             }
             let _ = writeln!(out, "\n</details>");

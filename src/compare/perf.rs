@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::perf::summary::{LevelSummary, PerfSettings, PerfSummary};
 use crate::report::ReportError;
+use crate::report::markdown::{code, text};
 
 /// A metric `bench compare` puts side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +249,10 @@ fn markdown_rows(out: &mut String, rows: &[&PerfCompareRow]) {
         let _ = writeln!(
             out,
             "| {} | {label} | {:.2} | {:.2} | {:+.1}%{mark} |",
-            r.level, r.a, r.b, r.change_pct
+            text(&r.level),
+            r.a,
+            r.b,
+            r.change_pct
         );
     }
 }
@@ -259,7 +263,7 @@ fn markdown_rows(out: &mut String, rows: &[&PerfCompareRow]) {
 pub fn perf_markdown(cs: &[PerfComparison]) -> String {
     let mut out = String::from("## bench compare (perf)\n");
     for c in cs {
-        let _ = writeln!(out, "\n`{}` → `{}`\n", c.baseline, c.candidate);
+        let _ = writeln!(out, "\n{} → {}\n", code(&c.baseline), code(&c.candidate));
         let headline: Vec<&PerfCompareRow> = c
             .rows
             .iter()
@@ -267,7 +271,7 @@ pub fn perf_markdown(cs: &[PerfComparison]) -> String {
             .collect();
         markdown_rows(&mut out, &headline);
         for n in &c.notes {
-            let _ = writeln!(out, "\n> [!NOTE]\n> {n}");
+            let _ = writeln!(out, "\n> [!NOTE]\n> {}", text(n));
         }
         let _ = writeln!(out, "\n<details><summary>Every metric</summary>\n");
         markdown_rows(&mut out, &c.rows.iter().collect::<Vec<_>>());

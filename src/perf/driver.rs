@@ -19,6 +19,7 @@ use crate::client::{
     ApiKind, Client, ClientConfig, Message, Prompt, RequestError, resolve_endpoints,
 };
 use crate::record::ToolInfo;
+use crate::redact::strip_userinfo;
 
 /// Counts tokens of a text (a tokenizer), for servers that send no usage.
 pub type TokenCounter = Arc<dyn Fn(&str) -> Option<u64> + Send + Sync>;
@@ -227,13 +228,13 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         .list_models()
         .await
         .map_err(|source| PerfError::Unreachable {
-            url: endpoints.models.clone(),
+            url: strip_userinfo(&endpoints.models),
             source,
         })?;
     if !served.contains(&cfg.model) {
         return Err(PerfError::UnknownModel {
             model: cfg.model.clone(),
-            url: endpoints.base.clone(),
+            url: strip_userinfo(&endpoints.base),
             served,
         });
     }
@@ -277,7 +278,8 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         status: "running".into(),
         settings: PerfSettings {
             model: cfg.model.clone(),
-            url: requests[0].url.to_string(),
+            // Recorded and shown: credentials in the URL stay out.
+            url: strip_userinfo(&requests[0].url),
             api: cfg.client.api.as_str().into(),
             stream: cfg.client.stream,
             dataset: cfg.dataset_label.clone(),

@@ -12,6 +12,7 @@ use super::run::Load;
 use super::stats::{Distribution, RequestMetrics};
 use super::summary::{LevelSummary, PerfDir, PerfSummary};
 use crate::report::html::escape;
+use crate::report::markdown::{code, text};
 use crate::report::svg::{Chart, Series, cdf_points, fmt_num, line_chart};
 use crate::report::{Renderer, ReportError, write_all};
 
@@ -148,23 +149,24 @@ impl Renderer<PerfView> for PerfMarkdown {
         let s = &view.summary;
         let st = &s.settings;
         let mut out = String::new();
-        let _ = writeln!(out, "## bench perf: `{}`\n", st.model);
+        let _ = writeln!(out, "## bench perf: {}\n", code(&st.model));
         let _ = writeln!(
             out,
-            "{} · `{}` ({}{}) · dataset {} · max_tokens {} · {} {}{}\n",
-            s.created_at,
-            st.url,
-            st.api,
+            "{} · {} ({}{}) · dataset {} · max_tokens {} · {} {}{}\n",
+            text(&s.created_at),
+            // A run written before URLs lost their userinfo in records.
+            code(&crate::redact::strip_userinfo(&st.url)),
+            text(&st.api),
             if st.stream { ", streaming" } else { "" },
-            st.dataset,
+            text(&st.dataset),
             st.max_tokens
                 .map_or("server default".into(), |m| m.to_string()),
-            s.tool.name,
-            s.tool.version,
+            text(&s.tool.name),
+            text(&s.tool.version),
             if s.status == "complete" {
                 String::new()
             } else {
-                format!(" — **{}**", s.status)
+                format!(" — **{}**", text(&s.status))
             }
         );
         let cols: Vec<&str> = s
@@ -189,7 +191,7 @@ impl Renderer<PerfView> for PerfMarkdown {
                     "| {} |",
                     columns(l)
                         .into_iter()
-                        .map(|(_, v)| v)
+                        .map(|(_, v)| text(&v))
                         .collect::<Vec<_>>()
                         .join(" | ")
                 );
@@ -201,9 +203,14 @@ impl Renderer<PerfView> for PerfMarkdown {
         }
         for l in &s.levels {
             let st = &l.stats;
-            let _ = writeln!(out, "\n<details><summary>{} — details</summary>\n", l.label);
+            // Inside an HTML block: HTML escaping, not markdown's.
+            let _ = writeln!(
+                out,
+                "\n<details><summary>{} — details</summary>\n",
+                escape(&l.label)
+            );
             for w in &l.warnings {
-                let _ = writeln!(out, "> [!WARNING]\n> {w}\n");
+                let _ = writeln!(out, "> [!WARNING]\n> {}\n", text(w));
             }
             let _ = writeln!(
                 out,
@@ -243,7 +250,7 @@ impl Renderer<PerfView> for PerfMarkdown {
                 let _ = writeln!(
                     out,
                     "| Goodput ({}) | {g:.2} req/s ({:.1}% of requests) |",
-                    st.slo.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                    text(&st.slo.as_ref().map(|s| s.to_string()).unwrap_or_default()),
                     st.goodput_fraction.unwrap_or(0.0) * 100.0
                 );
             }
@@ -268,7 +275,7 @@ impl Renderer<PerfView> for PerfMarkdown {
             }
             if let Some(srv) = &l.server {
                 for (k, v) in &srv.derived {
-                    let _ = writeln!(out, "| Server: {k} | {} |", fmt_num(*v));
+                    let _ = writeln!(out, "| Server: {} | {} |", text(k), fmt_num(*v));
                 }
             }
             let _ = writeln!(out, "\n</details>");

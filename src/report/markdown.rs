@@ -9,9 +9,79 @@ use crate::record::Outcome;
 /// Writes `report.md`.
 pub struct MarkdownRenderer;
 
-/// Escape text for a markdown table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+// Escaping. Everything a report shows that bench did not write itself (model
+// names, what the server lists, run records that may have been edited, file
+// paths, messages) goes through one of these, so that GitHub renders it as
+// the text it is: never as HTML (`<script>`), never as a link or image, and
+// never splitting a table row.
+
+/// `s` as markdown text, safe in a paragraph or a table cell: `&`, `<`, `>`
+/// and `\` as HTML entities; `|`, `` ` ``, `[` and `]` backslash-escaped;
+/// line breaks as spaces. A backslash never precedes an escaped `|`, which
+/// GitHub's table parser would read ambiguously.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' => out.push_str("&#92;"),
+            '|' | '`' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as an inline code span outside a table: fenced with more backticks
+/// than it contains in a row, so it cannot close early. Inside a code span
+/// GitHub shows `<`, `>` and `&` literally.
+pub fn code(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c })
+        .collect();
+    let mut run = 0;
+    let mut longest = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // One space each side is stripped by the parser when both are there.
+    let pad = s.is_empty() || s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']);
+    let pad = if pad { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// `s` as an inline code span in a table cell: as [`code`], with `|`
+/// escaped (GitHub unescapes `\|` in cells before reading the span). A
+/// backslash right before a `|` cannot be written unambiguously in a code
+/// span, so such a value is shown as [`text`] instead.
+pub fn code_cell(s: &str) -> String {
+    if s.contains("\\|") {
+        return text(s);
+    }
+    code(&s.replace('|', "\\|"))
+}
+
+/// `s` percent-encoded for a link target: only unreserved characters and
+/// `/` are left as they are.
+pub fn url_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Renderer for MarkdownRenderer {
@@ -23,22 +93,24 @@ impl Renderer for MarkdownRenderer {
         let d = &view.data;
         let m = &d.manifest;
         let s = &m.settings;
+        // A run written before URLs lost their userinfo in records.
+        let api_base = crate::redact::strip_userinfo(&s.api_base);
         let mut out = String::new();
-        let _ = writeln!(out, "## bench eval: `{}`\n", cell(&s.model));
+        let _ = writeln!(out, "## bench eval: {}\n", code(&s.model));
         let status = if m.status == "complete" {
             String::new()
         } else {
-            format!(" — **{}**", m.status)
+            format!(" — **{}**", text(&m.status))
         };
         let _ = writeln!(
             out,
-            "{} via {} API at `{}`{}; {} {}{}\n",
-            m.created_at,
-            s.api,
-            cell(&s.api_base),
+            "{} via {} API at {}{}; {} {}{}\n",
+            text(&m.created_at),
+            text(&s.api),
+            code(&api_base),
             if s.stream { " (streaming)" } else { "" },
-            m.tool.name,
-            m.tool.version,
+            text(&m.tool.name),
+            text(&m.tool.version),
             status
         );
         let _ = writeln!(
@@ -52,9 +124,9 @@ impl Renderer for MarkdownRenderer {
         for r in &d.results {
             let o = |k: Outcome| r.outcomes.get(&k).copied().unwrap_or(0);
             let ex = if r.primary {
-                format!("**{}**", cell(&r.extractor))
+                format!("**{}**", text(&r.extractor))
             } else {
-                cell(&r.extractor)
+                text(&r.extractor)
             };
             let acc = if r.primary {
                 format!("**{}**", pct(r.stats.accuracy))
@@ -64,9 +136,9 @@ impl Renderer for MarkdownRenderer {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
-                cell(&r.benchmark),
-                cell(&r.subset),
-                cell(&r.mode),
+                text(&r.benchmark),
+                text(&r.subset),
+                text(&r.mode),
                 ex,
                 r.stats.n,
                 acc,
@@ -106,9 +178,9 @@ impl Renderer for MarkdownRenderer {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    cell(&a.benchmark),
-                    cell(&a.a),
-                    cell(&a.b),
+                    text(&a.benchmark),
+                    text(&a.a),
+                    text(&a.b),
                     a.n,
                     a.both_correct,
                     a.only_a,
@@ -122,24 +194,28 @@ impl Renderer for MarkdownRenderer {
             let modes: Vec<String> = src.modes.iter().map(|(b, m)| format!("{b}: {m}")).collect();
             let _ = writeln!(
                 out,
-                "\n> [!NOTE]\n> Re-graded without model calls from the responses in `{}` (generated with {}).",
-                cell(&src.dir),
-                modes.join(", ")
+                "\n> [!NOTE]\n> Re-graded without model calls from the responses in {} (generated with {}).",
+                code(&src.dir),
+                text(&modes.join(", "))
             );
         }
         let _ = writeln!(out, "\n<details><summary>Settings</summary>\n");
         let _ = writeln!(out, "| Setting | Value |\n|---|---|");
-        let _ = writeln!(out, "| Model | `{}` |", cell(&s.model));
+        let _ = writeln!(out, "| Model | {} |", code_cell(&s.model));
         let _ = writeln!(
             out,
             "| Served models | {} |",
-            cell(&m.served_models.join(", "))
+            text(&m.served_models.join(", "))
         );
-        let _ = writeln!(out, "| API | {} (`{}`) |", s.api, cell(&s.api_base));
+        let _ = writeln!(out, "| API | {} ({}) |", text(&s.api), code_cell(&api_base));
         let _ = writeln!(out, "| Concurrency | {} |", m.concurrency);
-        let _ = writeln!(out, "| Limit | {} |", m.limit.as_deref().unwrap_or("none"));
+        let _ = writeln!(
+            out,
+            "| Limit | {} |",
+            text(m.limit.as_deref().unwrap_or("none"))
+        );
         let generation = serde_json::to_string(&s.generation).unwrap_or_default();
-        let _ = writeln!(out, "| Generation config | `{}` |", cell(&generation));
+        let _ = writeln!(out, "| Generation config | {} |", code_cell(&generation));
         let _ = writeln!(out, "| Duration | {:.1} s |", m.duration_s);
         if d.usage.items_with_usage > 0 {
             let _ = writeln!(
@@ -154,42 +230,87 @@ impl Renderer for MarkdownRenderer {
         let _ = writeln!(
             out,
             "| Tool | {} {} {} |",
-            m.tool.name,
-            m.tool.version,
-            m.tool.git_sha.as_deref().unwrap_or("")
+            text(&m.tool.name),
+            text(&m.tool.version),
+            text(m.tool.git_sha.as_deref().unwrap_or(""))
         );
         for b in &s.benchmarks {
             let _ = writeln!(
                 out,
-                "| {} | mode `{}` ({}), {}-shot, subsets {}, template `{}` (sha256 {}), extractors {} |",
-                cell(&b.benchmark),
-                b.mode,
-                cell(&b.provenance),
+                "| {} | mode {} ({}), {}-shot, subsets {}, template {} (sha256 {}), extractors {} |",
+                text(&b.benchmark),
+                code_cell(&b.mode),
+                text(&b.provenance),
                 b.few_shot,
-                b.subsets.join(", "),
-                b.template,
-                &b.template_sha256.get(..12).unwrap_or(""),
-                b.extractors.join(", ")
+                text(&b.subsets.join(", ")),
+                code_cell(&b.template),
+                text(b.template_sha256.get(..12).unwrap_or("")),
+                text(&b.extractors.join(", "))
             );
         }
         for ds in &m.datasets {
             let files: Vec<String> = ds
                 .files
                 .iter()
-                .map(|f| format!("`{}` ({})", f.path, &f.sha256.get(..12).unwrap_or("")))
+                .map(|f| {
+                    format!(
+                        "{} ({})",
+                        code_cell(&f.path),
+                        text(f.sha256.get(..12).unwrap_or(""))
+                    )
+                })
                 .collect();
             let _ = writeln!(
                 out,
-                "| Data: {} | [`{}`@`{}`](https://huggingface.co/datasets/{}/tree/{}) {} |",
-                cell(&ds.benchmark),
-                ds.repo_id,
-                &ds.revision.get(..12).unwrap_or(&ds.revision),
-                ds.repo_id,
-                ds.revision,
+                "| Data: {} | [{}@{}](https://huggingface.co/datasets/{}/tree/{}) {} |",
+                text(&ds.benchmark),
+                code_cell(&ds.repo_id),
+                code_cell(ds.revision.get(..12).unwrap_or(&ds.revision)),
+                url_part(&ds.repo_id),
+                url_part(&ds.revision),
                 files.join(", ")
             );
         }
         let _ = writeln!(out, "\n</details>");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_model_name_is_not_html_in_text() {
+        assert_eq!(
+            text("<script>alert(1)</script> & co"),
+            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"
+        );
+    }
+
+    #[test]
+    fn pipe_in_a_cell_does_not_split_the_row() {
+        assert_eq!(text("a|b"), "a\\|b");
+        // A backslash before the pipe becomes an entity, so the `\|` that
+        // follows is unambiguous.
+        assert_eq!(text("a\\|b"), "a&#92;\\|b");
+        assert_eq!(text("x\ny"), "x y");
+        assert_eq!(text("[img](http://x)"), "\\[img\\](http://x)");
+    }
+
+    #[test]
+    fn backticks_cannot_close_a_code_span_early() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`<b>`"), "`` `<b>` ``");
+        assert_eq!(code("a``b`"), "``` a``b` ```");
+        assert_eq!(code_cell("a|b"), "`a\\|b`");
+        assert_eq!(code_cell("a\\|b"), "a&#92;\\|b");
+    }
+
+    #[test]
+    fn link_targets_are_percent_encoded() {
+        assert_eq!(url_part("openai/gsm8k"), "openai/gsm8k");
+        assert_eq!(url_part("a) <x>"), "a%29%20%3Cx%3E");
     }
 }
