@@ -132,7 +132,7 @@ pub struct RunManifest {
     pub status: String,
     /// Wall time of the invocations so far, seconds.
     pub duration_s: f64,
-    /// Command line (the API key value is redacted).
+    /// Command line, secrets masked ([`crate::redact::Redactor::command`]).
     pub command: Vec<String>,
     /// Set when this run re-graded another run's responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -347,7 +347,7 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
             "<header><h1>bench perf: {}</h1><p>{} · {} ({}{}) · dataset {} · status {}</p></header><main>",
             escape(&st.model),
             escape(&s.created_at),
-            escape(&st.url),
+            escape(&crate::redact::strip_userinfo(&st.url)),
             escape(&st.api),
             if st.stream { ", streaming" } else { "" },
             escape(&st.dataset),

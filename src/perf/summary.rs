@@ -23,7 +23,7 @@ pub const PERF_SCHEMA_VERSION: u32 = 1;
 pub struct PerfSettings {
     /// Model.
     pub model: String,
-    /// Endpoint URL requests went to.
+    /// Endpoint URL requests went to (userinfo masked).
     pub url: String,
     /// `chat` or `completions`.
     pub api: String,
@@ -89,7 +89,7 @@ pub struct PerfSummary {
     pub served_models: Vec<String>,
     /// Levels finished so far.
     pub levels: Vec<LevelSummary>,
-    /// Command line (key redacted).
+    /// Command line, secrets masked ([`crate::redact::Redactor::command`]).
     pub command: Vec<String>,
 }
 

@@ -325,7 +325,7 @@ impl Renderer for HtmlRenderer {
             escape(&s.model),
             escape(&m.created_at),
             escape(&s.api),
-            escape(&s.api_base),
+            escape(&crate::redact::strip_userinfo(&s.api_base)),
             if s.stream { " (streaming)" } else { "" },
             escape(&m.tool.name),
             escape(&m.tool.version),
