@@ -40,4 +40,5 @@ pub mod pyrandom;
 pub mod record;
 pub mod report;
 pub mod rescore;
+pub mod rundir;
 pub mod score;

@@ -6,9 +6,9 @@ fn main() -> ExitCode {
     match bench::cli::main() {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line, which names
-            // the flag, file or item that caused the failure.
-            eprintln!("error: {err:#}");
+            // The whole context chain on one line (each cause once), which
+            // names the flag, file or item that caused the failure.
+            eprintln!("error: {}", bench::cli::error_text(&err));
             ExitCode::from(2)
         }
     }

@@ -3,7 +3,7 @@
 //! [`RequestRecord`] per line). Reports are rendered from these two files.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -140,20 +140,25 @@ impl PerfDir {
         w.flush()
     }
 
-    /// Every record, grouped by level.
+    /// Every record, grouped by level (lines that do not parse are left
+    /// out; [`PerfDir::read_records_checked`] says which).
     pub fn read_records(&self) -> std::io::Result<BTreeMap<usize, Vec<RequestRecord>>> {
+        Ok(self.read_records_checked()?.0)
+    }
+
+    /// As [`PerfDir::read_records`], with the lines that were skipped.
+    pub fn read_records_checked(
+        &self,
+    ) -> std::io::Result<(
+        BTreeMap<usize, Vec<RequestRecord>>,
+        Vec<crate::record::SkippedLine>,
+    )> {
+        let (recs, skipped) = crate::record::read_jsonl::<RequestRecord>(&self.requests())?;
         let mut out: BTreeMap<usize, Vec<RequestRecord>> = BTreeMap::new();
-        let f = match std::fs::File::open(self.requests()) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        for line in std::io::BufReader::new(f).lines() {
-            if let Ok(r) = serde_json::from_str::<RequestRecord>(&line?) {
-                out.entry(r.level).or_default().push(r);
-            }
+        for (_, r) in recs {
+            out.entry(r.level).or_default().push(r);
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 }
 
