@@ -68,7 +68,9 @@ async fn main() {
     println!("export HF_HUB_CACHE={}", cache.display());
     println!("export BENCH_API_URL={}", server.url());
     println!("cargo run --release -- eval --model fake-model --datasets gsm8k arc --limit 20\n");
-    println!("(HF_HUB_CACHE is the fake's own cache: its fixture rows never mix with real datasets)");
+    println!(
+        "(HF_HUB_CACHE is the fake's own cache: its fixture rows never mix with real datasets)"
+    );
     println!("Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
 }

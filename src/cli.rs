@@ -72,6 +72,16 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
+    // A comparison is not part of any run: never written over a run's files.
+    if let Some(d) = &page_dir
+        && (d.join("run.json").is_file() || d.join("summary.json").is_file())
+    {
+        bail!(
+            "--output {}: {} holds a bench run, whose files a comparison must not replace; write it elsewhere",
+            a.output.as_deref().unwrap_or(Path::new("")).display(),
+            d.display()
+        );
+    }
     if let Some(d) = &page_dir {
         std::fs::create_dir_all(d)
             .with_context(|| format!("--output: creating {}", d.display()))?;
@@ -811,7 +821,11 @@ async fn next_stop_signal() -> i32 {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return if tokio::signal::ctrl_c().await.is_ok() { 2 } else { 0 };
+            return if tokio::signal::ctrl_c().await.is_ok() {
+                2
+            } else {
+                0
+            };
         };
         tokio::select! {
             r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { 0 },
@@ -820,7 +834,11 @@ async fn next_stop_signal() -> i32 {
     }
     #[cfg(not(unix))]
     {
-        if tokio::signal::ctrl_c().await.is_ok() { 2 } else { 0 }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            2
+        } else {
+            0
+        }
     }
 }
 

@@ -322,10 +322,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
                     .results
                     .iter()
                     .filter(|r| r.primary && r.subset != "all")
-                    .map(|r| {
-                        r.stats.n
-                            - r.outcomes.get(&Outcome::Failed).copied().unwrap_or(0)
-                    })
+                    .map(|r| r.stats.n - r.outcomes.get(&Outcome::Failed).copied().unwrap_or(0))
                     .sum::<u64>() as usize;
                 return Err(EvalError::ServerGone {
                     url: endpoints.base.clone(),
@@ -361,11 +358,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
 /// The benchmark list itself may differ: its order does not matter, a
 /// subset resumes those benchmarks, and a new benchmark joins the run.
 /// `old` becomes the merged settings.
-fn merge_settings(
-    dir: &RunDir,
-    old: &mut RunSettings,
-    new: &RunSettings,
-) -> Result<(), EvalError> {
+fn merge_settings(dir: &RunDir, old: &mut RunSettings, new: &RunSettings) -> Result<(), EvalError> {
     let mismatch = |field: String, o: &Value, n: &Value| EvalError::Mismatch {
         dir: dir.root.display().to_string(),
         field,
@@ -384,8 +377,20 @@ fn merge_settings(
         return Err(mismatch(field, &o, &n));
     }
     for nb in &new.benchmarks {
-        match old.benchmarks.iter().find(|ob| ob.benchmark == nb.benchmark) {
+        match old
+            .benchmarks
+            .iter()
+            .find(|ob| ob.benchmark == nb.benchmark)
+        {
             Some(ob) => {
+                // The mode first: it explains every other difference.
+                if ob.mode != nb.mode {
+                    return Err(mismatch(
+                        format!("{}.mode", nb.benchmark),
+                        &Value::from(ob.mode.clone()),
+                        &Value::from(nb.mode.clone()),
+                    ));
+                }
                 let a = serde_json::to_value(ob).unwrap_or(Value::Null);
                 let b = serde_json::to_value(nb).unwrap_or(Value::Null);
                 if let Some((field, o, n)) = first_difference(&nb.benchmark, &a, &b) {
@@ -775,7 +780,10 @@ mod tests {
         let b = serde_json::json!({"model": "a", "benchmarks": [{"mode": "lm-eval"}]});
         let (f, o, n) = first_difference("", &a, &b).unwrap();
         assert_eq!(f, "benchmarks[0].mode");
-        assert_eq!((short_json(&o), short_json(&n)), ("`native`".into(), "`lm-eval`".into()));
+        assert_eq!(
+            (short_json(&o), short_json(&n)),
+            ("`native`".into(), "`lm-eval`".into())
+        );
         assert!(first_difference("", &a, &a).is_none());
     }
 }

@@ -677,9 +677,7 @@ pub fn is_fake_cache(cache_dir: &Path) -> bool {
 
 /// Whether a hub endpoint is on this machine (fakes and local mirrors).
 fn is_loopback_endpoint(endpoint: &str) -> bool {
-    let rest = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, r)| r);
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or("");
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host.starts_with('[') {
@@ -769,7 +767,8 @@ impl Hub {
             reason,
         })?;
         let repo_dir = self.cfg.repo_dir(file);
-        if is_fake_cache(&self.cfg.cache_dir) && !self.cfg.offline
+        if is_fake_cache(&self.cfg.cache_dir)
+            && !self.cfg.offline
             && !is_loopback_endpoint(&self.cfg.endpoint)
         {
             return Err(HubError::FakeCacheForRealHub {

@@ -521,16 +521,29 @@ pub struct Journal {
     pub skipped: Vec<SkippedLine>,
 }
 
+/// A JSON-lines file as read: each value with its 1-based line number, and
+/// the lines that could not be read.
+#[derive(Debug, Clone)]
+pub struct JsonLines<T> {
+    /// Values that parsed, with their line numbers.
+    pub values: Vec<(usize, T)>,
+    /// Lines that did not.
+    pub skipped: Vec<SkippedLine>,
+}
+
 /// Every value of a JSON-lines file that parses as `T`, with its line
 /// number, and the lines that do not. A line that is not UTF-8 or not valid
 /// JSON is skipped on its own (the rest is still read); a last line without
 /// its newline is a write cut short by a crash and is reported as torn.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(
-    path: &Path,
-) -> std::io::Result<(Vec<(usize, T)>, Vec<SkippedLine>)> {
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<JsonLines<T>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], vec![])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(JsonLines {
+                values: vec![],
+                skipped: vec![],
+            });
+        }
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
@@ -552,7 +565,10 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(
             Err(e) => skipped.push(SkippedLine {
                 line: n,
                 reason: if n == last && !complete {
-                    format!("torn last line, {} bytes with no newline (an interrupted write)", line.len())
+                    format!(
+                        "torn last line, {} bytes with no newline (an interrupted write)",
+                        line.len()
+                    )
                 } else if std::str::from_utf8(line).is_err() {
                     "not UTF-8".into()
                 } else {
@@ -561,7 +577,10 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(
             }),
         }
     }
-    Ok((out, skipped))
+    Ok(JsonLines {
+        values: out,
+        skipped,
+    })
 }
 
 /// See [`RunDir::read_journal`].
@@ -571,9 +590,9 @@ pub fn read_journal_file(path: &Path) -> std::io::Result<Vec<SampleRecord>> {
 
 /// See [`RunDir::read_journal_checked`].
 pub fn read_journal_checked(path: &Path) -> std::io::Result<Journal> {
-    let (recs, skipped) = read_jsonl::<SampleRecord>(path)?;
+    let JsonLines { values, skipped } = read_jsonl::<SampleRecord>(path)?;
     let mut latest: BTreeMap<(String, String, usize), SampleRecord> = BTreeMap::new();
-    for (_, rec) in recs {
+    for (_, rec) in values {
         latest.insert(rec.key(), rec);
     }
     Ok(Journal {
@@ -596,10 +615,7 @@ pub fn repair_tail(path: &Path) -> std::io::Result<Option<String>> {
     if bytes.last().is_none_or(|&b| b == b'\n') {
         return Ok(None);
     }
-    let start = bytes
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let tail = &bytes[start..];
     let line = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
     if serde_json::from_slice::<Value>(tail).is_ok_and(|v| v.is_object()) {

@@ -55,7 +55,9 @@ impl Found {
             Found::Eval => "an eval run".into(),
             Found::Rescore { source, .. } => format!("a rescored run (of {source})"),
             Found::Perf => "a perf run".into(),
-            Found::Foreign(names) => format!("files that are not a bench run ({})", names.join(", ")),
+            Found::Foreign(names) => {
+                format!("files that are not a bench run ({})", names.join(", "))
+            }
         }
     }
 }
@@ -173,7 +175,10 @@ pub fn inspect(dir: &Path) -> std::io::Result<Found> {
         if head.kind == "eval" || head.kind.is_empty() {
             return Ok(Found::Eval);
         }
-        return Ok(Found::Foreign(vec![format!("run.json of kind `{}`", head.kind)]));
+        return Ok(Found::Foreign(vec![format!(
+            "run.json of kind `{}`",
+            head.kind
+        )]));
     }
     if dir.join("summary.json").is_file() {
         return Ok(Found::Perf);
@@ -304,9 +309,7 @@ impl RunLock {
                 return Err(ClaimError::Locked {
                     dir: dir.display().to_string(),
                     pid: info.as_ref().map_or(0, |i| i.pid),
-                    host: info
-                        .as_ref()
-                        .map_or_else(|| "?".into(), |i| i.host.clone()),
+                    host: info.as_ref().map_or_else(|| "?".into(), |i| i.host.clone()),
                     since: info
                         .as_ref()
                         .map_or_else(|| "?".into(), |i| i.since.clone()),
@@ -504,7 +507,10 @@ mod tests {
             Found::Foreign(vec!["notes.txt".into()])
         );
         let err = claim(d.path(), Intent::Eval).unwrap_err().to_string();
-        assert!(err.contains("notes.txt") && err.contains("--output"), "{err}");
+        assert!(
+            err.contains("notes.txt") && err.contains("--output"),
+            "{err}"
+        );
     }
 
     #[test]

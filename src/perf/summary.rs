@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+
+use crate::record::SkippedLine;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -147,20 +149,18 @@ impl PerfDir {
     }
 
     /// As [`PerfDir::read_records`], with the lines that were skipped.
-    pub fn read_records_checked(
-        &self,
-    ) -> std::io::Result<(
-        BTreeMap<usize, Vec<RequestRecord>>,
-        Vec<crate::record::SkippedLine>,
-    )> {
-        let (recs, skipped) = crate::record::read_jsonl::<RequestRecord>(&self.requests())?;
-        let mut out: BTreeMap<usize, Vec<RequestRecord>> = BTreeMap::new();
-        for (_, r) in recs {
+    pub fn read_records_checked(&self) -> std::io::Result<(LevelRecords, Vec<SkippedLine>)> {
+        let lines = crate::record::read_jsonl::<RequestRecord>(&self.requests())?;
+        let mut out = LevelRecords::new();
+        for (_, r) in lines.values {
             out.entry(r.level).or_default().push(r);
         }
-        Ok((out, skipped))
+        Ok((out, lines.skipped))
     }
 }
+
+/// Request records grouped by level index.
+pub type LevelRecords = BTreeMap<usize, Vec<RequestRecord>>;
 
 /// Whether `dir` holds a perf run.
 pub fn is_perf_dir(dir: &Path) -> bool {

@@ -114,7 +114,8 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
                 b.benchmark, b.benchmark
             ));
         }
-        if let Some(w) = skipped_warning(&format!("samples/{}.jsonl", b.benchmark), &journal.skipped)
+        if let Some(w) =
+            skipped_warning(&format!("samples/{}.jsonl", b.benchmark), &journal.skipped)
         {
             warnings.push(w);
         }
