@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-
-use crate::record::SkippedLine;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +13,7 @@ use super::record::RequestRecord;
 use super::run::{ClientHealth, Load, Stop};
 use super::server_metrics::ServerDelta;
 use super::stats::LevelStats;
-use crate::record::ToolInfo;
+use crate::record::{SkippedLine, ToolInfo};
 
 /// Version of `summary.json`.
 pub const PERF_SCHEMA_VERSION: u32 = 1;

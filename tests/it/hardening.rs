@@ -825,3 +825,47 @@ async fn compare_names_a_missing_directory() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perf_run_where_every_request_failed_exits_nonzero() {
+    let server = FakeOpenAi::start(FakeOptions::responding(|_| {
+        Reply::fault(Fault::Status(400))
+    }))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = tmp.path().join("prompts.txt");
+    std::fs::write(&prompts, "hello\nworld\n").unwrap();
+    let out = tmp.path().join("run");
+    let o = bench(
+        &[
+            "perf",
+            "--url",
+            &server.url(),
+            "--model",
+            "fake-model",
+            "--parallel",
+            "1",
+            "--number",
+            "3",
+            "--dataset",
+            "line_by_line",
+            "--dataset-path",
+            prompts.to_str().unwrap(),
+            "--no-progress",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("nothing was measured: 0 of 3 request(s) succeeded"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        out.join("summary.json").is_file(),
+        "the reports are still written"
+    );
+}
