@@ -2,11 +2,19 @@
 //! running until Ctrl-C, to try `bench eval` without a model or the network:
 //!
 //! ```sh
-//! cargo run --example fake_servers -- [HUB_DIR]     # default: fixtures/hub
-//! # then, in another shell, with the printed URLs:
-//! HF_ENDPOINT=http://127.0.0.1:PORT HF_HUB_CACHE=/tmp/hf bench eval --model fake-model \
-//!     --api-url http://127.0.0.1:PORT2/v1 --datasets gsm8k arc --limit 20
+//! cargo run --release --example fake_servers -- [HUB_DIR]   # default: fixtures/hub
+//! # then, in another shell, paste the three `export` lines it prints, and:
+//! cargo run --release -- eval --model fake-model --datasets gsm8k arc --limit 20
 //! ```
+//!
+//! (`--release` shares the build of `cargo run --release`; a plain
+//! `cargo run --example` builds every dependency again in the dev profile.)
+//!
+//! The fake hub serves a few fixture rows under the real pinned commits, so
+//! its files must never land in the cache real runs use: the printed
+//! `HF_HUB_CACHE` is a cache of its own, and bench refuses to put fake-hub
+//! files into a cache that holds anything else (and to use a fake-hub cache
+//! with a real hub).
 //!
 //! The fake model is not an oracle: it answers GSM8K with an arbitrary
 //! `\boxed{}` number and ARC with an arbitrary `ANSWER: <letter>` (chosen by
@@ -51,8 +59,18 @@ async fn main() {
         .with_reasoning("The user wants a careful answer. <b>bold?</b>")
     }))
     .await;
-    println!("fake hub serving {}: {}", root.display(), hub.url());
-    println!("fake OpenAI server (model fake-model): {}", server.url());
+    let cache = std::env::temp_dir().join("bench-fake-hub-cache");
+    println!(
+        "fake hub serving {} and a fake OpenAI server (model fake-model); in another shell:\n",
+        root.display()
+    );
+    println!("export HF_ENDPOINT={}", hub.url());
+    println!("export HF_HUB_CACHE={}", cache.display());
+    println!("export BENCH_API_URL={}", server.url());
+    println!("cargo run --release -- eval --model fake-model --datasets gsm8k arc --limit 20\n");
+    println!(
+        "(HF_HUB_CACHE is the fake's own cache: its fixture rows never mix with real datasets)"
+    );
     println!("Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
 }

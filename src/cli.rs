@@ -46,6 +46,18 @@ pub enum Command {
 
 /// `bench compare`: eval or perf runs, in the chosen format, with the CI gate.
 fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    // Name the run at fault before deciding what kind of comparison this is.
+    for d in &a.runs {
+        if !d.exists() {
+            bail!("bench compare: {}: no such directory", d.display());
+        }
+        if !crate::perf::summary::is_perf_dir(d) && !d.join("run.json").is_file() {
+            bail!(
+                "bench compare: {} is not a bench run directory (no run.json or summary.json)",
+                d.display()
+            );
+        }
+    }
     let perf = a
         .runs
         .iter()
@@ -60,6 +72,16 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
+    // A comparison is not part of any run: never written over a run's files.
+    if let Some(d) = &page_dir
+        && (d.join("run.json").is_file() || d.join("summary.json").is_file())
+    {
+        bail!(
+            "--output {}: {} holds a bench run, whose files a comparison must not replace; write it elsewhere",
+            a.output.as_deref().unwrap_or(Path::new("")).display(),
+            d.display()
+        );
+    }
     if let Some(d) = &page_dir {
         std::fs::create_dir_all(d)
             .with_context(|| format!("--output: creating {}", d.display()))?;
@@ -129,12 +151,32 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         if !(points >= 0.0 && points.is_finite()) {
             bail!("--threshold {points}: expected accuracy points >= 0");
         }
+        // A comparison with no row at all (nothing paired) proves nothing:
+        // the gate must not pass it.
+        let empty: Vec<&str> = cs
+            .iter()
+            .filter(|c| c.rows.is_empty())
+            .map(|c| c.candidate.as_str())
+            .collect();
+        if !empty.is_empty() {
+            eprintln!(
+                "warning: no item could be compared between {} and {} (see the notes){}",
+                cs.first().map_or("", |c| c.baseline.as_str()),
+                empty.join(", "),
+                if a.fail_on_regression {
+                    ": the regression gate fails"
+                } else {
+                    ""
+                }
+            );
+        }
         let worse: usize = cs
             .iter()
             .map(|c| crate::compare::regressions(c, points).len())
-            .sum();
+            .sum::<usize>()
+            + empty.len();
         let what = format!(
-            "regression(s): accuracy fell{} and the paired 95% interval excludes zero",
+            "regression(s) (or comparisons with nothing paired): accuracy fell{} and the paired 95% interval excludes zero",
             if points > 0.0 {
                 format!(" by more than {points} points")
             } else {
@@ -437,6 +479,13 @@ pub fn main() -> Result<ExitCode> {
             let data = crate::report::rerender(&a.dir)?;
             print!("{}", crate::report::terminal_table(&data));
             eprintln!("reports written to {}", a.dir.display());
+            for w in &data.warnings {
+                eprintln!("warning: {w}");
+            }
+            if crate::report::nothing_measured(&data) {
+                eprintln!("error: the run holds no measured item (exit {NOTHING_MEASURED})");
+                return Ok(ExitCode::from(NOTHING_MEASURED));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Rescore(a) => {
@@ -682,13 +731,23 @@ fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
             "run directory: {} (report.md, report.html, report.json, samples/)",
             out.run_dir.display()
         );
+        for w in &out.report.warnings {
+            eprintln!("warning: {w}");
+        }
         Ok(if out.interrupted {
-            ExitCode::from(130)
+            interrupted_exit_code()
+        } else if crate::report::nothing_measured(&out.report) {
+            eprintln!("error: nothing was measured (exit {NOTHING_MEASURED})");
+            ExitCode::from(NOTHING_MEASURED)
         } else {
             ExitCode::SUCCESS
         })
     })
 }
+
+/// Exit code of a command that ran but measured nothing: no item selected
+/// or answered, or every request failed. The reports are still written.
+pub const NOTHING_MEASURED: u8 = 3;
 
 /// `outputs/<prefix><UTC time>-<model>` (the model name made file-safe).
 pub(crate) fn default_output(prefix: &str, model: &str) -> PathBuf {
@@ -714,24 +773,92 @@ pub(crate) fn default_output(prefix: &str, model: &str) -> PathBuf {
     ))
 }
 
-/// A token cancelled by the first Ctrl-C (stop sending, write what
-/// finished); a second Ctrl-C exits at once with 130, since everything
-/// finished is already on disk. Call inside a tokio runtime.
+/// An error and its causes on one line, each cause once. Many errors here
+/// already quote their cause in their own message (`cannot reach ...: {source}`)
+/// and also expose it as the source, so printing the plain chain would say
+/// every cause twice.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// The signal that stopped the run (0 while none came).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit code of a run stopped by a signal: 128 + the signal's number
+/// (130 for Ctrl-C, 143 for SIGTERM), as shells report it.
+pub fn interrupted_exit_code() -> ExitCode {
+    match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        15 => ExitCode::from(143),
+        _ => ExitCode::from(130),
+    }
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM (stop sending, write
+/// what finished, mark the run interrupted); a second signal exits at once,
+/// since everything finished is already on disk. SIGTERM is what `kill`,
+/// systemd, Kubernetes and CI runners send, so it gets the same orderly stop
+/// as Ctrl-C. Call inside a tokio runtime.
 pub fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut seen = 0;
+        loop {
+            let sig = next_stop_signal().await;
+            if sig == 0 {
+                return;
+            }
+            seen += 1;
+            if seen > 1 {
+                std::process::exit(128 + sig);
+            }
+            STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+            let name = if sig == 15 { "SIGTERM" } else { "Ctrl-C" };
             eprintln!(
-                "\ninterrupted: stopping and writing the reports of what finished (Ctrl-C again to quit at once)"
+                "\ninterrupted ({name}): stopping and writing the reports of what finished (signal again to quit at once)"
             );
             c2.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
         }
     });
     cancel
+}
+
+/// Wait for Ctrl-C (2) or SIGTERM (15); 0 when no handler can be installed.
+async fn next_stop_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return if tokio::signal::ctrl_c().await.is_ok() {
+                2
+            } else {
+                0
+            };
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { 0 },
+            r = term.recv() => if r.is_some() { 15 } else { 0 },
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            2
+        } else {
+            0
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,19 @@ pub enum EvalError {
         /// Cause.
         source: RequestError,
     },
+    /// The server refused the API key (HTTP 401/403).
+    #[error(
+        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable",
+        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" }
+    )]
+    Unauthorized {
+        /// The models URL tried.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether a key was sent.
+        key_sent: bool,
+    },
     /// The model is not served.
     #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
     UnknownModel {
@@ -102,6 +115,23 @@ pub enum EvalError {
     /// Report rendering failed.
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    /// The output directory holds another kind of run, or another process
+    /// has it.
+    #[error(transparent)]
+    Claim(#[from] crate::rundir::ClaimError),
+    /// The server stopped accepting connections for good; what finished is
+    /// journaled and reported.
+    #[error(
+        "stopped: {n} requests in a row could not connect to {url} after their retries (the server is gone?); the {done} item(s) answered are journaled and the reports written; run the same command again to resume"
+    )]
+    ServerGone {
+        /// The server.
+        url: String,
+        /// Consecutive connect failures.
+        n: usize,
+        /// Items answered in this directory.
+        done: usize,
+    },
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EvalError {
@@ -135,6 +165,9 @@ struct Item {
 pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<EvalOutput, EvalError> {
     let started = Instant::now();
     let run_dir = RunDir::new(&cfg.output);
+    // Before anything else: the directory must be new or an eval run to
+    // resume, and no other process may be writing it.
+    let (_lock, _) = crate::rundir::claim(&cfg.output, crate::rundir::Intent::Eval)?;
     std::fs::create_dir_all(run_dir.samples_dir()).map_err(io_err(run_dir.samples_dir()))?;
     let prompts = Prompts::load(cfg.prompts_dir.as_deref())?;
 
@@ -146,9 +179,16 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     let served = client
         .list_models()
         .await
-        .map_err(|source| EvalError::Unreachable {
-            url: strip_userinfo(&endpoints.models),
-            source,
+        .map_err(|source| match source.status {
+            Some(status @ (401 | 403)) => EvalError::Unauthorized {
+                url: strip_userinfo(&endpoints.models),
+                status,
+                key_sent: cfg.client.api_key.is_some(),
+            },
+            _ => EvalError::Unreachable {
+                url: strip_userinfo(&endpoints.models),
+                source,
+            },
         })?;
     if !served.contains(&cfg.model) {
         return Err(EvalError::UnknownModel {
@@ -183,8 +223,8 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     };
     let now = now_rfc3339();
     let mut manifest = match run_dir.read_manifest() {
-        Ok(old) => {
-            check_same(&run_dir, &old.settings, &settings)?;
+        Ok(mut old) => {
+            merge_settings(&run_dir, &mut old.settings, &settings)?;
             old
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => RunManifest {
@@ -233,10 +273,20 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             .write_manifest(&manifest)
             .map_err(io_err(run_dir.manifest()))?;
 
+        // A line cut short by a crash would swallow the next record.
+        let jpath = run_dir.journal(plan.bench.name());
+        if let Some(note) = crate::record::repair_tail(&jpath).map_err(io_err(&jpath))? {
+            eprintln!("warning: {note}");
+        }
         // Resume: skip items already answered; failed ones are asked again.
-        let done: HashSet<(String, String, usize)> = run_dir
-            .read_journal(plan.bench.name())
-            .map_err(io_err(run_dir.journal(plan.bench.name())))?
+        let journal = run_dir
+            .read_journal_checked(plan.bench.name())
+            .map_err(io_err(&jpath))?;
+        if let Some(w) = report::skipped_warning(&jpath.display().to_string(), &journal.skipped) {
+            eprintln!("warning: {w}; their items are asked again");
+        }
+        let done: HashSet<(String, String, usize)> = journal
+            .records
             .into_iter()
             .filter(|r| r.error.is_none())
             .map(|r| r.key())
@@ -252,16 +302,36 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             })
             .collect();
         requested += pending.len();
-        let stopped = run_items(plan, pending, &client, &cfg, &run_dir, &cancel).await?;
+        let stop = run_items(plan, pending, &client, &cfg, &run_dir, &cancel).await?;
         // Results after each benchmark, not only at the end.
         manifest.duration_s = prior_duration + started.elapsed().as_secs_f64();
+        if matches!(stop, Stop::ServerGone(_)) {
+            manifest.status = "interrupted".into();
+            manifest.updated_at = now_rfc3339();
+        }
         run_dir
             .write_manifest(&manifest)
             .map_err(io_err(run_dir.manifest()))?;
-        report::write_reports(&run_dir)?;
-        if stopped {
-            interrupted = true;
-            break;
+        let data = report::write_reports(&run_dir)?;
+        match stop {
+            Stop::Done => {}
+            Stop::Cancelled => {
+                interrupted = true;
+                break;
+            }
+            Stop::ServerGone(n) => {
+                let done = data
+                    .results
+                    .iter()
+                    .filter(|r| r.primary && r.subset != "all")
+                    .map(|r| r.stats.n - r.outcomes.get(&Outcome::Failed).copied().unwrap_or(0))
+                    .sum::<u64>() as usize;
+                return Err(EvalError::ServerGone {
+                    url: endpoints.base.clone(),
+                    n,
+                    done,
+                });
+            }
         }
     }
 
@@ -285,23 +355,73 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     })
 }
 
-/// Refuse to mix runs with different settings in one directory.
-fn check_same(dir: &RunDir, old: &RunSettings, new: &RunSettings) -> Result<(), EvalError> {
-    let a = serde_json::to_value(old).unwrap_or(Value::Null);
-    let b = serde_json::to_value(new).unwrap_or(Value::Null);
+/// Resume check: the run-wide settings (model, API, generation) must be
+/// the same, and so must those of every benchmark both invocations name.
+/// The benchmark list itself may differ: its order does not matter, a
+/// subset resumes those benchmarks, and a new benchmark joins the run.
+/// `old` becomes the merged settings.
+fn merge_settings(dir: &RunDir, old: &mut RunSettings, new: &RunSettings) -> Result<(), EvalError> {
+    let mismatch = |field: String, o: &Value, n: &Value| EvalError::Mismatch {
+        dir: dir.root.display().to_string(),
+        field,
+        old: short_json(o),
+        new: short_json(n),
+    };
+    let wide = |s: &RunSettings| {
+        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("benchmarks");
+        }
+        v
+    };
+    let (a, b) = (wide(old), wide(new));
     if let Some((field, o, n)) = first_difference("", &a, &b) {
-        return Err(EvalError::Mismatch {
-            dir: dir.root.display().to_string(),
-            field,
-            old: o,
-            new: n,
-        });
+        return Err(mismatch(field, &o, &n));
+    }
+    for nb in &new.benchmarks {
+        match old
+            .benchmarks
+            .iter()
+            .find(|ob| ob.benchmark == nb.benchmark)
+        {
+            Some(ob) => {
+                // The mode first: it explains every other difference.
+                if ob.mode != nb.mode {
+                    return Err(mismatch(
+                        format!("{}.mode", nb.benchmark),
+                        &Value::from(ob.mode.clone()),
+                        &Value::from(nb.mode.clone()),
+                    ));
+                }
+                let a = serde_json::to_value(ob).unwrap_or(Value::Null);
+                let b = serde_json::to_value(nb).unwrap_or(Value::Null);
+                if let Some((field, o, n)) = first_difference(&nb.benchmark, &a, &b) {
+                    return Err(mismatch(field, &o, &n));
+                }
+            }
+            None => old.benchmarks.push(nb.clone()),
+        }
     }
     Ok(())
 }
 
+/// A JSON value for a message: at most 80 characters.
+fn short_json(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("`{s}`"),
+        Value::Null => "(none)".into(),
+        other => other.to_string(),
+    };
+    if s.chars().count() <= 80 {
+        s
+    } else {
+        let head: String = s.chars().take(77).collect();
+        format!("{head}...")
+    }
+}
+
 /// Path and values of the first difference between two JSON values.
-fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
+fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, Value, Value)> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
@@ -324,7 +444,7 @@ fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String,
             .enumerate()
             .find_map(|(i, (p, q))| first_difference(&format!("{path}[{i}]"), p, q)),
         _ if a == b => None,
-        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+        _ => Some((path.to_string(), a.clone(), b.clone())),
     }
 }
 
@@ -344,6 +464,15 @@ async fn prepare(
         files.push(file_record(&fetched));
         let rows = dataset::read_parquet(&fetched.local_path)?;
         let take = cfg.limit.map_or(rows.len(), |l| l.apply(rows.len()));
+        if take == 0 && !rows.is_empty() {
+            return Err(EvalError::Config(format!(
+                "--limit {}: selects no item of {}/{} ({} rows); give a whole number of items or a larger fraction",
+                cfg.limit_text.as_deref().unwrap_or("?"),
+                bench.name(),
+                subset.name,
+                rows.len()
+            )));
+        }
         let k = plan.few_shot;
         // The pool few-shot examples are drawn from.
         let pool: Vec<Sample> = match (k, plan.mode.shots) {
@@ -468,8 +597,25 @@ fn to_sample(
     Ok(Sample::from_fields(f, subset, split, index))
 }
 
+/// Why [`run_items`] returned.
+enum Stop {
+    /// Every item was sent.
+    Done,
+    /// Ctrl-C or SIGTERM.
+    Cancelled,
+    /// This many requests in a row could not connect after their retries.
+    ServerGone(usize),
+}
+
+/// Consecutive connect failures (each after all its retries) that stop a
+/// run: the server is gone, and asking every remaining item would take its
+/// full retry schedule each.
+fn server_gone_after(concurrency: usize) -> usize {
+    concurrency.max(4)
+}
+
 /// Send `items` with at most `cfg.concurrency` in flight, journaling each
-/// result as it arrives. Returns true when cancelled.
+/// result as it arrives.
 async fn run_items(
     plan: &BenchmarkPlan,
     items: Vec<Item>,
@@ -477,7 +623,7 @@ async fn run_items(
     cfg: &EvalConfig,
     run_dir: &RunDir,
     cancel: &CancellationToken,
-) -> Result<bool, EvalError> {
+) -> Result<Stop, EvalError> {
     let bench = plan.bench;
     let path = run_dir.journal(bench.name());
     let file = std::fs::OpenOptions::new()
@@ -499,14 +645,20 @@ async fn run_items(
     }))
     .buffer_unordered(cfg.concurrency.max(1));
 
-    let mut cancelled = false;
+    let mut stop = Stop::Done;
+    let mut connect_failures = 0usize;
+    let limit = server_gone_after(cfg.concurrency);
     loop {
         let next = tokio::select! {
             biased;
-            _ = cancel.cancelled() => { cancelled = true; break; }
+            _ = cancel.cancelled() => { stop = Stop::Cancelled; break; }
             next = results.next() => next,
         };
         let Some((item, res)) = next else { break };
+        match &res {
+            Err(e) if e.kind == crate::client::ErrorKind::Connect => connect_failures += 1,
+            _ => connect_failures = 0,
+        }
         let rec = make_record(plan, item, res);
         let mut line = serde_json::to_vec(&rec).map_err(|e| EvalError::Io {
             path: path.display().to_string(),
@@ -519,9 +671,13 @@ async fn run_items(
             .and_then(|_| journal.flush())
             .map_err(io_err(&path))?;
         bar.inc(1);
+        if connect_failures >= limit {
+            stop = Stop::ServerGone(connect_failures);
+            break;
+        }
     }
     bar.finish_and_clear();
-    Ok(cancelled)
+    Ok(stop)
 }
 
 fn progress_bar(enabled: bool, name: &str, len: usize) -> indicatif::ProgressBar {
@@ -626,7 +782,10 @@ mod tests {
         let b = serde_json::json!({"model": "a", "benchmarks": [{"mode": "lm-eval"}]});
         let (f, o, n) = first_difference("", &a, &b).unwrap();
         assert_eq!(f, "benchmarks[0].mode");
-        assert_eq!((o.as_str(), n.as_str()), ("\"native\"", "\"lm-eval\""));
+        assert_eq!(
+            (short_json(&o), short_json(&n)),
+            ("`native`".into(), "`lm-eval`".into())
+        );
         assert!(first_difference("", &a, &a).is_none());
     }
 }

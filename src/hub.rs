@@ -339,6 +339,27 @@ pub enum HubError {
         /// The sha256 of what arrived.
         actual: String,
     },
+    /// bench's fake hub answered, and the cache holds other data: its
+    /// fixtures would later pass for the real dataset.
+    #[error(
+        "{file}: the hub at this HF_ENDPOINT is bench's fake hub (fixtures), and the cache {} holds other data; give the fake its own cache (HF_HUB_CACHE=<empty dir>) so its few rows never pass for the real dataset", cache_dir.display()
+    )]
+    FakeHubSharedCache {
+        /// The file asked for.
+        file: Box<HubFile>,
+        /// The cache.
+        cache_dir: PathBuf,
+    },
+    /// The cache is a fake hub's, and the endpoint is a real hub.
+    #[error(
+        "the cache {} holds bench's fake-hub fixtures (it has a {FAKE_CACHE_MARKER} file), so it is not used with the hub at {endpoint}; set HF_HUB_CACHE to another directory", cache_dir.display()
+    )]
+    FakeCacheForRealHub {
+        /// The cache.
+        cache_dir: PathBuf,
+        /// The hub endpoint.
+        endpoint: String,
+    },
     /// The hub's answer lacked something we need (commit, ETag) or carried
     /// a value that is unsafe as a file name.
     #[error("{file}: unexpected answer from the hub at {endpoint}: {reason}")]
@@ -636,6 +657,35 @@ enum CacheLookup {
 struct HubMeta {
     commit: Option<String>,
     etag: Option<String>,
+    /// The answer came from bench's fake hub ([`FAKE_HUB_HEADER`]).
+    fake: bool,
+}
+
+/// Response header by which bench's fake hub says it serves fixtures.
+pub const FAKE_HUB_HEADER: &str = "x-bench-fake-hub";
+
+/// File in a cache directory that marks it as holding fake-hub fixtures.
+/// The fake hub serves its few-row fixtures under the real pinned commits,
+/// so a cache shared with real runs would later serve those rows as the real
+/// dataset; the marker keeps the two apart.
+pub const FAKE_CACHE_MARKER: &str = "BENCH_FAKE_HUB_CACHE";
+
+/// Whether `cache_dir` is marked as a fake-hub cache.
+pub fn is_fake_cache(cache_dir: &Path) -> bool {
+    cache_dir.join(FAKE_CACHE_MARKER).is_file()
+}
+
+/// Whether a hub endpoint is on this machine (fakes and local mirrors).
+fn is_loopback_endpoint(endpoint: &str) -> bool {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
 }
 
 /// A failed download attempt, and whether trying again may help.
@@ -724,6 +774,15 @@ impl Hub {
             reason,
         })?;
         let repo_dir = self.cfg.repo_dir(file);
+        if is_fake_cache(&self.cfg.cache_dir)
+            && !self.cfg.offline
+            && !is_loopback_endpoint(&self.cfg.endpoint)
+        {
+            return Err(HubError::FakeCacheForRealHub {
+                cache_dir: self.cfg.cache_dir.clone(),
+                endpoint: self.shown_endpoint(),
+            });
+        }
         match self.lookup_cache(file, &repo_dir).await? {
             CacheLookup::Hit(found) => return Ok(found),
             CacheLookup::Corrupt(path) if self.cfg.offline => {
@@ -809,6 +868,41 @@ impl Hub {
         crate::redact::strip_userinfo(&self.cfg.endpoint)
     }
 
+    /// Files from the fake hub go only into a cache marked for them: an
+    /// empty (or new) cache gets the marker, one holding anything else is
+    /// refused.
+    fn claim_fake_cache(&self, file: &HubFile) -> Result<(), AttemptError> {
+        let dir = &self.cfg.cache_dir;
+        if is_fake_cache(dir) {
+            return Ok(());
+        }
+        let empty = match std::fs::read_dir(dir) {
+            Ok(mut d) => d.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(_) => false,
+        };
+        if !empty {
+            return Err(AttemptError::fatal(HubError::FakeHubSharedCache {
+                file: Box::new(file.clone()),
+                cache_dir: dir.clone(),
+            }));
+        }
+        std::fs::create_dir_all(dir)
+            .and_then(|_| {
+                std::fs::write(
+                    dir.join(FAKE_CACHE_MARKER),
+                    "This cache holds bench's fake-hub fixtures (a few rows per dataset under the real \
+                     commit shas). bench refuses to use it for a hub that is not on this machine.\n",
+                )
+            })
+            .map_err(|e| {
+                AttemptError::fatal(HubError::FakeHubSharedCache {
+                    file: Box::new(file.clone()),
+                    cache_dir: PathBuf::from(format!("{} ({e})", dir.display())),
+                })
+            })
+    }
+
     /// The resolve URL for `file` on the configured endpoint.
     fn resolve_url(&self, file: &HubFile) -> String {
         format!(
@@ -834,6 +928,9 @@ impl Hub {
                 reason,
             })
         };
+        if meta.fake {
+            self.claim_fake_cache(file)?;
+        }
         let commit = match meta.commit {
             Some(c) => c,
             // A mirror may omit X-Repo-Commit; a pinned sha is its own commit.
@@ -1098,6 +1195,9 @@ fn read_meta(headers: &HeaderMap, meta: &mut HubMeta) {
     };
     if let Some(commit) = get("x-repo-commit") {
         meta.commit = Some(commit.to_ascii_lowercase());
+    }
+    if get(FAKE_HUB_HEADER).is_some() {
+        meta.fake = true;
     }
     // X-Linked-Etag is the LFS sha256 on the hub's redirect to the CDN; a
     // plain ETag is the hub's own for files it serves itself.

@@ -13,7 +13,8 @@
 //!   SSE streaming, retries) shared by every command.
 //! - [`eval`] runs a benchmark end to end and writes the run directory
 //!   ([`record`]); [`report`] renders markdown, HTML and JSON from it;
-//!   [`rescore`] re-grades a finished run under another mode.
+//!   [`rescore`] re-grades a finished run under another mode; [`rundir`]
+//!   decides which command may write a run directory and locks it.
 //! - [`perf`] runs latency/throughput sweeps (load generation, metrics,
 //!   reports); [`mock`] is the fast mock server it is measured against.
 //! - [`compare`] compares eval runs (paired statistics, flipped items) and
@@ -43,4 +44,5 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod rescore;
+pub mod rundir;
 pub mod score;

@@ -6,10 +6,13 @@ fn main() -> ExitCode {
     match bench::cli::main() {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line, which names
-            // the flag, file or item that caused the failure. Scrubbed: a
-            // server may echo the key, and URLs may carry user:pass@.
-            eprintln!("error: {}", bench::redact::scrub(&format!("{err:#}")));
+            // The whole context chain on one line (each cause once), which
+            // names the flag, file or item that caused the failure. Scrubbed:
+            // a server may echo the key, and URLs may carry user:pass@.
+            eprintln!(
+                "error: {}",
+                bench::redact::scrub(&bench::cli::error_text(&err))
+            );
             ExitCode::from(2)
         }
     }

@@ -8,7 +8,7 @@
 //! later tools can compare runs without calling a model.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -353,6 +353,11 @@ pub struct ReportData {
     pub usage: UsageTotals,
     /// How often each pair of extractors agrees, per benchmark.
     pub agreement: Vec<AgreementRow>,
+    /// What a reader must know before trusting the table: journal lines
+    /// that could not be read, a run that died while running, nothing
+    /// measured. Empty for a clean run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Where a re-graded run's responses came from.
@@ -487,27 +492,157 @@ impl RunDir {
 
     /// The latest record per item of `benchmark`'s journal (a retried item
     /// appears once per attempt; the last line wins). Lines that do not
-    /// parse (a torn last line after a crash) are skipped.
+    /// parse are left out; [`RunDir::read_journal_checked`] says which.
     pub fn read_journal(&self, benchmark: &str) -> std::io::Result<Vec<SampleRecord>> {
         read_journal_file(&self.journal(benchmark))
     }
+
+    /// As [`RunDir::read_journal`], with the lines that were skipped.
+    pub fn read_journal_checked(&self, benchmark: &str) -> std::io::Result<Journal> {
+        read_journal_checked(&self.journal(benchmark))
+    }
+}
+
+/// A line of a JSON-lines file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why (the parser's message, or "torn last line").
+    pub reason: String,
+}
+
+/// A journal as read: the latest record per item and the skipped lines.
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    /// Latest record per item, in key order.
+    pub records: Vec<SampleRecord>,
+    /// Lines that did not parse (bad bytes, a torn last line).
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// A JSON-lines file as read: each value with its 1-based line number, and
+/// the lines that could not be read.
+#[derive(Debug, Clone)]
+pub struct JsonLines<T> {
+    /// Values that parsed, with their line numbers.
+    pub values: Vec<(usize, T)>,
+    /// Lines that did not.
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// Every value of a JSON-lines file that parses as `T`, with its line
+/// number, and the lines that do not. A line that is not UTF-8 or not valid
+/// JSON is skipped on its own (the rest is still read); a last line without
+/// its newline is a write cut short by a crash and is reported as torn.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<JsonLines<T>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(JsonLines {
+                values: vec![],
+                skipped: vec![],
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    let complete = bytes.last().is_none_or(|&b| b == b'\n');
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if complete {
+        // split leaves an empty piece after the final newline.
+        lines.pop();
+    }
+    let last = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let n = i + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<T>(line) {
+            Ok(v) => out.push((n, v)),
+            Err(e) => skipped.push(SkippedLine {
+                line: n,
+                reason: if n == last && !complete {
+                    format!(
+                        "torn last line, {} bytes with no newline (an interrupted write)",
+                        line.len()
+                    )
+                } else if std::str::from_utf8(line).is_err() {
+                    "not UTF-8".into()
+                } else {
+                    e.to_string()
+                },
+            }),
+        }
+    }
+    Ok(JsonLines {
+        values: out,
+        skipped,
+    })
 }
 
 /// See [`RunDir::read_journal`].
 pub fn read_journal_file(path: &Path) -> std::io::Result<Vec<SampleRecord>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+    Ok(read_journal_checked(path)?.records)
+}
+
+/// See [`RunDir::read_journal_checked`].
+pub fn read_journal_checked(path: &Path) -> std::io::Result<Journal> {
+    let JsonLines { values, skipped } = read_jsonl::<SampleRecord>(path)?;
+    let mut latest: BTreeMap<(String, String, usize), SampleRecord> = BTreeMap::new();
+    for (_, rec) in values {
+        latest.insert(rec.key(), rec);
+    }
+    Ok(Journal {
+        records: latest.into_values().collect(),
+        skipped,
+    })
+}
+
+/// Make a JSON-lines file safe to append to: a last line cut short by a
+/// crash (no newline) would otherwise be glued to the next record and take
+/// it down with it. A torn tail that still parses is completed with its
+/// newline; one that does not is moved to `<file>.torn` (kept, not lost)
+/// and cut off. Returns a note for the user when something was done.
+pub fn repair_tail(path: &Path) -> std::io::Result<Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut latest: BTreeMap<(String, String, usize), SampleRecord> = BTreeMap::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        if let Ok(rec) = serde_json::from_str::<SampleRecord>(&line) {
-            latest.insert(rec.key(), rec);
-        }
+    if bytes.last().is_none_or(|&b| b == b'\n') {
+        return Ok(None);
     }
-    Ok(latest.into_values().collect())
+    let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail = &bytes[start..];
+    let line = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    if serde_json::from_slice::<Value>(tail).is_ok_and(|v| v.is_object()) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+        f.write_all(b"\n")?;
+        f.sync_data()?;
+        return Ok(None);
+    }
+    let torn = PathBuf::from(format!("{}.torn", path.display()));
+    {
+        let mut t = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&torn)?;
+        t.write_all(tail)?;
+        t.write_all(b"\n")?;
+        t.sync_data()?;
+    }
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.set_len(start as u64)?;
+    f.sync_data()?;
+    Ok(Some(format!(
+        "{}: line {line} was cut short by an interrupted write ({} bytes, no newline); it was moved to {} before appending",
+        path.display(),
+        tail.len(),
+        torn.display()
+    )))
 }
 
 /// Write a file via a temporary sibling and a rename.

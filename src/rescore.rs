@@ -16,7 +16,9 @@ use crate::benchmarks::{self, Benchmark, Mode, Sample};
 use crate::dataset;
 use crate::eval::now_rfc3339;
 use crate::hub::{Hub, HubConfig, HubFile, RepoType};
-use crate::record::{Outcome, RescoreSource, RunDir, SampleRecord, ToolInfo, write_atomic};
+use crate::record::{
+    DatasetRecord, Outcome, RescoreSource, RunDir, SampleRecord, ToolInfo, write_atomic,
+};
 use crate::report;
 
 /// Why a rescore could not run; each message names the run, benchmark or mode.
@@ -75,6 +77,55 @@ pub enum RescoreError {
         /// Problem.
         message: String,
     },
+    /// The run records no dataset provenance for a benchmark, so what it
+    /// was graded against cannot be checked.
+    #[error(
+        "{dir}: run.json records no dataset revision for `{benchmark}`; bench rescore grades only against the exact files a run used"
+    )]
+    NoProvenance {
+        /// Run directory.
+        dir: String,
+        /// Benchmark.
+        benchmark: String,
+    },
+    /// A subset's file is not among those the run recorded.
+    #[error(
+        "{benchmark}: the run did not record `{path}` of {repo}@{revision} (it read: {recorded}); this bench reads its subsets from other files, so it cannot re-grade that run"
+    )]
+    UnrecordedFile {
+        /// Benchmark.
+        benchmark: String,
+        /// File wanted.
+        path: String,
+        /// Repo.
+        repo: String,
+        /// Revision the run used.
+        revision: String,
+        /// Files the run recorded.
+        recorded: String,
+    },
+    /// The file fetched is not the one the run used.
+    #[error(
+        "{benchmark}: {repo}@{revision}/{path} has sha256 {found}, but the run recorded {recorded}; refusing to grade against other data"
+    )]
+    Sha256Mismatch {
+        /// Benchmark.
+        benchmark: String,
+        /// Repo.
+        repo: String,
+        /// Revision.
+        revision: String,
+        /// File.
+        path: String,
+        /// What run.json says.
+        recorded: String,
+        /// What the file has now.
+        found: String,
+    },
+    /// The output directory holds a run this command did not make, or is
+    /// the source itself, or another process has it.
+    #[error(transparent)]
+    Claim(#[from] crate::rundir::ClaimError),
     /// File system error.
     #[error("{path}: {source}")]
     Io {
@@ -118,6 +169,16 @@ pub async fn rescore(
         let path = p.display().to_string();
         move |source| RescoreError::Io { path, source }
     };
+    // The source is never written: the output must be new, or this same
+    // rescore's earlier output (the source itself is an eval run, so
+    // `--output SOURCE` is refused here).
+    let (_lock, _) = crate::rundir::claim(
+        &out,
+        crate::rundir::Intent::Rescore {
+            source: &cfg.source,
+            mode: cfg.mode.as_str(),
+        },
+    )?;
     std::fs::create_dir_all(dst.samples_dir()).map_err(io(&dst.samples_dir()))?;
     let hub = Hub::new(cfg.hub.clone())?;
 
@@ -147,7 +208,17 @@ pub async fn rescore(
             .find(|(n, _)| *n == b.benchmark)
             .map(|(_, r)| r.clone())
             .unwrap_or_default();
-        let samples = load_samples(bench, &hub, &records).await?;
+        let recorded = view
+            .data
+            .manifest
+            .datasets
+            .iter()
+            .find(|d| d.benchmark == b.benchmark)
+            .ok_or_else(|| RescoreError::NoProvenance {
+                dir: cfg.source.display().to_string(),
+                benchmark: b.benchmark.clone(),
+            })?;
+        let samples = load_samples(bench, &hub, recorded, &records).await?;
         let path = dst.journal(&b.benchmark);
         let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
         for rec in records {
@@ -213,10 +284,13 @@ pub fn regrade(
     out
 }
 
-/// The samples the records refer to, keyed by (subset, split, index).
+/// The samples the records refer to, keyed by (subset, split, index),
+/// read from the repo, revision and files the run recorded (whatever this
+/// binary pins now), each checked against its recorded sha256.
 async fn load_samples(
     bench: &dyn Benchmark,
     hub: &Hub,
+    recorded: &DatasetRecord,
     records: &[SampleRecord],
 ) -> Result<HashMap<(String, String, usize), Sample>, RescoreError> {
     let src = bench.source();
@@ -228,13 +302,37 @@ async fn load_samples(
         {
             continue;
         }
+        let Some(want) = recorded.files.iter().find(|f| f.path == subset.eval_path) else {
+            return Err(RescoreError::UnrecordedFile {
+                benchmark: bench.name().into(),
+                path: subset.eval_path.into(),
+                repo: recorded.repo_id.clone(),
+                revision: recorded.revision.clone(),
+                recorded: recorded
+                    .files
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
         let file = HubFile {
             repo_type: RepoType::Dataset,
-            repo_id: src.repo_id.into(),
-            revision: src.revision.into(),
-            path: subset.eval_path.into(),
+            repo_id: recorded.repo_id.clone(),
+            revision: recorded.revision.clone(),
+            path: want.path.clone(),
         };
         let fetched = hub.fetch(&file).await?;
+        if !fetched.sha256.eq_ignore_ascii_case(&want.sha256) {
+            return Err(RescoreError::Sha256Mismatch {
+                benchmark: bench.name().into(),
+                repo: recorded.repo_id.clone(),
+                revision: recorded.revision.clone(),
+                path: want.path.clone(),
+                recorded: want.sha256.clone(),
+                found: fetched.sha256.clone(),
+            });
+        }
         for (i, row) in dataset::read_parquet(&fetched.local_path)?
             .iter()
             .enumerate()

@@ -249,14 +249,33 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
                 "{bench}: modes differ ({ma} vs {mb}); compared on extractors both have"
             ));
         }
-        let ex_a: BTreeSet<String> = recs_a
-            .iter()
-            .flat_map(|r| r.verdicts.keys().cloned())
-            .collect();
-        let ex_b: BTreeSet<String> = recs_b
-            .iter()
-            .flat_map(|r| r.verdicts.keys().cloned())
-            .collect();
+        // The extractors a run graded with come from its settings, not
+        // from the verdicts: a run whose every request failed has no
+        // verdict at all, and must still be compared (its failures count
+        // as wrong, as they do in accuracy).
+        let extractors = |v: &report::RunView, recs: &[SampleRecord]| -> BTreeSet<String> {
+            v.data
+                .manifest
+                .settings
+                .benchmarks
+                .iter()
+                .filter(|s| &s.benchmark == bench)
+                .flat_map(|s| s.extractors.iter().cloned())
+                .chain(recs.iter().flat_map(|r| r.verdicts.keys().cloned()))
+                .collect()
+        };
+        let ex_a = extractors(va, recs_a);
+        let ex_b = extractors(vb, recs_b);
+        for (recs, dir) in [(recs_a, a), (recs_b, b)] {
+            let failed = recs.iter().filter(|r| r.error.is_some()).count();
+            if failed > 0 {
+                notes.push(format!(
+                    "{bench}: {failed} of {} item(s) failed in {} and count as wrong",
+                    recs.len(),
+                    dir.display()
+                ));
+            }
+        }
         let by_key_b: BTreeMap<_, &SampleRecord> = recs_b.iter().map(|r| (key(r), r)).collect();
         let keys_a: BTreeSet<_> = recs_a.iter().map(key).collect();
         let unpaired = (recs_a.len() + recs_b.len()) as u64

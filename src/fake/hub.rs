@@ -499,6 +499,12 @@ fn resolve(
     };
     let mut extra = HeaderMap::new();
     extra.insert(HeaderName::from_static("x-repo-commit"), hv(&commit));
+    // Says "fixtures, not the real dataset": bench's hub client then keeps
+    // these files out of any cache that holds real data.
+    extra.insert(
+        HeaderName::from_static(crate::hub::FAKE_HUB_HEADER),
+        hv("fixtures"),
+    );
     if shared.opts.cdn_redirect {
         if let Ok(mut cdn) = shared.cdn.lock() {
             cdn.insert(sha.clone(), file);

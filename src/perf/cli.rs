@@ -251,8 +251,22 @@ pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
             "run directory: {} (summary.json, requests.jsonl, report.md, report.html)",
             out.dir.display()
         );
+        let sent: u64 = out
+            .summary
+            .levels
+            .iter()
+            .map(|l| l.stats.succeeded + l.stats.failed)
+            .sum();
+        let ok: u64 = out.summary.levels.iter().map(|l| l.stats.succeeded).sum();
         Ok(if out.interrupted {
-            ExitCode::from(130)
+            crate::cli::interrupted_exit_code()
+        } else if ok == 0 {
+            eprintln!(
+                "error: nothing was measured: {} of {sent} request(s) succeeded (see the errors above and in requests.jsonl; exit {})",
+                ok,
+                crate::cli::NOTHING_MEASURED
+            );
+            ExitCode::from(crate::cli::NOTHING_MEASURED)
         } else {
             ExitCode::SUCCESS
         })

@@ -100,6 +100,19 @@ pub enum PerfError {
         /// Cause.
         source: RequestError,
     },
+    /// The server refused the API key (HTTP 401/403).
+    #[error(
+        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable (or an Authorization --header)",
+        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" }
+    )]
+    Unauthorized {
+        /// The models URL tried.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether a key was sent.
+        key_sent: bool,
+    },
     /// Unknown model.
     #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
     UnknownModel {
@@ -121,6 +134,9 @@ pub enum PerfError {
     /// Report rendering.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// The output directory holds another run, or another process has it.
+    #[error(transparent)]
+    Claim(#[from] crate::rundir::ClaimError),
 }
 
 /// The finished (or interrupted) run.
@@ -221,15 +237,25 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
             "no levels: give --parallel or --rate".into(),
         ));
     }
+    // Before any network work: a perf run never replaces another run, and
+    // the lock keeps a second process out while this one writes.
+    let (_lock, _) = crate::rundir::claim(&cfg.output, crate::rundir::Intent::Perf)?;
     let endpoints =
         resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
     let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
     let served = client
         .list_models()
         .await
-        .map_err(|source| PerfError::Unreachable {
-            url: strip_userinfo(&endpoints.models),
-            source,
+        .map_err(|source| match source.status {
+            Some(status @ (401 | 403)) => PerfError::Unauthorized {
+                url: strip_userinfo(&endpoints.models),
+                status,
+                key_sent: cfg.client.api_key.is_some(),
+            },
+            _ => PerfError::Unreachable {
+                url: strip_userinfo(&endpoints.models),
+                source,
+            },
         })?;
     if !served.contains(&cfg.model) {
         return Err(PerfError::UnknownModel {
@@ -242,9 +268,8 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     let dir = PerfDir {
         root: cfg.output.clone(),
     };
-    std::fs::create_dir_all(&dir.root).map_err(io_err(&dir.root))?;
-    // A fresh run: earlier records in this directory would mix with ours.
-    let _ = std::fs::remove_file(dir.requests());
+    // `claim` made the directory and checked it holds no run, so there are
+    // no earlier records to mix with ours.
 
     let origin = endpoints
         .base

@@ -39,9 +39,16 @@ pub fn load_with(dir: &PerfDir, records: bool) -> Result<PerfView, ReportError> 
             source,
         }
     };
-    let summary = dir.read_summary().map_err(io(dir.summary()))?;
+    let mut summary = dir.read_summary().map_err(io(dir.summary()))?;
+    if crate::rundir::stale_running(&dir.root, &summary.status).is_some() {
+        summary.status = "interrupted".into();
+    }
     let records = if records {
-        dir.read_records().map_err(io(dir.requests()))?
+        let (records, skipped) = dir.read_records_checked().map_err(io(dir.requests()))?;
+        if let Some(w) = crate::report::skipped_warning("requests.jsonl", &skipped) {
+            eprintln!("warning: {}: {w}", dir.root.display());
+        }
+        records
     } else {
         BTreeMap::new()
     };

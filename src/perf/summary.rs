@@ -3,7 +3,7 @@
 //! [`RequestRecord`] per line). Reports are rendered from these two files.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use super::record::RequestRecord;
 use super::run::{ClientHealth, Load, Stop};
 use super::server_metrics::ServerDelta;
 use super::stats::LevelStats;
-use crate::record::ToolInfo;
+use crate::record::{SkippedLine, ToolInfo};
 
 /// Version of `summary.json`.
 pub const PERF_SCHEMA_VERSION: u32 = 1;
@@ -140,22 +140,25 @@ impl PerfDir {
         w.flush()
     }
 
-    /// Every record, grouped by level.
+    /// Every record, grouped by level (lines that do not parse are left
+    /// out; [`PerfDir::read_records_checked`] says which).
     pub fn read_records(&self) -> std::io::Result<BTreeMap<usize, Vec<RequestRecord>>> {
-        let mut out: BTreeMap<usize, Vec<RequestRecord>> = BTreeMap::new();
-        let f = match std::fs::File::open(self.requests()) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        for line in std::io::BufReader::new(f).lines() {
-            if let Ok(r) = serde_json::from_str::<RequestRecord>(&line?) {
-                out.entry(r.level).or_default().push(r);
-            }
+        Ok(self.read_records_checked()?.0)
+    }
+
+    /// As [`PerfDir::read_records`], with the lines that were skipped.
+    pub fn read_records_checked(&self) -> std::io::Result<(LevelRecords, Vec<SkippedLine>)> {
+        let lines = crate::record::read_jsonl::<RequestRecord>(&self.requests())?;
+        let mut out = LevelRecords::new();
+        for (_, r) in lines.values {
+            out.entry(r.level).or_default().push(r);
         }
-        Ok(out)
+        Ok((out, lines.skipped))
     }
 }
+
+/// Request records grouped by level index.
+pub type LevelRecords = BTreeMap<usize, Vec<RequestRecord>>;
 
 /// Whether `dir` holds a perf run.
 pub fn is_perf_dir(dir: &Path) -> bool {

@@ -238,6 +238,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}tr.primary td{font-weigh
 .item h3{margin:0 0 4px;font-size:14px}.tag{font-size:12px;padding:1px 6px;border-radius:10px;background:#eaeef2;margin-left:6px}
 pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:6px;margin:4px 0;max-height:320px;overflow:auto}
 details summary{cursor:pointer;color:#0969da}.muted{color:#57606a}
+.warning{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;margin:8px 0}
 "#;
 
 const SCRIPT: &str = r#"
@@ -331,6 +332,13 @@ impl Renderer for HtmlRenderer {
             escape(&m.tool.version),
             escape(&m.status)
         );
+        for w in &d.warnings {
+            let _ = write!(
+                out,
+                "<p class=warning><strong>Warning:</strong> {}</p>",
+                escape(w)
+            );
+        }
         out.push_str("<h2>Results</h2><table><thead><tr><th>Benchmark</th><th>Subset</th><th>Mode</th><th>Extractor</th><th>n</th><th>Accuracy %</th><th></th><th>± stderr</th><th>95% CI</th>");
         for o in Outcome::ALL {
             let _ = write!(out, "<th>{}</th>", o.as_str().replace('_', " "));

@@ -94,7 +94,11 @@ pub fn entries(root: &Path) -> Vec<IndexEntry> {
                 kind: "perf",
                 model: s.settings.model,
                 created: s.created_at,
-                status: s.status,
+                status: if crate::rundir::stale_running(&d, &s.status).is_some() {
+                    "interrupted".into()
+                } else {
+                    s.status
+                },
                 headline,
                 parts: s.levels.iter().map(|l| l.label.clone()).collect(),
             });

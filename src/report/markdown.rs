@@ -113,6 +113,18 @@ impl Renderer for MarkdownRenderer {
             text(&m.tool.version),
             status
         );
+        if !d.warnings.is_empty() {
+            let _ = writeln!(out, "> [!WARNING]");
+            for w in &d.warnings {
+                let w = w
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('\n', " ");
+                let _ = writeln!(out, "> {w}");
+            }
+            out.push('\n');
+        }
         let _ = writeln!(
             out,
             "| Benchmark | Subset | Mode | Extractor | n | Accuracy (%) | ± stderr | 95% CI (Wilson) | Correct | Wrong | No answer | Truncated | Failed |"

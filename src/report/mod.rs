@@ -91,16 +91,35 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             }
         }
     })?;
+    let mut manifest = manifest;
+    let mut warnings = Vec::new();
+    if let Some(w) = crate::rundir::stale_running(&dir.root, &manifest.status) {
+        manifest.status = "interrupted".into();
+        warnings.push(w);
+    }
     let mut samples = Vec::new();
     let mut results = Vec::new();
     let mut agreement = Vec::new();
     for b in &manifest.settings.benchmarks {
-        let recs = dir
-            .read_journal(&b.benchmark)
+        let path = dir.journal(&b.benchmark);
+        let journal = dir
+            .read_journal_checked(&b.benchmark)
             .map_err(|source| ReportError::Io {
-                path: dir.journal(&b.benchmark).display().to_string(),
+                path: path.display().to_string(),
                 source,
             })?;
+        if !path.exists() {
+            warnings.push(format!(
+                "{}: samples/{}.jsonl is missing: no item of this benchmark can be reported",
+                b.benchmark, b.benchmark
+            ));
+        }
+        if let Some(w) =
+            skipped_warning(&format!("samples/{}.jsonl", b.benchmark), &journal.skipped)
+        {
+            warnings.push(w);
+        }
+        let recs = journal.records;
         // Only subsets still selected count (the order follows the settings).
         let recs: Vec<SampleRecord> = b
             .subsets
@@ -116,6 +135,19 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
         agreement.extend(record::agreement_for(&b.benchmark, &b.extractors, &recs));
         samples.push((b.benchmark.clone(), recs));
     }
+    let total: usize = samples.iter().map(|(_, r)| r.len()).sum();
+    let failed = samples
+        .iter()
+        .flat_map(|(_, r)| r.iter())
+        .filter(|r| r.error.is_some())
+        .count();
+    if total == 0 {
+        warnings.push("no item was answered: nothing was measured".into());
+    } else if failed == total {
+        warnings.push(format!(
+            "every one of the {total} item(s) failed (see `error` in the journals): the accuracy measures the failures, not the model"
+        ));
+    }
     let usage = record::usage_totals(samples.iter().flat_map(|(_, r)| r.iter()));
     Ok(RunView {
         data: ReportData {
@@ -124,9 +156,47 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             results,
             usage,
             agreement,
+            warnings,
         },
         samples,
     })
+}
+
+/// One warning for the unreadable lines of a JSON-lines file (the first few
+/// line numbers and reasons), or `None` when every line was read.
+pub fn skipped_warning(file: &str, skipped: &[record::SkippedLine]) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let first: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|s| format!("line {}: {}", s.line, s.reason))
+        .collect();
+    Some(format!(
+        "{file}: {} line(s) could not be read and were skipped ({}{})",
+        skipped.len(),
+        first.join("; "),
+        if skipped.len() > 3 { "; ..." } else { "" }
+    ))
+}
+
+/// Whether a report shows nothing measured (no item answered, or every one
+/// failed): the commands that print it then exit non-zero.
+pub fn nothing_measured(data: &ReportData) -> bool {
+    let n: u64 = data
+        .results
+        .iter()
+        .filter(|r| r.primary && r.subset != "all")
+        .map(|r| r.stats.n)
+        .sum();
+    let failed: u64 = data
+        .results
+        .iter()
+        .filter(|r| r.primary && r.subset != "all")
+        .map(|r| r.outcomes.get(&Outcome::Failed).copied().unwrap_or(0))
+        .sum();
+    n == 0 || failed == n
 }
 
 /// Render every format into the run directory; returns the report data.

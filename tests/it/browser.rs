@@ -31,12 +31,10 @@ fn chromium() -> Option<PathBuf> {
             })
         });
     if found.is_none() {
-        assert!(
-            std::env::var_os("BENCH_REQUIRE_BROWSER").is_none(),
-            "BENCH_REQUIRE_BROWSER is set but no chromium is on PATH"
-        );
-        eprintln!(
-            "SKIPPED: browser test: no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)"
+        crate::support::skip(
+            "browser test",
+            "no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)",
+            "BENCH_REQUIRE_BROWSER",
         );
     }
     found

@@ -567,6 +567,7 @@ fn runs_on_other_items_or_modes_are_compared_where_they_overlap() {
     let benches = m["settings"]["benchmarks"].as_array_mut().unwrap();
     benches.retain(|x| x["benchmark"] == "gsm8k");
     benches[0]["mode"] = "evalscope".into();
+    benches[0]["extractors"] = serde_json::json!(["answer-chain", "other-extractor"]);
     std::fs::write(&run_json, serde_json::to_string_pretty(&m).unwrap()).unwrap();
 
     let cs = bench::compare::compare_all(&[tmp.path().join("eval-a"), b.clone()]).unwrap();

@@ -173,11 +173,10 @@ async fn lm_eval_gsm8k_draw_on_real_train_split() {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     let root = shared.join("datasets/hub");
     if !root.join("datasets/openai/gsm8k").is_dir() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED lm_eval_gsm8k_draw_on_real_train_split: no real datasets at {}",
-            root.display()
+        crate::support::skip(
+            "lm_eval_gsm8k_draw_on_real_train_split",
+            &format!("no real datasets at {}", root.display()),
+            "BENCH_REQUIRE_REAL_DATA",
         );
         return;
     }

@@ -4,23 +4,22 @@
 //! `BENCH_REALSERVER_URL` (llama-cpp-python) and `BENCH_REALSERVER_NATIVE_URL`
 //! (llama-server). Without them these tests say loudly that they were skipped.
 
-use std::io::Write;
-
 use bench::record::{Outcome, RunDir};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{config, start_hub};
 
-/// The URL in `var`, or a SKIPPED line written straight to the process's
-/// stderr (libtest captures `eprintln!` of passing tests; this it does not).
+/// The URL in `var`, or a SKIPPED line (a failure when
+/// `BENCH_REQUIRE_REALSERVER` is set, as in `.ci/run`).
 fn server_url(var: &str, test: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: real server not configured ({var} unset; .ci/run sets it up)"
+            crate::support::skip(
+                test,
+                &format!("real server not configured ({var} unset; .ci/run sets it up)"),
+                "BENCH_REQUIRE_REALSERVER",
             );
             None
         }
