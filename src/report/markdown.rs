@@ -116,12 +116,7 @@ impl Renderer for MarkdownRenderer {
         if !d.warnings.is_empty() {
             let _ = writeln!(out, "> [!WARNING]");
             for w in &d.warnings {
-                let w = w
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-                    .replace('\n', " ");
-                let _ = writeln!(out, "> {w}");
+                let _ = writeln!(out, "> {}", text(w));
             }
             out.push('\n');
         }
