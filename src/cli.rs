@@ -15,6 +15,7 @@ use crate::benchmarks;
 use crate::client::{ApiKind, ClientConfig};
 use crate::config::{EvalConfig, Limit, plan_benchmarks};
 use crate::hub::HubConfig;
+use crate::range::limits as L;
 
 /// LLM accuracy benchmarks against OpenAI-compatible servers.
 #[derive(Debug, Parser)]
@@ -125,10 +126,9 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             "html" => crate::compare::html::eval_page(&cs, &link),
             _ => crate::compare::markdown(&cs),
         };
-        let points = a.threshold.unwrap_or(0.0);
-        if !(points >= 0.0 && points.is_finite()) {
-            bail!("--threshold {points}: expected accuracy points >= 0");
-        }
+        let points = L::THRESHOLD
+            .check(a.threshold.unwrap_or(0.0))
+            .map_err(|e| anyhow::anyhow!("--threshold: {e}"))?;
         let worse: usize = cs
             .iter()
             .map(|c| crate::compare::regressions(c, points).len())
@@ -181,7 +181,7 @@ pub struct CompareArgs {
     pub metric: String,
     /// How much worse still passes the gate: accuracy points for eval runs (default 0), percent
     /// for perf runs (default 5).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| L::THRESHOLD.parse(s))]
     pub threshold: Option<f64>,
 }
 
@@ -204,28 +204,28 @@ pub struct PerfArgs {
     #[arg(long = "header")]
     pub headers: Vec<String>,
     /// Closed-loop levels: requests in flight (pairs with --number).
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = |s: &str| L::CONCURRENCY.parse::<usize>(s))]
     pub parallel: Vec<usize>,
     /// Requests per level (pairs with --parallel or --rate; one value applies to all).
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = |s: &str| L::REQUESTS.parse::<u64>(s))]
     pub number: Vec<u64>,
     /// Open-loop levels: arrivals per second (Poisson, or gamma with --burstiness).
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = |s: &str| L::RATE.parse(s))]
     pub rate: Vec<f64>,
     /// Gamma shape of inter-arrival times with --rate (1 = Poisson; lower is burstier).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = |s: &str| L::BURSTINESS.parse(s))]
     pub burstiness: f64,
     /// With --rate: cap on requests in flight (arrivals beyond it queue; queue time is reported).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| L::CONCURRENCY.parse::<usize>(s))]
     pub max_concurrency: Option<usize>,
     /// Run each level for this long instead of --number (seconds, or 10s, 2m, 500ms).
     #[arg(long)]
     pub duration: Option<String>,
     /// Warmup requests before each level (not measured).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = |s: &str| L::WARMUP.parse::<u64>(s))]
     pub warmup: u64,
     /// Seed for prompts and arrival schedules.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = |s: &str| L::SEED.parse::<u64>(s))]
     pub seed: u64,
     /// Stream responses (the default; needed for TTFT and ITL).
     #[arg(long, overrides_with = "no_stream")]
@@ -234,13 +234,13 @@ pub struct PerfArgs {
     #[arg(long)]
     pub no_stream: bool,
     /// Sampling temperature.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| L::TEMPERATURE.parse(s))]
     pub temperature: Option<f64>,
     /// max_tokens of every request.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| L::MAX_TOKENS.parse::<u32>(s))]
     pub max_tokens: Option<u32>,
     /// min_tokens of every request (vLLM); responses shorter than this are flagged.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| L::MIN_TOKENS.parse::<u32>(s))]
     pub min_tokens: Option<u32>,
     /// Extra JSON merged into every request body, e.g. '{"ignore_eos": true}'.
     #[arg(long)]
@@ -258,16 +258,16 @@ pub struct PerfArgs {
     #[arg(long)]
     pub tokenizer_path: Option<String>,
     /// Random prompts: shortest prompt in tokens.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = |s: &str| L::PROMPT_LENGTH.parse::<usize>(s))]
     pub min_prompt_length: usize,
     /// Random prompts: longest prompt in tokens.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = |s: &str| L::PROMPT_LENGTH.parse::<usize>(s))]
     pub max_prompt_length: usize,
     /// Random prompts: shared prefix length in tokens (in addition to the prompt length).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = |s: &str| L::PREFIX_LENGTH.parse::<usize>(s))]
     pub prefix_length: usize,
     /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true, value_parser = |s: &str| L::TIMEOUT_S.parse(s))]
     pub timeout: f64,
     /// Run directory (default: outputs/perf-TIME-MODEL).
     #[arg(long, visible_alias = "work-dir")]
@@ -284,25 +284,25 @@ pub struct PerfArgs {
 #[derive(Debug, Args)]
 pub struct MockArgs {
     /// Port on 127.0.0.1 (0 picks a free one and prints it).
-    #[arg(long, default_value_t = 8801)]
+    #[arg(long, default_value_t = 8801, allow_negative_numbers = true, value_parser = |s: &str| L::PORT.parse::<u16>(s))]
     pub port: u16,
     /// Time to first token, ms.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = |s: &str| L::DELAY_MS.parse(s))]
     pub ttft_ms: f64,
     /// Gap between token chunks, ms.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = |s: &str| L::DELAY_MS.parse(s))]
     pub itl_ms: f64,
     /// Tokens per response (capped by the request's max_tokens).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true, value_parser = |s: &str| L::OUTPUT_TOKENS.parse::<u32>(s))]
     pub output_tokens: u32,
     /// Tokens per chunk.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = |s: &str| L::TOKENS_PER_CHUNK.parse::<u32>(s))]
     pub tokens_per_chunk: u32,
     /// Model name it serves.
     #[arg(long, default_value = "mock")]
     pub model: String,
     /// Worker threads (one single-threaded runtime each).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = |s: &str| L::THREADS.parse::<usize>(s))]
     pub threads: usize,
 }
 
@@ -353,16 +353,16 @@ pub struct EvalArgs {
     #[arg(long)]
     pub generation_config: Option<String>,
     /// Requests in flight at most.
-    #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8)]
+    #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8, allow_negative_numbers = true, value_parser = |s: &str| L::CONCURRENCY.parse::<usize>(s))]
     pub concurrency: usize,
     /// Run directory (default: outputs/TIME-MODEL). Re-using one resumes it.
     #[arg(long, visible_alias = "work-dir")]
     pub output: Option<PathBuf>,
     /// Per-request timeout in seconds (one attempt).
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true, value_parser = |s: &str| L::TIMEOUT_S.parse(s))]
     pub timeout: f64,
     /// Retries per request after the first attempt.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = |s: &str| L::RETRIES.parse::<u32>(s))]
     pub retries: u32,
     /// Stream responses (SSE); records time to first token.
     #[arg(long)]
@@ -389,7 +389,7 @@ pub struct ReportArgs {
     pub index: bool,
     /// With --index: write at most N comparison pages (n runs of one kind make n(n-1) ordered
     /// pairs; the most recent pairs come first).
-    #[arg(long, value_name = "N", default_value_t = crate::report::index::DEFAULT_MAX_COMPARISONS)]
+    #[arg(long, value_name = "N", default_value_t = crate::report::index::DEFAULT_MAX_COMPARISONS, allow_negative_numbers = true, value_parser = |s: &str| L::MAX_COMPARISONS.parse::<usize>(s))]
     pub max_comparisons: usize,
 }
 
@@ -558,12 +558,14 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
         .map(Limit::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    if a.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    // Parsing already checked the ranges; a config built another way gets
+    // the same check here, before any `Duration` is made.
+    L::CONCURRENCY
+        .check(a.concurrency as u64)
+        .map_err(|e| anyhow::anyhow!("--concurrency: {e}"))?;
+    let timeout = L::TIMEOUT_S
+        .check(a.timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     let endpoints = crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
     let api = match (a.api, endpoints.named) {
         (Some(flag), Some(url)) if flag != url => bail!(
@@ -578,7 +580,7 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     let mut client = ClientConfig::new(&a.api_url);
     client.api_key = a.api_key.filter(|k| !k.is_empty());
     client.api = api;
-    client.timeout = Duration::from_secs_f64(a.timeout);
+    client.timeout = Duration::from_secs_f64(timeout);
     client.max_retries = a.retries;
     client.stream = a.stream;
 
@@ -592,17 +594,17 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
         for (k, v) in obj {
             match k.as_str() {
                 "timeout" => {
-                    let s = v
-                        .as_f64()
-                        .filter(|s| *s > 0.0)
-                        .context("--generation-config timeout: expected seconds > 0")?;
+                    let s = L::TIMEOUT_S
+                        .json("--generation-config timeout", &v)
+                        .map_err(anyhow::Error::msg)?;
                     client.timeout = Duration::from_secs_f64(s);
                 }
                 "retries" => {
-                    client.max_retries = v
-                        .as_u64()
-                        .context("--generation-config retries: expected a non-negative integer")?
-                        as u32;
+                    let n = L::RETRIES
+                        .json("--generation-config retries", &v)
+                        .map_err(anyhow::Error::msg)?;
+                    // RETRIES.max fits a u32.
+                    client.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
                 }
                 "stream" => {
                     client.stream = v

@@ -37,6 +37,7 @@ pub mod mock;
 pub mod perf;
 pub mod prompt;
 pub mod pyrandom;
+pub mod range;
 pub mod record;
 pub mod report;
 pub mod rescore;

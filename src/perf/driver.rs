@@ -20,6 +20,10 @@ use crate::client::{
 };
 use crate::record::ToolInfo;
 
+/// Most events a response's buffer reserves before the first one arrives
+/// (it grows past this as needed).
+const MAX_EVENTS_HINT: usize = 1 << 16;
+
 /// Counts tokens of a text (a tokenizer), for servers that send no usage.
 pub type TokenCounter = Arc<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 
@@ -187,7 +191,9 @@ fn prepare(cfg: &PerfConfig, client: &Client) -> Result<Vec<PreparedRequest>, Pe
                 raw,
                 body: body.into(),
                 expected_prompt_tokens: item.prompt_tokens,
-                expected_events: max.unwrap_or(256) as usize + 4,
+                // A sizing hint only: capped so a huge max_tokens cannot
+                // make each response reserve gigabytes up front.
+                expected_events: (max.unwrap_or(256) as usize).min(MAX_EVENTS_HINT) + 4,
             })
         })
         .collect()
