@@ -5,8 +5,8 @@
 //! `Duration` conversion, an allocation or a loop bound.
 //!
 //! A [`Float`] or [`Int`] is a closed interval with a unit. On the command
-//! line it is a clap value parser (`value_parser = |s: &str|
-//! limits::TIMEOUT_S.parse(s)`), so clap prints `invalid value '1e30' for
+//! line it is a clap value parser (`value_parser =
+//! limits::TIMEOUT_S.parser()`), so clap prints `invalid value '1e30' for
 //! '--timeout <TIMEOUT>': must be a finite number of seconds between 0.001
 //! and 86400 (got 1e30)` and exits 2; in JSON it is
 //! [`Float::json`]/[`Int::json`] with the flag and key as the name.
@@ -72,6 +72,11 @@ impl Float {
         }
     }
 
+    /// [`Float::parse`] as a clap value parser: `value_parser = L::TIMEOUT_S.parser()`.
+    pub fn parser(self) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+        move |s: &str| self.parse(s)
+    }
+
     /// A number from a JSON flag; errors start with `name` (e.g.
     /// `--generation-config timeout`).
     pub fn json(&self, name: &str, v: &Value) -> Result<f64, String> {
@@ -110,6 +115,13 @@ impl Int {
             .filter(|v| (self.min..=self.max).contains(v))
             .and_then(|v| T::try_from(v).ok())
             .ok_or_else(|| self.message(s))
+    }
+
+    /// [`Int::parse`] as a clap value parser: `value_parser = L::RETRIES.parser::<u32>()`.
+    pub fn parser<T: TryFrom<u64>>(
+        self,
+    ) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+        move |s: &str| self.parse::<T>(s)
     }
 
     /// A whole number from a JSON flag; errors start with `name`.

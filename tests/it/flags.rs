@@ -234,7 +234,7 @@ async fn run(args: &[String], scratch: &Path, port: u16, limit: Duration) -> Run
 fn base(command: &str, scratch: &Path, port: u16, skip: &str) -> Vec<String> {
     let url = format!("http://127.0.0.1:{port}/v1");
     let s = |p: &str| scratch.join(p).to_string_lossy().into_owned();
-    let args: Vec<String> = match command {
+    match command {
         "eval" => vec![
             "eval".into(),
             "--model".into(),
@@ -266,8 +266,7 @@ fn base(command: &str, scratch: &Path, port: u16, skip: &str) -> Vec<String> {
             vec!["report".into(), s("empty-folder"), "--index".into()]
         }
         other => panic!("no base arguments for {other}"),
-    };
-    args
+    }
 }
 
 /// Checks one (command, flag, value) run. A refused value exits 2 with the
@@ -280,7 +279,7 @@ async fn check(command: &str, flag: &str, value: &str, valid: bool, scratch: Pat
     // A started mock server runs until killed; everything else ends alone.
     let limit = Duration::from_secs(if command == "mock-server" { 3 } else { 60 });
     let r = run(&args, &scratch, port, limit).await;
-    let what = format!("bench {} --{flag}={value}", command);
+    let what = format!("bench {command} --{flag}={value}");
     let mut problems = Vec::new();
     if r.stderr.contains("panicked") || r.code == Some(101) {
         problems.push("panicked".to_string());
