@@ -21,6 +21,8 @@
 //!   [`report::index`] lists every run of a folder with a picker that opens
 //!   their comparison pages.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - [`range`] holds the bounds of every numeric flag and the one wording of
+//!   their errors.
 #![warn(missing_docs)]
 
 pub mod benchmarks;
