@@ -216,6 +216,36 @@ async fn scrape(http: &reqwest::Client, url: &Option<String>) -> Option<server_m
     (!s.is_empty()).then_some(s)
 }
 
+/// Refuses a workload whose longest prompt plus its output budget exceeds
+/// the server's stated context (`max_model_len`): every such request would
+/// fail. Prompt counts exclude the chat template, so passing is necessary,
+/// not sufficient.
+fn check_context(cfg: &PerfConfig, context: u64) -> Result<(), PerfError> {
+    let longest = cfg
+        .prompts
+        .iter()
+        .filter_map(|p| {
+            let output = p.output_tokens.or(cfg.max_tokens).map_or(0, u64::from);
+            Some((p.prompt_tokens? + output, p.prompt_tokens?, output))
+        })
+        .max();
+    match longest {
+        Some((total, prompt, output)) if total > context => Err(PerfError::Config(format!(
+            "the longest prompt is {prompt} tokens{}, more than the server's max_model_len \
+                 {context} for {}: lower --max-prompt-length / --prefix-length (random \
+                 prompts){}, or use shorter prompts",
+            if output > 0 {
+                format!(" + {output} output tokens (--max-tokens) = {total}")
+            } else {
+                String::new()
+            },
+            cfg.model,
+            if output > 0 { " or --max-tokens" } else { "" }
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Run the sweep.
 pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<PerfOutput, PerfError> {
     if cfg.prompts.is_empty() {
@@ -229,13 +259,21 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     let endpoints =
         resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
     let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
-    let served = client
-        .list_models()
+    let served_models = client
+        .served_models()
         .await
         .map_err(|source| PerfError::Unreachable {
             url: endpoints.models.clone(),
             source,
         })?;
+    let served: Vec<String> = served_models.iter().map(|m| m.id.clone()).collect();
+    if let Some(context) = served_models
+        .iter()
+        .find(|m| m.id == cfg.model)
+        .and_then(|m| m.max_model_len)
+    {
+        check_context(&cfg, context)?;
+    }
     if !served.contains(&cfg.model) {
         return Err(PerfError::UnknownModel {
             model: cfg.model.clone(),

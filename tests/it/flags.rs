@@ -558,3 +558,71 @@ async fn prompts_longer_than_the_tokenizer_model_max_length_are_refused() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_longer_than_the_server_max_model_len_are_refused_before_sending() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A server that states its context, as vLLM's /v1/models does, and
+    // counts every other request.
+    let others = Arc::new(AtomicUsize::new(0));
+    let counted = others.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/models",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"object": "list", "data": [
+                    {"id": "m", "object": "model", "max_model_len": 512}
+                ]}))
+            }),
+        )
+        .fallback(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::NOT_FOUND
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tok = fixture_tokenizer();
+    let url = format!("http://{addr}/v1");
+    let args: Vec<String> = [
+        "perf",
+        "--url",
+        &url,
+        "--model",
+        "m",
+        "--no-progress",
+        "--tokenizer-path",
+        tok.to_str().expect("utf8"),
+        "--min-prompt-length",
+        "400",
+        "--max-prompt-length",
+        "400",
+        "--max-tokens",
+        "200",
+        "--number",
+        "2",
+        "--output",
+        tmp.path().join("run").to_str().expect("utf8"),
+    ]
+    .map(String::from)
+    .to_vec();
+    let r = run(&args, tmp.path(), closed_port(), Duration::from_secs(120)).await;
+    server.abort();
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "the longest prompt is 400 tokens + 200 output tokens (--max-tokens) = 600, \
+             more than the server's max_model_len 512 for m"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(others.load(Ordering::SeqCst), 0, "a request was sent");
+}
