@@ -1404,6 +1404,17 @@ pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
 /// `--tokenizer-path` (fetched from the hub when it is a model id; works
 /// inside or outside an async runtime), and a label for the record.
 pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload, PromptError> {
+    workload_within(a, hub, count, PROMPT_TOKEN_BUDGET)
+}
+
+/// [`workload`] with the memory budget for random prompts given, in tokens
+/// (see [`distinct_prompts`]).
+pub fn workload_within(
+    a: &PerfArgs,
+    hub: &HubConfig,
+    count: usize,
+    budget: u64,
+) -> Result<Workload, PromptError> {
     let spec = spec_from_args(a)?;
     let tokenizer = match &a.tokenizer_path {
         Some(t) => Some(Arc::new(load_tokenizer_blocking(t, hub)?)),
@@ -1414,13 +1425,12 @@ pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload,
     if let (PromptSpec::Random(r), Some(tok)) = (&spec, &tokenizer) {
         let limit = context_limit(a.tokenizer_path.as_deref().unwrap_or_default(), tok, hub);
         check_lengths(r, limit.as_ref())?;
-        let distinct = distinct_prompts(r, count);
+        let distinct = distinct_prompts(r, count, budget);
         if distinct < count {
             note = Some(format!(
                 "{distinct} distinct random prompts of up to {} tokens, reused in order for \
-                 {count} requests (prompt memory is capped at {} tokens)",
+                 {count} requests (prompt memory is capped at {budget} tokens)",
                 r.longest(),
-                PROMPT_TOKEN_BUDGET
             ));
             count = distinct;
         }
@@ -1590,10 +1600,11 @@ pub fn check_lengths(spec: &RandomSpec, limit: Option<&ContextLimit>) -> Result<
 }
 
 /// How many distinct random prompts to make for `requests` requests: all of
-/// them, unless that would hold more than [`PROMPT_TOKEN_BUDGET`] tokens.
-pub fn distinct_prompts(spec: &RandomSpec, requests: usize) -> usize {
+/// them, unless that would hold more than `budget` tokens (each prompt
+/// counted at its longest plus a fixed overhead), and at least one.
+pub fn distinct_prompts(spec: &RandomSpec, requests: usize, budget: u64) -> usize {
     let per_prompt = spec.longest() + PER_PROMPT_OVERHEAD;
-    let fit = usize::try_from(PROMPT_TOKEN_BUDGET / per_prompt).unwrap_or(usize::MAX);
+    let fit = usize::try_from(budget / per_prompt).unwrap_or(usize::MAX);
     requests.min(fit).max(1)
 }
 
@@ -1748,18 +1759,24 @@ mod tests {
             seed: 0,
         };
         // Ordinary runs get one prompt per request.
-        assert_eq!(distinct_prompts(&spec(1024, 0), 1000), 1000);
+        assert_eq!(
+            distinct_prompts(&spec(1024, 0), 1000, PROMPT_TOKEN_BUDGET),
+            1000
+        );
         // Long prompts: as many as fit in the budget, at least one.
-        let n = distinct_prompts(&spec(1 << 20, 0), 1000);
+        let n = distinct_prompts(&spec(1 << 20, 0), 1000, PROMPT_TOKEN_BUDGET);
         assert_eq!(n, 15);
         assert!(n as u64 * ((1 << 20) + PER_PROMPT_OVERHEAD) <= PROMPT_TOKEN_BUDGET);
-        assert_eq!(distinct_prompts(&spec(1 << 20, 1 << 20), 1000), 7);
+        assert_eq!(
+            distinct_prompts(&spec(1 << 20, 1 << 20), 1000, PROMPT_TOKEN_BUDGET),
+            7
+        );
         // Many tiny prompts are bounded by their overhead.
         assert_eq!(
-            distinct_prompts(&spec(1, 0), 10_000_000) as u64,
+            distinct_prompts(&spec(1, 0), 10_000_000, PROMPT_TOKEN_BUDGET) as u64,
             PROMPT_TOKEN_BUDGET / (1 + PER_PROMPT_OVERHEAD)
         );
-        assert_eq!(distinct_prompts(&spec(1024, 0), 0), 1);
+        assert_eq!(distinct_prompts(&spec(1024, 0), 0, PROMPT_TOKEN_BUDGET), 1);
     }
 
     #[test]

@@ -626,3 +626,55 @@ async fn prompts_longer_than_the_server_max_model_len_are_refused_before_sending
     );
     assert_eq!(others.load(Ordering::SeqCst), 0, "a request was sent");
 }
+
+#[test]
+fn random_prompts_beyond_the_memory_budget_are_fewer_and_reused() {
+    use bench::perf::prompts::workload_within;
+    use clap::Parser;
+    let tok = fixture_tokenizer();
+    let argv = [
+        "bench",
+        "perf",
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--tokenizer-path",
+        tok.to_str().expect("utf8"),
+        "--min-prompt-length",
+        "40",
+        "--max-prompt-length",
+        "40",
+    ];
+    let a = match bench::cli::Cli::try_parse_from(argv)
+        .expect("flags parse")
+        .command
+    {
+        bench::cli::Command::Perf(a) => *a,
+        other => panic!("expected perf, got {other:?}"),
+    };
+    let cache = tempfile::tempdir().expect("tempdir");
+    let hub = bench::hub::HubConfig {
+        endpoint: format!("http://127.0.0.1:{}", closed_port()),
+        token: None,
+        cache_dir: cache.path().to_path_buf(),
+        offline: true,
+    };
+    // Room for ten prompts of 40 tokens (each counted with 64 for its request).
+    let budget = 10 * (40 + 64);
+    let w = workload_within(&a, &hub, 100, budget).expect("workload");
+    assert_eq!(w.items.len(), 10);
+    assert!(w.items.iter().all(|i| i.prompt_tokens == Some(40)));
+    let note = w.note.as_deref().expect("a note says prompts are reused");
+    assert!(
+        note.starts_with(
+            "10 distinct random prompts of up to 40 tokens, reused in order for 100 requests"
+        ),
+        "{note}"
+    );
+    assert!(w.label.contains(note), "{}", w.label);
+    // Within the budget: one prompt per request, no note.
+    let w = workload_within(&a, &hub, 10, budget).expect("workload");
+    assert_eq!(w.items.len(), 10);
+    assert_eq!(w.note, None);
+}
