@@ -15,6 +15,7 @@ use crate::benchmarks;
 use crate::client::{ApiKind, ClientConfig};
 use crate::config::{EvalConfig, Limit, plan_benchmarks};
 use crate::hub::HubConfig;
+use crate::range::limits as L;
 
 /// LLM accuracy benchmarks against OpenAI-compatible servers.
 #[derive(Debug, Parser)]
@@ -147,10 +148,9 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             "html" => crate::compare::html::eval_page(&cs, &link),
             _ => crate::compare::markdown(&cs),
         };
-        let points = a.threshold.unwrap_or(0.0);
-        if !(points >= 0.0 && points.is_finite()) {
-            bail!("--threshold {points}: expected accuracy points >= 0");
-        }
+        let points = L::THRESHOLD
+            .check(a.threshold.unwrap_or(0.0))
+            .map_err(|e| anyhow::anyhow!("--threshold: {e}"))?;
         // A comparison with no row at all (nothing paired) proves nothing:
         // the gate must not pass it.
         let empty: Vec<&str> = cs
@@ -222,8 +222,8 @@ pub struct CompareArgs {
     #[arg(long, default_value = "output_throughput")]
     pub metric: String,
     /// How much worse still passes the gate: accuracy points for eval runs (default 0), percent
-    /// for perf runs (default 5).
-    #[arg(long)]
+    /// for perf runs (default 5; 0 to 10000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::THRESHOLD.parser())]
     pub threshold: Option<f64>,
 }
 
@@ -245,29 +245,29 @@ pub struct PerfArgs {
     /// Extra request header `Name: value` (repeatable); values are never recorded.
     #[arg(long = "header")]
     pub headers: Vec<String>,
-    /// Closed-loop levels: requests in flight (pairs with --number).
-    #[arg(long, num_args = 1..)]
+    /// Closed-loop levels: requests in flight (pairs with --number; 1 to 100000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
     pub parallel: Vec<usize>,
-    /// Requests per level (pairs with --parallel or --rate; one value applies to all).
-    #[arg(long, num_args = 1..)]
+    /// Requests per level (pairs with --parallel or --rate; one value applies to all; 1 to 10000000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::REQUESTS.parser::<u64>())]
     pub number: Vec<u64>,
-    /// Open-loop levels: arrivals per second (Poisson, or gamma with --burstiness).
-    #[arg(long, num_args = 1..)]
+    /// Open-loop levels: arrivals per second (Poisson, or gamma with --burstiness; 0.001 to 1000000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::RATE.parser())]
     pub rate: Vec<f64>,
-    /// Gamma shape of inter-arrival times with --rate (1 = Poisson; lower is burstier).
-    #[arg(long, default_value_t = 1.0)]
+    /// Gamma shape of inter-arrival times with --rate (1 = Poisson; lower is burstier; 0.001 to 1000).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = L::BURSTINESS.parser())]
     pub burstiness: f64,
-    /// With --rate: cap on requests in flight (arrivals beyond it queue; queue time is reported).
-    #[arg(long)]
+    /// With --rate: cap on requests in flight (arrivals beyond it queue; queue time is reported; 1 to 100000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
     pub max_concurrency: Option<usize>,
-    /// Run each level for this long instead of --number (seconds, or 10s, 2m, 500ms).
+    /// Run each level for this long instead of --number (seconds, or 10s, 2m, 500ms; 1 ms to 7 days).
     #[arg(long)]
     pub duration: Option<String>,
-    /// Warmup requests before each level (not measured).
-    #[arg(long, default_value_t = 0)]
+    /// Warmup requests before each level (not measured; 0 to 1000000).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::WARMUP.parser::<u64>())]
     pub warmup: u64,
     /// Seed for prompts and arrival schedules.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::SEED.parser::<u64>())]
     pub seed: u64,
     /// Stream responses (the default; needed for TTFT and ITL).
     #[arg(long, overrides_with = "no_stream")]
@@ -275,14 +275,14 @@ pub struct PerfArgs {
     /// Do not stream (then only end-to-end latency is measured).
     #[arg(long)]
     pub no_stream: bool,
-    /// Sampling temperature.
-    #[arg(long)]
+    /// Sampling temperature (0 to 100).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::TEMPERATURE.parser())]
     pub temperature: Option<f64>,
-    /// max_tokens of every request.
-    #[arg(long)]
+    /// max_tokens of every request (1 to 10000000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::MAX_TOKENS.parser::<u32>())]
     pub max_tokens: Option<u32>,
-    /// min_tokens of every request (vLLM); responses shorter than this are flagged.
-    #[arg(long)]
+    /// min_tokens of every request (vLLM); responses shorter than this are flagged (0 to 10000000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::MIN_TOKENS.parser::<u32>())]
     pub min_tokens: Option<u32>,
     /// Extra JSON merged into every request body, e.g. '{"ignore_eos": true}'.
     #[arg(long)]
@@ -299,17 +299,19 @@ pub struct PerfArgs {
     /// tokenizer.json (or a directory holding one), or a hub model id: owner/name, optionally @revision.
     #[arg(long)]
     pub tokenizer_path: Option<String>,
-    /// Random prompts: shortest prompt in tokens.
-    #[arg(long, default_value_t = 1024)]
+    /// Random prompts: shortest prompt in tokens (1 to 1048576).
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = L::PROMPT_LENGTH.parser::<usize>())]
     pub min_prompt_length: usize,
-    /// Random prompts: longest prompt in tokens.
-    #[arg(long, default_value_t = 1024)]
+    /// Random prompts: longest prompt in tokens (1 to 1048576).
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = L::PROMPT_LENGTH.parser::<usize>())]
     pub max_prompt_length: usize,
-    /// Random prompts: shared prefix length in tokens (in addition to the prompt length).
-    #[arg(long, default_value_t = 0)]
+    /// Random prompts: shared prefix length in tokens (in addition to the prompt length; 0 to 1048576).
+    /// Prefix plus the longest prompt may be at most 1048576 tokens, and at most the
+    /// tokenizer's model_max_length where its files state one.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::PREFIX_LENGTH.parser::<usize>())]
     pub prefix_length: usize,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 600.0)]
+    /// Per-request timeout in seconds (0.001 to 86400).
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true, value_parser = L::TIMEOUT_S.parser())]
     pub timeout: f64,
     /// Run directory (default: outputs/perf-TIME-MODEL).
     #[arg(long, visible_alias = "work-dir")]
@@ -325,26 +327,26 @@ pub struct PerfArgs {
 /// `bench mock-server` flags.
 #[derive(Debug, Args)]
 pub struct MockArgs {
-    /// Port on 127.0.0.1 (0 picks a free one and prints it).
-    #[arg(long, default_value_t = 8801)]
+    /// Port on 127.0.0.1 (0 picks a free one and prints it; 0 to 65535).
+    #[arg(long, default_value_t = 8801, allow_negative_numbers = true, value_parser = L::PORT.parser::<u16>())]
     pub port: u16,
-    /// Time to first token, ms.
-    #[arg(long, default_value_t = 0.0)]
+    /// Time to first token, ms (0 to 3600000).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = L::DELAY_MS.parser())]
     pub ttft_ms: f64,
-    /// Gap between token chunks, ms.
-    #[arg(long, default_value_t = 0.0)]
+    /// Gap between token chunks, ms (0 to 3600000).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = L::DELAY_MS.parser())]
     pub itl_ms: f64,
-    /// Tokens per response (capped by the request's max_tokens).
-    #[arg(long, default_value_t = 128)]
+    /// Tokens per response (capped by the request's max_tokens; 0 to 1000000).
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true, value_parser = L::OUTPUT_TOKENS.parser::<u32>())]
     pub output_tokens: u32,
-    /// Tokens per chunk.
-    #[arg(long, default_value_t = 1)]
+    /// Tokens per chunk (1 to 1000000).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = L::TOKENS_PER_CHUNK.parser::<u32>())]
     pub tokens_per_chunk: u32,
     /// Model name it serves.
     #[arg(long, default_value = "mock")]
     pub model: String,
-    /// Worker threads (one single-threaded runtime each).
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads (one single-threaded runtime each; 1 to 1024).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = L::THREADS.parser::<usize>())]
     pub threads: usize,
 }
 
@@ -394,17 +396,17 @@ pub struct EvalArgs {
     /// extra_body is merged into the request.
     #[arg(long)]
     pub generation_config: Option<String>,
-    /// Requests in flight at most.
-    #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8)]
+    /// Requests in flight at most (1 to 100000).
+    #[arg(long, visible_alias = "eval-batch-size", default_value_t = 8, allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
     pub concurrency: usize,
     /// Run directory (default: outputs/TIME-MODEL). Re-using one resumes it.
     #[arg(long, visible_alias = "work-dir")]
     pub output: Option<PathBuf>,
-    /// Per-request timeout in seconds (one attempt).
-    #[arg(long, default_value_t = 600.0)]
+    /// Per-request timeout in seconds (one attempt; 0.001 to 86400).
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true, value_parser = L::TIMEOUT_S.parser())]
     pub timeout: f64,
-    /// Retries per request after the first attempt.
-    #[arg(long, default_value_t = 5)]
+    /// Retries per request after the first attempt (0 to 100).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = L::RETRIES.parser::<u32>())]
     pub retries: u32,
     /// Stream responses (SSE); records time to first token.
     #[arg(long)]
@@ -430,8 +432,8 @@ pub struct ReportArgs {
     #[arg(long)]
     pub index: bool,
     /// With --index: write at most N comparison pages (n runs of one kind make n(n-1) ordered
-    /// pairs; the most recent pairs come first).
-    #[arg(long, value_name = "N", default_value_t = crate::report::index::DEFAULT_MAX_COMPARISONS)]
+    /// pairs; the most recent pairs come first; 0 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = crate::report::index::DEFAULT_MAX_COMPARISONS, allow_negative_numbers = true, value_parser = L::MAX_COMPARISONS.parser::<usize>())]
     pub max_comparisons: usize,
 }
 
@@ -626,12 +628,14 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
         .map(Limit::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    if a.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    // Parsing already checked the ranges; a config built another way gets
+    // the same check here, before any `Duration` is made.
+    L::CONCURRENCY
+        .check(a.concurrency as u64)
+        .map_err(|e| anyhow::anyhow!("--concurrency: {e}"))?;
+    let timeout = L::TIMEOUT_S
+        .check(a.timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     let endpoints = crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
     let api = match (a.api, endpoints.named) {
         (Some(flag), Some(url)) if flag != url => bail!(
@@ -646,7 +650,7 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     let mut client = ClientConfig::new(&a.api_url);
     client.api_key = a.api_key.filter(|k| !k.is_empty());
     client.api = api;
-    client.timeout = Duration::from_secs_f64(a.timeout);
+    client.timeout = Duration::from_secs_f64(timeout);
     client.max_retries = a.retries;
     client.stream = a.stream;
 
@@ -660,17 +664,17 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
         for (k, v) in obj {
             match k.as_str() {
                 "timeout" => {
-                    let s = v
-                        .as_f64()
-                        .filter(|s| *s > 0.0)
-                        .context("--generation-config timeout: expected seconds > 0")?;
+                    let s = L::TIMEOUT_S
+                        .json("--generation-config timeout", &v)
+                        .map_err(anyhow::Error::msg)?;
                     client.timeout = Duration::from_secs_f64(s);
                 }
                 "retries" => {
-                    client.max_retries = v
-                        .as_u64()
-                        .context("--generation-config retries: expected a non-negative integer")?
-                        as u32;
+                    let n = L::RETRIES
+                        .json("--generation-config retries", &v)
+                        .map_err(anyhow::Error::msg)?;
+                    // RETRIES.max fits a u32.
+                    client.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
                 }
                 "stream" => {
                     client.stream = v

@@ -165,10 +165,10 @@ pub fn plan_benchmarks(
                         mode = parsed;
                     }
                     "few_shot" | "few_shot_num" => {
-                        let n = v.as_u64().ok_or_else(|| {
-                            format!("--dataset-args {name}.{k}: expected a non-negative integer")
-                        })?;
-                        few_shot = Some(n as usize);
+                        let n = crate::range::limits::FEW_SHOT
+                            .json(&format!("--dataset-args {name}.{k}"), v)?;
+                        // FEW_SHOT.max fits any usize.
+                        few_shot = Some(usize::try_from(n).unwrap_or(usize::MAX));
                     }
                     "subsets" | "subset_list" => {
                         let list = v.as_array().ok_or_else(|| {
@@ -229,6 +229,14 @@ mod tests {
         assert_eq!(p[1].subsets.len(), 1);
         let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "bogus"}}"#)).unwrap_err();
         assert!(e.contains("gsm8k.mode") && e.contains("native"), "{e}");
+        for bad in ["-1", "1e300", "1.5", "101", "18446744073709551615", "\"3\""] {
+            let args = format!(r#"{{"gsm8k": {{"few_shot": {bad}}}}}"#);
+            let e = plan_benchmarks(&names, Some(&args)).unwrap_err();
+            assert!(
+                e.starts_with("--dataset-args gsm8k.few_shot: must be a whole number"),
+                "{e}"
+            );
+        }
         let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"shots": 2}}"#)).unwrap_err();
         assert!(e.contains("unknown key `shots`"), "{e}");
         let e = plan_benchmarks(&["gsm8kk".to_string()], None).unwrap_err();

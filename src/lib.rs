@@ -24,6 +24,8 @@
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - [`range`] holds the bounds of every numeric flag and the one wording of
+//!   their errors.
 #![warn(missing_docs)]
 
 pub mod benchmarks;
@@ -40,6 +42,7 @@ pub mod mock;
 pub mod perf;
 pub mod prompt;
 pub mod pyrandom;
+pub mod range;
 pub mod record;
 pub mod redact;
 pub mod report;

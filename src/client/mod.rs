@@ -369,6 +369,17 @@ impl Client {
     /// One attempt with a 5 s limit, so a wrong URL or a server that is down
     /// is reported within seconds instead of after the retry schedule.
     pub async fn list_models(&self) -> Result<Vec<String>, RequestError> {
+        Ok(self
+            .served_models()
+            .await?
+            .into_iter()
+            .map(|m| m.id)
+            .collect())
+    }
+
+    /// [`Client::list_models`] with each model's context length where the
+    /// server states it.
+    pub async fn served_models(&self) -> Result<Vec<ServedModel>, RequestError> {
         let attempt = async {
             let resp = self
                 .http
@@ -609,9 +620,19 @@ async fn status_failure(resp: reqwest::Response) -> Failure {
     }
 }
 
-/// Model ids from a `/models` body: OpenAI's `data[].id`, or, failing that,
+/// A model as `/models` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedModel {
+    /// The id requests name.
+    pub id: String,
+    /// Longest prompt plus output the server takes, in tokens, when it says
+    /// (vLLM's and SGLang's `max_model_len`).
+    pub max_model_len: Option<u64>,
+}
+
+/// Models from a `/models` body: OpenAI's `data[].id`, or, failing that,
 /// the Ollama-style `models[].model`/`name` that llama-server also sends.
-fn parse_models(body: &[u8]) -> Result<Vec<String>, Failure> {
+fn parse_models(body: &[u8]) -> Result<Vec<ServedModel>, Failure> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let text = String::from_utf8_lossy(body);
         Failure::new(
@@ -619,12 +640,17 @@ fn parse_models(body: &[u8]) -> Result<Vec<String>, Failure> {
             format!("/models is not JSON ({e}): {}", truncate(text.trim(), 200)),
         )
     })?;
-    let ids = |list: &Value, keys: &[&str]| -> Option<Vec<String>> {
+    let ids = |list: &Value, keys: &[&str]| -> Option<Vec<ServedModel>> {
         let list = list.as_array()?;
         Some(
             list.iter()
-                .filter_map(|m| keys.iter().find_map(|k| m.get(k)?.as_str()))
-                .map(str::to_owned)
+                .filter_map(|m| {
+                    let id = keys.iter().find_map(|k| m.get(k)?.as_str())?;
+                    Some(ServedModel {
+                        id: id.to_owned(),
+                        max_model_len: m.get("max_model_len").and_then(Value::as_u64),
+                    })
+                })
                 .collect(),
         )
     };
@@ -707,11 +733,21 @@ mod tests {
     #[test]
     fn models_lists() {
         let openai = br#"{"object":"list","data":[{"id":"a","object":"model"},{"id":"b"}]}"#;
-        assert_eq!(parse_models(openai).unwrap(), ["a", "b"]);
+        let ids = |m: Vec<ServedModel>| m.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(parse_models(openai).unwrap()), ["a", "b"]);
         let native = br#"{"models":[{"name":"tiny","model":"tiny"}],"object":"list","data":[{"id":"tiny","meta":{}}]}"#;
-        assert_eq!(parse_models(native).unwrap(), ["tiny"]);
+        assert_eq!(ids(parse_models(native).unwrap()), ["tiny"]);
         let ollama = br#"{"models":[{"name":"llama3:8b"}]}"#;
-        assert_eq!(parse_models(ollama).unwrap(), ["llama3:8b"]);
+        assert_eq!(ids(parse_models(ollama).unwrap()), ["llama3:8b"]);
+        let vllm =
+            br#"{"object":"list","data":[{"id":"q","object":"model","max_model_len":32768}]}"#;
+        assert_eq!(
+            parse_models(vllm).unwrap(),
+            [ServedModel {
+                id: "q".into(),
+                max_model_len: Some(32768)
+            }]
+        );
         assert_eq!(parse_models(b"<html>").unwrap_err().kind, ErrorKind::Decode);
         assert_eq!(
             parse_models(br#"{"x":1}"#).unwrap_err().kind,

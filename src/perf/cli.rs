@@ -14,33 +14,42 @@ use super::run::{Load, Stop};
 use super::stats::Slo;
 use crate::cli::PerfArgs;
 use crate::client::{ApiKind, ClientConfig, resolve_endpoints};
+use crate::range::limits as L;
 
-/// Parse `10`, `10s`, `2m`, `500ms`, `1h` (a bare number is seconds).
+/// Parse `10`, `10s`, `2m`, `500ms`, `1h` (a bare number is seconds), from
+/// 1 ms to 7 days ([`L::DURATION_S`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("--duration `{s}`: expected e.g. 30, 30s, 2m or 500ms"))?;
+    // The unit is a known suffix ("ms" before "s"), so `1e300s` reads as
+    // 1e300 seconds (then refused by the range) rather than as unit `e300s`.
+    let (num, unit) = ["ms", "s", "m", "h"]
+        .iter()
+        .find_map(|&u| t.strip_suffix(u).map(|n| (n, u)))
+        .unwrap_or((t, "s"));
+    let v: f64 = num.trim().parse().map_err(|_| {
+        match t.find(|c: char| c.is_ascii_alphabetic() && !"eE".contains(c)) {
+            Some(i) if num == t => format!(
+                "--duration `{s}`: unknown unit `{}` (use ms, s, m or h)",
+                &t[i..]
+            ),
+            _ => format!("--duration `{s}`: expected e.g. 30, 30s, 2m or 500ms"),
+        }
+    })?;
     let secs = match unit {
         "ms" => v / 1000.0,
-        "s" => v,
         "m" => v * 60.0,
         "h" => v * 3600.0,
-        _ => {
-            return Err(format!(
-                "--duration `{s}`: unknown unit `{unit}` (use ms, s, m or h)"
-            ));
-        }
+        _ => v,
     };
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err(format!("--duration `{s}` must be positive"));
-    }
+    let secs = L::DURATION_S
+        .check(secs)
+        .map_err(|_| format!("--duration: {}", L::DURATION_S.message(s)))?;
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// `r` with its error prefixed by `--name: `.
+fn flag<T>(name: &str, r: Result<T, String>) -> Result<T, String> {
+    r.map_err(|e| format!("--{name}: {e}"))
 }
 
 /// The levels of the sweep from --parallel / --rate / --number / --duration.
@@ -52,17 +61,37 @@ pub fn levels(a: &PerfArgs) -> Result<Vec<(Load, Stop)>, String> {
     if duration.is_some() && !a.number.is_empty() {
         return Err("--duration and --number are alternatives: give one".into());
     }
+    // Parsing checked each number's range; checked again here for configs
+    // built without clap, since these values size schedules and pools.
+    for &r in &a.rate {
+        flag("rate", L::RATE.check(r))?;
+    }
+    for &c in &a.parallel {
+        flag("parallel", L::CONCURRENCY.check(c as u64))?;
+    }
+    if let Some(c) = a.max_concurrency {
+        flag("max-concurrency", L::CONCURRENCY.check(c as u64))?;
+    }
+    for &n in &a.number {
+        flag("number", L::REQUESTS.check(n))?;
+    }
+    flag("warmup", L::WARMUP.check(a.warmup))?;
     let loads: Vec<Load> = if !a.rate.is_empty() {
-        if let Some(r) = a.rate.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
+        flag("burstiness", L::BURSTINESS.check(a.burstiness))?;
+        // A level schedules rate × duration arrivals up front.
+        if let Some(d) = duration
+            && let Some(r) = a
+                .rate
+                .iter()
+                .find(|r| **r * d.as_secs_f64() > L::REQUESTS.max as f64)
+        {
             return Err(format!(
-                "--rate {r}: must be a positive number of requests per second"
+                "--rate {r} with --duration {}: {} arrivals in one level, more than the {} \
+                 a level may schedule; shorten --duration or lower --rate",
+                a.duration.as_deref().unwrap_or_default(),
+                (r * d.as_secs_f64()).round(),
+                L::REQUESTS.max
             ));
-        }
-        if !(a.burstiness > 0.0 && a.burstiness.is_finite()) {
-            return Err("--burstiness must be positive".into());
-        }
-        if a.max_concurrency == Some(0) {
-            return Err("--max-concurrency must be at least 1".into());
         }
         a.rate
             .iter()
@@ -157,13 +186,13 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         ("completions", _) => ApiKind::Completions,
         (other, _) => bail!("--api `{other}`: expected openai, chat or completions"),
     };
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    let timeout = L::TIMEOUT_S
+        .check(a.timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     let mut client = ClientConfig::new(&a.url);
     client.api_key = a.api_key.clone().filter(|k| !k.is_empty());
     client.api = api;
-    client.timeout = Duration::from_secs_f64(a.timeout);
+    client.timeout = Duration::from_secs_f64(timeout);
     client.stream = !a.no_stream;
     client.headers = headers(&a.headers).map_err(anyhow::Error::msg)?;
     let extra: Map<String, Value> = match &a.extra_args {
@@ -202,6 +231,9 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         .max()
         .unwrap_or(1);
     let workload = super::prompts::workload(&a, &hub, max_requests)?;
+    if let Some(note) = &workload.note {
+        eprintln!("note: {note}");
+    }
     let output = a
         .output
         .clone()
@@ -284,6 +316,15 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("-1").is_err());
+        for bad in ["0", "1e300s", "1e300", "NaN", "inf", "8d", "169h"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.starts_with("--duration"), "{e}");
+        }
+        assert!(parse_duration("7d").unwrap_err().contains("unknown unit"));
+        assert_eq!(
+            parse_duration("168h").unwrap(),
+            Duration::from_secs(604_800)
+        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ use crate::client::{
 use crate::record::ToolInfo;
 use crate::redact::strip_userinfo;
 
+/// Most events a response's buffer reserves before the first one arrives
+/// (it grows past this as needed).
+const MAX_EVENTS_HINT: usize = 1 << 16;
+
 /// Counts tokens of a text (a tokenizer), for servers that send no usage.
 pub type TokenCounter = Arc<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 
@@ -204,7 +208,9 @@ fn prepare(cfg: &PerfConfig, client: &Client) -> Result<Vec<PreparedRequest>, Pe
                 raw,
                 body: body.into(),
                 expected_prompt_tokens: item.prompt_tokens,
-                expected_events: max.unwrap_or(256) as usize + 4,
+                // A sizing hint only: capped so a huge max_tokens cannot
+                // make each response reserve gigabytes up front.
+                expected_events: (max.unwrap_or(256) as usize).min(MAX_EVENTS_HINT) + 4,
             })
         })
         .collect()
@@ -227,6 +233,36 @@ async fn scrape(http: &reqwest::Client, url: &Option<String>) -> Option<server_m
     (!s.is_empty()).then_some(s)
 }
 
+/// Refuses a workload whose longest prompt plus its output budget exceeds
+/// the server's stated context (`max_model_len`): every such request would
+/// fail. Prompt counts exclude the chat template, so passing is necessary,
+/// not sufficient.
+fn check_context(cfg: &PerfConfig, context: u64) -> Result<(), PerfError> {
+    let longest = cfg
+        .prompts
+        .iter()
+        .filter_map(|p| {
+            let output = p.output_tokens.or(cfg.max_tokens).map_or(0, u64::from);
+            Some((p.prompt_tokens? + output, p.prompt_tokens?, output))
+        })
+        .max();
+    match longest {
+        Some((total, prompt, output)) if total > context => Err(PerfError::Config(format!(
+            "the longest prompt is {prompt} tokens{}, more than the server's max_model_len \
+                 {context} for {}: lower --max-prompt-length / --prefix-length (random \
+                 prompts){}, or use shorter prompts",
+            if output > 0 {
+                format!(" + {output} output tokens (--max-tokens) = {total}")
+            } else {
+                String::new()
+            },
+            cfg.model,
+            if output > 0 { " or --max-tokens" } else { "" }
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Run the sweep.
 pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<PerfOutput, PerfError> {
     if cfg.prompts.is_empty() {
@@ -243,8 +279,8 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     let endpoints =
         resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
     let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
-    let served = client
-        .list_models()
+    let served_models = client
+        .served_models()
         .await
         .map_err(|source| match source.status {
             Some(status @ (401 | 403)) => PerfError::Unauthorized {
@@ -257,6 +293,14 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
                 source,
             },
         })?;
+    let served: Vec<String> = served_models.iter().map(|m| m.id.clone()).collect();
+    if let Some(context) = served_models
+        .iter()
+        .find(|m| m.id == cfg.model)
+        .and_then(|m| m.max_model_len)
+    {
+        check_context(&cfg, context)?;
+    }
     if !served.contains(&cfg.model) {
         return Err(PerfError::UnknownModel {
             model: cfg.model.clone(),

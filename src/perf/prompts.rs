@@ -626,17 +626,7 @@ pub fn random_prompts_with(
     spec: &RandomSpec,
     count: usize,
 ) -> Result<PromptSet, PromptError> {
-    if spec.min_len == 0 {
-        return Err(PromptError::InvalidLengths(
-            "--min-prompt-length must be at least 1".to_string(),
-        ));
-    }
-    if spec.min_len > spec.max_len {
-        return Err(PromptError::InvalidLengths(format!(
-            "--min-prompt-length {} is greater than --max-prompt-length {}",
-            spec.min_len, spec.max_len
-        )));
-    }
+    check_lengths(spec, None)?;
     let empty = Exact {
         text: String::new(),
         ids: Vec::new(),
@@ -677,10 +667,15 @@ pub fn random_prompts_with(
     let achieved: Vec<u64> = made.iter().map(|e| e.ids.len() as u64).collect();
     let prompts = made
         .into_iter()
-        .map(|e| PerfPrompt {
-            prompt_tokens: Some(e.ids.len() as u64),
-            prompt: Prompt::Text(e.text),
-            output_tokens: None,
+        .map(|mut e| {
+            // `assemble` reserves 8 bytes a token; keep only what is used,
+            // since every prompt stays in memory for the whole run.
+            e.text.shrink_to_fit();
+            PerfPrompt {
+                prompt_tokens: Some(e.ids.len() as u64),
+                prompt: Prompt::Text(e.text),
+                output_tokens: None,
+            }
         })
         .collect();
     Ok(PromptSet {
@@ -1341,6 +1336,9 @@ pub struct Workload {
     pub counter: Option<TokenCounter>,
     /// Random prompts: achieved versus requested lengths.
     pub length_error: Option<InputLengthError>,
+    /// Set when fewer distinct prompts were made than requests asked for
+    /// (the memory budget), saying so; also in `label`.
+    pub note: Option<String>,
 }
 
 impl fmt::Debug for Workload {
@@ -1350,6 +1348,7 @@ impl fmt::Debug for Workload {
             .field("label", &self.label)
             .field("counter", &self.counter.is_some())
             .field("length_error", &self.length_error)
+            .field("note", &self.note)
             .finish()
     }
 }
@@ -1377,12 +1376,14 @@ pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
                     p.display()
                 )));
             }
-            PromptSpec::Random(RandomSpec {
+            let spec = RandomSpec {
                 min_len: tokens("min-prompt-length", a.min_prompt_length)?,
                 max_len: tokens("max-prompt-length", a.max_prompt_length)?,
                 prefix_len: tokens("prefix-length", a.prefix_length)?,
                 seed: a.seed,
-            })
+            };
+            check_lengths(&spec, None)?;
+            PromptSpec::Random(spec)
         }
         "line_by_line" => PromptSpec::LineByLine { path: path()? },
         "openqa" | "custom" | "jsonl" => PromptSpec::Jsonl { path: path()? },
@@ -1403,12 +1404,38 @@ pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
 /// `--tokenizer-path` (fetched from the hub when it is a model id; works
 /// inside or outside an async runtime), and a label for the record.
 pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload, PromptError> {
+    workload_within(a, hub, count, PROMPT_TOKEN_BUDGET)
+}
+
+/// [`workload`] with the memory budget for random prompts given, in tokens
+/// (see [`distinct_prompts`]).
+pub fn workload_within(
+    a: &PerfArgs,
+    hub: &HubConfig,
+    count: usize,
+    budget: u64,
+) -> Result<Workload, PromptError> {
     let spec = spec_from_args(a)?;
     let tokenizer = match &a.tokenizer_path {
         Some(t) => Some(Arc::new(load_tokenizer_blocking(t, hub)?)),
         None => None,
     };
-    let set = load_prompts(&spec, count.max(1), tokenizer.as_deref())?;
+    let mut count = count.max(1);
+    let mut note = None;
+    if let (PromptSpec::Random(r), Some(tok)) = (&spec, &tokenizer) {
+        let limit = context_limit(a.tokenizer_path.as_deref().unwrap_or_default(), tok, hub);
+        check_lengths(r, limit.as_ref())?;
+        let distinct = distinct_prompts(r, count, budget);
+        if distinct < count {
+            note = Some(format!(
+                "{distinct} distinct random prompts of up to {} tokens, reused in order for \
+                 {count} requests (prompt memory is capped at {budget} tokens)",
+                r.longest(),
+            ));
+            count = distinct;
+        }
+    }
+    let set = load_prompts(&spec, count, tokenizer.as_deref())?;
     let mut label = match &spec {
         PromptSpec::Random(r) => format!(
             "random: {}-{} tokens + {} shared prefix, seed {}",
@@ -1435,6 +1462,9 @@ pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload,
     if let Some(e) = &set.length_error {
         label.push_str(&format!("; {e}"));
     }
+    if let Some(n) = &note {
+        label.push_str(&format!("; {n}"));
+    }
     let items = set
         .prompts
         .into_iter()
@@ -1451,7 +1481,131 @@ pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload,
         label,
         counter,
         length_error: set.length_error,
+        note,
     })
+}
+
+// ---------------------------------------------------------------------------
+// Length and memory bounds
+
+/// Most prompt tokens a run keeps in memory (2^24): the text, the JSON body
+/// and the raw HTTP request of each prompt take 15 to 25 bytes a token, so
+/// a few hundred MB at most. Requests beyond reuse the prompts in order.
+pub const PROMPT_TOKEN_BUDGET: u64 = 1 << 24;
+
+/// What one prompt costs beyond its tokens (request head, JSON, `String`
+/// and record headers), in tokens, so that many tiny prompts are bounded too.
+const PER_PROMPT_OVERHEAD: u64 = 64;
+
+/// `model_max_length` values at or above this are "no limit" sentinels
+/// (transformers writes `int(1e30)` when a model sets none).
+const NO_LIMIT_SENTINEL: u64 = 1 << 40;
+
+impl RandomSpec {
+    /// The longest prompt this spec makes: shared prefix plus the longest body.
+    pub fn longest(&self) -> u64 {
+        u64::from(self.prefix_len) + u64::from(self.max_len)
+    }
+}
+
+/// The longest input a tokenizer's model takes, and where that was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextLimit {
+    /// Tokens.
+    pub tokens: u64,
+    /// Where it came from, for the error (`model_max_length in
+    /// .../tokenizer_config.json`).
+    pub source: String,
+}
+
+/// The model's context as its tokenizer files state it, where they do:
+/// the `truncation.max_length` of `tokenizer.json` (the tokenizer itself
+/// would cut longer prompts), or `model_max_length` of the
+/// `tokenizer_config.json` beside it (a local file, a local directory, or
+/// the hub cache's snapshot of the model id; no download is made for it).
+/// The smaller wins; the "no limit" sentinel counts as unknown.
+pub fn context_limit(spec: &str, tokenizer: &Tokenizer, hub: &HubConfig) -> Option<ContextLimit> {
+    let mut found: Vec<ContextLimit> = Vec::new();
+    if let Some(t) = tokenizer.get_truncation() {
+        found.push(ContextLimit {
+            tokens: t.max_length as u64,
+            source: "truncation.max_length in tokenizer.json".to_string(),
+        });
+    }
+    let path = Path::new(spec);
+    let config = if path.is_dir() {
+        Some(path.join("tokenizer_config.json"))
+    } else if path.is_file() {
+        path.parent().map(|d| d.join("tokenizer_config.json"))
+    } else {
+        parse_hub_id(spec).and_then(|(repo, revision)| {
+            let hub = Hub::new(hub.clone()).ok()?;
+            hub.cached_path(&HubFile::model(repo, revision, "tokenizer_config.json"))
+        })
+    };
+    if let Some(config) = config.filter(|c| c.is_file())
+        && let Some(n) = std::fs::read(&config)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v.get("model_max_length").and_then(Value::as_f64))
+        && n >= 1.0
+        && n < NO_LIMIT_SENTINEL as f64
+    {
+        found.push(ContextLimit {
+            tokens: n as u64,
+            source: format!("model_max_length in {}", config.display()),
+        });
+    }
+    found.into_iter().min_by_key(|l| l.tokens)
+}
+
+/// Checks random prompt lengths: at least 1 token, min ≤ max, and prefix
+/// plus the longest body within [`crate::range::limits::MAX_PROMPT_TOKENS`]
+/// and within `limit`, the model's context, when known.
+pub fn check_lengths(spec: &RandomSpec, limit: Option<&ContextLimit>) -> Result<(), PromptError> {
+    let bad = |m: String| Err(PromptError::InvalidLengths(m));
+    if spec.min_len == 0 {
+        return bad("--min-prompt-length must be at least 1".to_string());
+    }
+    if spec.min_len > spec.max_len {
+        return bad(format!(
+            "--min-prompt-length {} is greater than --max-prompt-length {}",
+            spec.min_len, spec.max_len
+        ));
+    }
+    let cap = crate::range::limits::MAX_PROMPT_TOKENS;
+    let longest = spec.longest();
+    let what = if spec.prefix_len > 0 {
+        format!(
+            "--prefix-length {} + --max-prompt-length {}",
+            spec.prefix_len, spec.max_len
+        )
+    } else {
+        format!("--max-prompt-length {}", spec.max_len)
+    };
+    if longest > cap {
+        return bad(format!(
+            "{what} = {longest} tokens is more than the {cap} a random prompt may have"
+        ));
+    }
+    if let Some(l) = limit
+        && longest > l.tokens
+    {
+        return bad(format!(
+            "{what} = {longest} tokens is longer than the model takes ({} tokens: {})",
+            l.tokens, l.source
+        ));
+    }
+    Ok(())
+}
+
+/// How many distinct random prompts to make for `requests` requests: all of
+/// them, unless that would hold more than `budget` tokens (each prompt
+/// counted at its longest plus a fixed overhead), and at least one.
+pub fn distinct_prompts(spec: &RandomSpec, requests: usize, budget: u64) -> usize {
+    let per_prompt = spec.longest() + PER_PROMPT_OVERHEAD;
+    let fit = usize::try_from(budget / per_prompt).unwrap_or(usize::MAX);
+    requests.min(fit).max(1)
 }
 
 /// [`load_tokenizer`] from sync code: local paths directly, hub ids on a
@@ -1594,6 +1748,103 @@ mod tests {
         assert!(err.to_string().contains("--min-prompt-length"), "{err}");
         let err = random_prompts(&tok, &spec(5, 4), 1).expect_err("min > max");
         assert!(err.to_string().contains("greater than"), "{err}");
+    }
+
+    #[test]
+    fn prompt_memory_is_bounded_by_the_token_budget() {
+        let spec = |max_len, prefix_len| RandomSpec {
+            min_len: 1,
+            max_len,
+            prefix_len,
+            seed: 0,
+        };
+        // Ordinary runs get one prompt per request.
+        assert_eq!(
+            distinct_prompts(&spec(1024, 0), 1000, PROMPT_TOKEN_BUDGET),
+            1000
+        );
+        // Long prompts: as many as fit in the budget, at least one.
+        let n = distinct_prompts(&spec(1 << 20, 0), 1000, PROMPT_TOKEN_BUDGET);
+        assert_eq!(n, 15);
+        assert!(n as u64 * ((1 << 20) + PER_PROMPT_OVERHEAD) <= PROMPT_TOKEN_BUDGET);
+        assert_eq!(
+            distinct_prompts(&spec(1 << 20, 1 << 20), 1000, PROMPT_TOKEN_BUDGET),
+            7
+        );
+        // Many tiny prompts are bounded by their overhead.
+        assert_eq!(
+            distinct_prompts(&spec(1, 0), 10_000_000, PROMPT_TOKEN_BUDGET) as u64,
+            PROMPT_TOKEN_BUDGET / (1 + PER_PROMPT_OVERHEAD)
+        );
+        assert_eq!(distinct_prompts(&spec(1024, 0), 0, PROMPT_TOKEN_BUDGET), 1);
+    }
+
+    #[test]
+    fn lengths_are_checked_against_the_cap_and_the_model() {
+        let spec = |max_len, prefix_len| RandomSpec {
+            min_len: 1,
+            max_len,
+            prefix_len,
+            seed: 0,
+        };
+        assert!(check_lengths(&spec(1 << 20, 0), None).is_ok());
+        let e = check_lengths(&spec(1 << 20, 1), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--prefix-length 1 + --max-prompt-length 1048576 = 1048577 tokens"),
+            "{e}"
+        );
+        let model = ContextLimit {
+            tokens: 2048,
+            source: "model_max_length in x/tokenizer_config.json".into(),
+        };
+        assert!(check_lengths(&spec(2048, 0), Some(&model)).is_ok());
+        let e = check_lengths(&spec(2049, 0), Some(&model))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--max-prompt-length 2049 = 2049 tokens is longer than the model takes (2048 tokens: model_max_length in x/tokenizer_config.json)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn context_limit_reads_tokenizer_config_and_ignores_the_no_limit_sentinel() {
+        let tok = fixture();
+        let hub = HubConfig {
+            endpoint: "http://127.0.0.1:9".into(),
+            token: None,
+            cache_dir: std::env::temp_dir().join("bench-context-limit-no-cache"),
+            offline: true,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = dir.path().to_str().expect("utf8");
+        // No config: nothing known (the fixture sets no truncation).
+        assert_eq!(context_limit(spec, &tok, &hub), None);
+        let config = dir.path().join("tokenizer_config.json");
+        std::fs::write(&config, r#"{"model_max_length": 1e30}"#).expect("write");
+        assert_eq!(context_limit(spec, &tok, &hub), None);
+        std::fs::write(&config, r#"{"model_max_length": 32768}"#).expect("write");
+        let l = context_limit(spec, &tok, &hub).expect("limit");
+        assert_eq!(l.tokens, 32768);
+        assert!(l.source.contains("tokenizer_config.json"), "{}", l.source);
+        // A tokenizer.json path looks beside the file.
+        let file = dir.path().join("tokenizer.json");
+        std::fs::write(&file, "{}").expect("write");
+        let l = context_limit(file.to_str().expect("utf8"), &tok, &hub).expect("limit");
+        assert_eq!(l.tokens, 32768);
+        // A tokenizer that truncates: the smaller limit wins.
+        let mut truncating = fixture();
+        truncating
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: 4096,
+                ..Default::default()
+            }))
+            .expect("truncation");
+        let l = context_limit(spec, &truncating, &hub).expect("limit");
+        assert_eq!(l.tokens, 4096);
+        assert!(l.source.contains("truncation.max_length"), "{}", l.source);
     }
 
     #[test]

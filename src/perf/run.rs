@@ -275,7 +275,9 @@ pub fn schedule(rate: f64, burstiness: f64, stop: Stop, seed: u64) -> Vec<Durati
     out.push(Duration::ZERO);
     for g in gaps {
         t += g * scale;
-        out.push(Duration::from_secs_f64(t));
+        // Saturates rather than panics for a rate too low to be useful
+        // (the flags refuse those; this guards other callers).
+        out.push(Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX));
     }
     out.truncate(n);
     out

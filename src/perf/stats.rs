@@ -251,11 +251,16 @@ impl Slo {
                 return Err(bad("metric given twice"));
             }
             // Divide rather than multiply by 1e-3: 100us is exactly 0.1 ms.
-            *slot = Some(match unit {
+            let ms = match unit {
                 "s" => number * 1000.0,
                 "us" | "µs" => number / 1000.0,
                 _ => number,
-            });
+            };
+            // Up to one day, like every other time flag.
+            let ms = crate::range::limits::SLO_MS
+                .check(ms)
+                .map_err(|_| bad(&crate::range::limits::SLO_MS.message(value)))?;
+            *slot = Some(ms);
         }
         if slo.is_empty() {
             return Err(SloError(format!(

@@ -8,6 +8,7 @@ mod compare;
 mod compat;
 mod escaping;
 mod eval;
+mod flags;
 mod hardening;
 mod hub;
 mod mock;
