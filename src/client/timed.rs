@@ -779,7 +779,9 @@ impl<'a> Json<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.b[self.i..].starts_with(word).then(|| self.i += word.len())
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
     }
 
     fn null(&mut self) -> Option<()> {
@@ -1368,7 +1370,10 @@ mod tests {
         let data = r#"{"choices":[{"delta":{"reasoning_content":null,"reasoning":"think"}}]}"#;
         let s = check_agree(data);
         assert_eq!((s.events[0].0, s.output_chars), (EventKind::Reasoning, 5));
-        assert_eq!(fast_classify(data.as_bytes()), Some((EventKind::Reasoning, 5)));
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Reasoning, 5))
+        );
     }
 
     #[test]
@@ -1411,7 +1416,10 @@ mod tests {
         let data = r#"{"choices":[{"delta":{"content":"a\nb \u00e9 \ud83d\ude00"}}]}"#;
         let s = check_agree(data);
         assert_eq!(s.output_chars, 11);
-        assert_eq!(fast_classify(data.as_bytes()), Some((EventKind::Content, 11)));
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Content, 11))
+        );
     }
 
     #[test]
@@ -1433,7 +1441,10 @@ mod tests {
     fn usage_null_chunks_take_the_fast_path() {
         // With `include_usage` every chunk carries `"usage":null`.
         let data = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}"#;
-        assert_eq!(fast_classify(data.as_bytes()), Some((EventKind::Content, 2)));
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Content, 2))
+        );
         check_agree(data);
     }
 
@@ -1547,7 +1558,10 @@ mod tests {
         ]
     }
 
-    fn field(name: &'static str, v: impl Strategy<Value = J> + 'static) -> BoxedStrategy<(String, J)> {
+    fn field(
+        name: &'static str,
+        v: impl Strategy<Value = J> + 'static,
+    ) -> BoxedStrategy<(String, J)> {
         v.prop_map(move |v| (name.to_string(), v)).boxed()
     }
 
@@ -1657,14 +1671,47 @@ mod tests {
     /// keys and corner cases the fast path looks at.
     fn soup() -> impl Strategy<Value = Vec<u8>> {
         let tokens = vec![
-            "{", "}", "[", "]", ",", ":", " ", "\n", "\"choices\"", "\"delta\"", "\"message\"",
-            "\"text\"", "\"content\"", "\"reasoning\"", "\"reasoning_content\"",
-            "\"finish_reason\"", "\"usage\"", "\"error\"", "\"tool_calls\"", "null", "\"x\"",
-            "\"\"", "\"stop\"", "1", "-0.5e3", "01", "1.", "-", "true", "nul", "\"\\u00e9\"",
-            "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\x\"", "\"a\nb\"", "\"é\"",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\"choices\"",
+            "\"delta\"",
+            "\"message\"",
+            "\"text\"",
+            "\"content\"",
+            "\"reasoning\"",
+            "\"reasoning_content\"",
+            "\"finish_reason\"",
+            "\"usage\"",
+            "\"error\"",
+            "\"tool_calls\"",
+            "null",
+            "\"x\"",
+            "\"\"",
+            "\"stop\"",
+            "1",
+            "-0.5e3",
+            "01",
+            "1.",
+            "-",
+            "true",
+            "nul",
+            "\"\\u00e9\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\ud83d\"",
+            "\"\\ude00\"",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "\"é\"",
             "\"\\u00\"",
         ];
-        prop::collection::vec(prop::sample::select(tokens), 0..40).prop_map(|v| v.concat().into_bytes())
+        prop::collection::vec(prop::sample::select(tokens), 0..40)
+            .prop_map(|v| v.concat().into_bytes())
     }
 
     /// SSE-like bytes: field names, line ends of every kind, `[DONE]`, and
@@ -1688,7 +1735,12 @@ mod tests {
         (
             prop::collection::vec((chunk_text(), any::<bool>(), any::<bool>()), 0..6),
             prop::sample::select(vec!["\n", "\r\n", "\r"]),
-            prop::sample::select(vec!["data: [DONE]\n\n", "data: [DONE]\n", "data: [DONE]", ""]),
+            prop::sample::select(vec![
+                "data: [DONE]\n\n",
+                "data: [DONE]\n",
+                "data: [DONE]",
+                "",
+            ]),
         )
             .prop_map(|(chunks, eol, end)| {
                 let mut s = String::new();
@@ -1781,7 +1833,11 @@ mod tests {
         let want = general_events(stream);
         assert_eq!(want.len(), 4);
         for cut in 0..=stream.len() {
-            assert_eq!(hot_events(&[&stream[..cut], &stream[cut..]]), want, "cut {cut}");
+            assert_eq!(
+                hot_events(&[&stream[..cut], &stream[cut..]]),
+                want,
+                "cut {cut}"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ mod client;
 mod compare;
 mod compat;
 mod eval;
+mod fuzz;
 mod hub;
 mod mock;
 mod perf;
