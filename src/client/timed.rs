@@ -856,9 +856,10 @@ impl<'a> Json<'a> {
     /// would compare them decoded).
     fn key(&mut self) -> Option<&'a [u8]> {
         let start = self.i + 1;
-        self.string()?;
+        let decoded = self.string()?;
         let key = &self.b[start..self.i - 1];
-        (!key.contains(&b'\\')).then_some(key)
+        // Every escape is longer than what it decodes to.
+        (decoded == key.len() as u64).then_some(key)
     }
 
     /// A string; its length in bytes once decoded.
@@ -866,9 +867,15 @@ impl<'a> Json<'a> {
         self.eat(b'"')?;
         let mut len = 0u64;
         loop {
-            let c = self.peek()?;
-            self.i += 1;
-            match c {
+            // Plain bytes in one tight scan up to the next quote, backslash
+            // or control character.
+            let rest = &self.b[self.i..];
+            let n = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            len += n as u64;
+            self.i += n + 1;
+            match rest[n] {
                 b'"' => return Some(len),
                 b'\\' => {
                     let e = self.peek()?;
@@ -890,8 +897,7 @@ impl<'a> Json<'a> {
                         _ => return None,
                     };
                 }
-                0..=0x1F => return None, // control characters must be escaped
-                _ => len += 1,
+                _ => return None, // control characters must be escaped
             }
         }
     }
