@@ -310,18 +310,14 @@ proptest! {
 
 // ------------------------------------------------------ journal reader ----
 
-/// Valid journal lines (from the fixture run) and their records.
+/// Valid journal lines (the fixture run's gsm8k journal) and their records.
 fn fixture_lines() -> Vec<(String, SampleRecord)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/eval-a/samples");
-    ["gsm8k.jsonl", "arc_easy.jsonl"]
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(path.join(f))
-                .unwrap()
-                .lines()
-                .map(|l| (l.to_string(), serde_json::from_str(l).unwrap()))
-                .collect::<Vec<_>>()
-        })
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/eval-a/samples/gsm8k.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| (l.to_string(), serde_json::from_str(l).unwrap()))
         .collect()
 }
 
