@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use super::lm_eval::{ContextFormat, assemble};
 use crate::client::{ApiKind, Prompt};
 use crate::dataset::Row;
-use crate::extract::lm_eval::ExactMatch;
+use crate::extract::lm_eval::{ExactMatch, py_strip};
 use crate::extract::{self, evalscope};
 use crate::prompt::{PromptError, Prompts};
 
@@ -233,9 +233,9 @@ impl Benchmark for Arc {
             (Mode::Evalscope, "evalscope") => {
                 evalscope::parse_mcq_answer(response, &extract::letters(n)).map(String::from)
             }
-            // remove_whitespace (strip) + take_first: the continuation after
-            // the prefill is the answer.
-            (Mode::LmEval, "exact-match") => Some(response.trim().to_string()),
+            // remove_whitespace (Python's `strip()`) + take_first: the
+            // continuation after the prefill is the answer.
+            (Mode::LmEval, "exact-match") => Some(py_strip(response).to_string()),
             _ => None,
         }
     }
@@ -342,6 +342,8 @@ mod tests {
             ),
             // E is never shown in this mode, and an E answer is still E.
             (Mode::LmEval, &five, " E", Some("E"), true),
+            // Python's strip() also removes U+001C..U+001F (`trim` did not).
+            (Mode::LmEval, &digit, "\u{1f} C\u{1c}", Some("C"), true),
         ];
         for (mode, s, resp, want, ok) in cases {
             let g = b.grade(b.mode_info(*mode).unwrap(), s, resp);

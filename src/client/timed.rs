@@ -399,23 +399,11 @@ impl Client {
             }
             return;
         }
-        let mut fast = FastSse::default();
-        let mut generic: Option<SseParser> = None;
+        let mut sse = HotSse::default();
         let mut done = false;
         // One timer for the whole stream, not one per read.
         let timeout = tokio::time::sleep_until(deadline);
         tokio::pin!(timeout);
-        // Handles one event's data; false stops the stream.
-        let handle = |data: &[u8], t: u64, out: &mut TimedResponse| -> bool {
-            if data == b"[DONE]" {
-                return false;
-            }
-            if let Err(f) = on_event(data, t, out) {
-                out.failed(f.kind, f.message);
-                return false;
-            }
-            true
-        };
         loop {
             let next = tokio::select! {
                 biased;
@@ -427,18 +415,7 @@ impl Client {
                 Some(Ok(None)) => {
                     // A last event not closed by a blank line still counts.
                     let t = us(out.sent, Instant::now());
-                    match generic.as_mut() {
-                        Some(p) => {
-                            for event in p.finish() {
-                                if !handle(&event.data, t, out) {
-                                    break;
-                                }
-                            }
-                        }
-                        None => {
-                            fast.finish(&mut |d| handle(d, t, out));
-                        }
-                    }
+                    sse.finish(&mut |d| handle_event(d, t, out));
                     if out.error.is_none() && out.finish_reason.is_some() {
                         done = true;
                     }
@@ -459,27 +436,7 @@ impl Client {
             // One timestamp per socket read: events completed by the same
             // read arrived together.
             let t = us(out.sent, read_at);
-            if generic.is_none() && memchr::memchr(b'\r', &buf).is_some() {
-                // `\r` line ends: the general parser from here on.
-                let mut p = SseParser::new();
-                let carried = std::mem::take(&mut fast.carry);
-                let _ = p.push(&carried).count();
-                generic = Some(p);
-            }
-            let go_on = match generic.as_mut() {
-                Some(p) => {
-                    let mut go = true;
-                    for event in p.push(&buf) {
-                        if !handle(&event.data, t, out) {
-                            go = false;
-                            break;
-                        }
-                    }
-                    go
-                }
-                None => fast.feed(&buf, &mut |d| handle(d, t, out)),
-            };
-            if !go_on {
+            if !sse.feed(&buf, &mut |d| handle_event(d, t, out)) {
                 done = true;
                 break;
             }
@@ -510,6 +467,49 @@ impl Client {
                 let drain = async { while let Ok(Some(_)) = source.next(&mut buf).await {} };
                 let _ = tokio::time::timeout(super::DRAIN_TIMEOUT, drain).await;
             }
+        }
+    }
+}
+
+/// The hot path's SSE framing: the lean [`FastSse`] while the stream uses
+/// `\n` line ends, the general [`SseParser`] from the first read that holds
+/// a `\r` on. Gives the events [`SseParser`] gives for the whole stream,
+/// however it is cut into reads (a property test checks it on arbitrary
+/// bytes).
+#[derive(Default)]
+struct HotSse {
+    fast: FastSse,
+    generic: Option<SseParser>,
+}
+
+impl HotSse {
+    /// Feed one read; `f` gets each complete event's data and returns false
+    /// to stop. Returns false if stopped.
+    fn feed(&mut self, chunk: &[u8], f: &mut impl FnMut(&[u8]) -> bool) -> bool {
+        if self.generic.is_none() && memchr::memchr(b'\r', chunk).is_some() {
+            // What the fast scanner carries is the start of an event (it
+            // holds no blank line), so the general parser picks it up with
+            // nothing dispatched in between.
+            let mut p = SseParser::new();
+            let carried = std::mem::take(&mut self.fast.carry);
+            for event in p.push(&carried) {
+                if !f(&event.data) {
+                    return false;
+                }
+            }
+            self.generic = Some(p);
+        }
+        match self.generic.as_mut() {
+            Some(p) => p.push(chunk).all(|event| f(&event.data)),
+            None => self.fast.feed(chunk, f),
+        }
+    }
+
+    /// The stream ended: a last event not closed by a blank line.
+    fn finish(&mut self, f: &mut impl FnMut(&[u8]) -> bool) -> bool {
+        match self.generic.as_mut() {
+            Some(p) => p.finish().all(|event| f(&event.data)),
+            None => self.fast.finish(f),
         }
     }
 }
@@ -673,81 +673,407 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
     }
 }
 
-/// The common case decided without a JSON parse: a mid-stream chunk whose
-/// only news is a piece of answer or reasoning text (or nothing). Returns
-/// the kind and the text's byte length, or `None` when the chunk needs the
-/// full parse (finish reason, usage, errors, tool calls, or text to keep).
-/// Sound because JSON string values cannot contain an unescaped `"`, so the
-/// key patterns below only match real keys.
+/// The common case decided in one pass over the bytes, without building
+/// the serde structs: a mid-stream chunk whose only news is a piece of
+/// answer or reasoning text (or nothing). Returns the kind and the text's
+/// length in bytes as decoded (what the full parse counts), or `None` when
+/// the chunk needs the full parse: a finish reason, usage, an error, tool
+/// calls, no first choice, anything unusual (escaped keys, a repeated field,
+/// deep nesting, a lone surrogate), and anything that is not valid JSON, so
+/// that the full parse reports it. Where it answers, it answers what
+/// [`on_event`]'s full parse would: the same fields of the same (first)
+/// choice, `null` read as absent, `reasoning_content` before `reasoning`
+/// (a property test checks this on arbitrary input).
 fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    // Built once: building a finder costs more than searching a chunk.
-    // An `"error"` event has no `"choices"`, so it reaches the full parse
-    // without a search of its own.
-    static DECLINE: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
-        [
-            Finder::new(b"\"usage\""),
-            Finder::new(b"\"tool_calls\""),
-            Finder::new(b"\"finish_reason\":\""),
-            Finder::new(b"\"finish_reason\": \""),
-        ]
-    });
-    static KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
-        [
-            Finder::new(b"\"content\":"),
-            Finder::new(b"\"text\":"),
-            Finder::new(b"\"reasoning_content\":"),
-            Finder::new(b"\"reasoning\":"),
-            Finder::new(b"\"choices\""),
-        ]
-    });
-    if DECLINE.iter().any(|f| f.find(data).is_some()) {
+    // serde checks the strings it reads for UTF-8; checking the whole event
+    // once is cheaper and only stricter.
+    std::str::from_utf8(data).ok()?;
+    let mut j = Json {
+        b: data,
+        i: 0,
+        depth: 0,
+    };
+    j.ws();
+    if j.peek()? != b'{' {
         return None;
     }
-    let find = |i: usize| KEYS[i].find(data);
-    // The length of the string value after `key`, `Some(0)` for "" or null,
-    // `None` when the key is absent.
-    let value_len = |key: usize| -> Option<Option<u64>> {
-        let at = find(key)? + KEYS[key].needle().len();
-        let rest = &data[at..];
-        let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
-        match rest.first()? {
-            b'"' => {
-                let mut i = 1;
-                while i < rest.len() {
-                    match rest[i] {
-                        b'\\' => i += 2,
-                        b'"' => return Some(Some(i as u64 - 1)),
-                        _ => i += 1,
-                    }
-                }
-                Some(None) // unterminated: let the full parse report it
-            }
-            b'n' => Some(Some(0)),
-            _ => Some(None),
+    let mut choice = None;
+    let mut seen = [false; 3];
+    j.object(|j, key| {
+        let slot = match key {
+            b"choices" => 0,
+            b"usage" => 1,
+            b"error" => 2,
+            _ => return j.skip(),
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return None; // serde rejects a repeated field
         }
+        if slot == 0 {
+            // `null` or `[]` choices: the kind depends on earlier usage.
+            choice = Some(j.first_choice()?);
+            Some(())
+        } else {
+            j.null() // usage or an error is news: the full parse
+        }
+    })?;
+    j.ws();
+    if j.i != data.len() {
+        return None;
+    }
+    let c = choice?;
+    let (content, reasoning) = match c.delta.or(c.message) {
+        Some(d) => (d.content, d.reasoning_content.or(d.reasoning)),
+        None => (c.text, None),
     };
-    let content = value_len(0).or_else(|| value_len(1));
-    let reasoning = value_len(2).or_else(|| value_len(3));
-    let c = match content {
-        Some(v) => v?,
-        None => 0,
-    };
-    let r = match reasoning {
-        Some(v) => v?,
-        None => 0,
-    };
+    // An empty string counts as no text, as in the full parse.
+    let (c, r) = (content.unwrap_or(0), reasoning.unwrap_or(0));
     let kind = if c > 0 {
         EventKind::Content
     } else if r > 0 {
         EventKind::Reasoning
-    } else if find(4).is_some() {
-        EventKind::Role
     } else {
-        return None;
+        EventKind::Role
     };
     Some((kind, c + r))
+}
+
+/// What [`fast_classify`] keeps of a choice: string lengths, `None` for
+/// absent or `null`.
+#[derive(Default)]
+struct FastChoice {
+    delta: Option<FastDelta>,
+    message: Option<FastDelta>,
+    text: Option<u64>,
+}
+
+/// What [`fast_classify`] keeps of a delta or message.
+#[derive(Default, Clone, Copy)]
+struct FastDelta {
+    content: Option<u64>,
+    reasoning_content: Option<u64>,
+    reasoning: Option<u64>,
+}
+
+/// A validating JSON reader for [`fast_classify`]: every method returns
+/// `None` on input that is not JSON (or that it declines), never panics.
+struct Json<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+/// Nesting [`Json`] follows (serde_json's limit is 128; declining earlier
+/// is safe).
+const FAST_MAX_DEPTH: u32 = 32;
+
+impl<'a> Json<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
+    }
+
+    fn null(&mut self) -> Option<()> {
+        self.literal(b"null")
+    }
+
+    /// `{ "key": value, ... }`; `field` reads each value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.depth += 1;
+        if self.depth > FAST_MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if self.eat(b'}').is_none() {
+            loop {
+                let key = self.key()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                field(self, key)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.i += 1;
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// `[ value, ... ]`; `elem` reads each element, given its index.
+    fn array(&mut self, mut elem: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.depth += 1;
+        if self.depth > FAST_MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if self.eat(b']').is_none() {
+            let mut n = 0;
+            loop {
+                elem(self, n)?;
+                n += 1;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.i += 1;
+                        self.ws();
+                    }
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// A key, as its raw bytes; keys with escapes are declined (serde
+    /// would compare them decoded).
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let start = self.i + 1;
+        let decoded = self.string()?;
+        let key = &self.b[start..self.i - 1];
+        // Every escape is longer than what it decodes to.
+        (decoded == key.len() as u64).then_some(key)
+    }
+
+    /// A string; its length in bytes once decoded.
+    fn string(&mut self) -> Option<u64> {
+        self.eat(b'"')?;
+        let mut len = 0u64;
+        loop {
+            // Plain bytes in one tight scan up to the next quote, backslash
+            // or control character.
+            let rest = &self.b[self.i..];
+            let n = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            len += n as u64;
+            self.i += n + 1;
+            match rest[n] {
+                b'"' => return Some(len),
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    len += match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 1,
+                        b'u' => match self.hex4()? {
+                            0xD800..=0xDBFF => {
+                                // Only a surrogate pair is a character.
+                                self.literal(b"\\u")?;
+                                if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
+                                    return None;
+                                }
+                                4
+                            }
+                            0xDC00..=0xDFFF => return None,
+                            cp => char::from_u32(cp)?.len_utf8() as u64,
+                        },
+                        _ => return None,
+                    };
+                }
+                _ => return None, // control characters must be escaped
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let hex = self.b.get(self.i..self.i + 4)?;
+        let mut v = 0u32;
+        for &h in hex {
+            v = v * 16 + char::from(h).to_digit(16)?;
+        }
+        self.i += 4;
+        Some(v)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as serde_json reads it.
+    fn number(&mut self) -> Option<()> {
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.eat(b'.').is_some() && !self.digits() {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !self.digits() {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// Whether at least one digit was read.
+    fn digits(&mut self) -> bool {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        self.i > start
+    }
+
+    /// Any value, checked and skipped.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(|j, _| j.skip()),
+            b'[' => self.array(|j, _| j.skip()),
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.null(),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A string's length, `None` inside for `null`; other types decline.
+    fn text(&mut self) -> Option<Option<u64>> {
+        if self.peek()? == b'n' {
+            self.null().map(|()| None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+
+    /// `choices`: a non-empty array whose first element is an object.
+    fn first_choice(&mut self) -> Option<FastChoice> {
+        if self.peek()? != b'[' {
+            return None;
+        }
+        let mut first = None;
+        self.array(|j, n| {
+            if n == 0 {
+                first = Some(j.choice()?);
+                Some(())
+            } else {
+                j.skip()
+            }
+        })?;
+        first
+    }
+
+    fn choice(&mut self) -> Option<FastChoice> {
+        if self.peek()? != b'{' {
+            return None;
+        }
+        let mut c = FastChoice::default();
+        let mut seen = [false; 4];
+        self.object(|j, key| {
+            let slot = match key {
+                b"delta" => 0,
+                b"message" => 1,
+                b"text" => 2,
+                b"finish_reason" => 3,
+                _ => return j.skip(),
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return None;
+            }
+            match slot {
+                0 | 1 => {
+                    let d = if j.peek()? == b'n' {
+                        j.null()?;
+                        None
+                    } else {
+                        Some(j.delta()?)
+                    };
+                    if slot == 0 {
+                        c.delta = d;
+                    } else {
+                        c.message = d;
+                    }
+                    Some(())
+                }
+                2 => {
+                    c.text = j.text()?;
+                    Some(())
+                }
+                // A finish reason is news: the full parse records it.
+                _ => j.null(),
+            }
+        })?;
+        Some(c)
+    }
+
+    fn delta(&mut self) -> Option<FastDelta> {
+        if self.peek()? != b'{' {
+            return None;
+        }
+        let mut d = FastDelta::default();
+        let mut seen = [false; 4];
+        self.object(|j, key| {
+            let slot = match key {
+                b"content" => 0,
+                b"reasoning_content" => 1,
+                b"reasoning" => 2,
+                b"tool_calls" => 3,
+                _ => return j.skip(),
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return None;
+            }
+            match slot {
+                0 => d.content = j.text()?,
+                1 => d.reasoning_content = j.text()?,
+                2 => d.reasoning = j.text()?,
+                // Tool calls: the full parse.
+                _ => j.null()?,
+            }
+            Some(())
+        })?;
+        Some(d)
+    }
+}
+
+/// Handles one event's data in a stream; false stops the stream (`[DONE]`
+/// or a failure, recorded in `out`).
+fn handle_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> bool {
+    if data == b"[DONE]" {
+        return false;
+    }
+    if let Err(f) = on_event(data, t_us, out) {
+        out.failed(f.kind, f.message);
+        return false;
+    }
+    true
 }
 
 /// Classify and account one SSE event that arrived at `t_us`.
@@ -978,10 +1304,8 @@ mod tests {
             on_event(data.as_bytes(), 5, &mut slow).unwrap();
             if let Some((kind, chars)) = fast_classify(data.as_bytes()) {
                 assert_eq!(kind, slow.events[0].kind, "{data}");
-                // Escapes make the raw length differ; plain text agrees.
-                if !data.contains('\\') {
-                    assert_eq!(chars, slow.output_chars, "{data}");
-                }
+                // Lengths are counted decoded, escapes included.
+                assert_eq!(chars, slow.output_chars, "{data}");
             } else {
                 assert!(
                     data.contains("finish_reason\":\"")
@@ -991,6 +1315,597 @@ mod tests {
                     "fast path declined a plain chunk: {data}"
                 );
             }
+        }
+    }
+
+    fn blank(keep_text: bool) -> TimedResponse {
+        TimedResponse {
+            sent: Instant::now(),
+            headers_us: None,
+            events: vec![],
+            end_us: None,
+            usage: None,
+            finish_reason: None,
+            status: None,
+            error: None,
+            text: keep_text.then(String::new),
+            output_chars: 0,
+            token_events: 0,
+        }
+    }
+
+    /// What the perf report takes from a response.
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        events: Vec<(EventKind, u32)>,
+        token_events: u64,
+        output_chars: u64,
+        usage: Option<Usage>,
+        finish_reason: Option<String>,
+        error: Option<ErrorKind>,
+    }
+
+    fn seen(out: &TimedResponse) -> Seen {
+        Seen {
+            events: out.events.iter().map(|e| (e.kind, e.tokens)).collect(),
+            token_events: out.token_events,
+            output_chars: out.output_chars,
+            usage: out.usage,
+            finish_reason: out.finish_reason.clone(),
+            error: out.error.as_ref().map(|e| e.0),
+        }
+    }
+
+    /// One event's data through the fast path (no text kept, so
+    /// [`fast_classify`] is tried first) and through the full parse.
+    fn both_ways(data: &[u8]) -> (Seen, Seen) {
+        let run = |keep_text| {
+            let mut out = blank(keep_text);
+            handle_event(data, 7, &mut out);
+            seen(&out)
+        };
+        (run(false), run(true))
+    }
+
+    fn check_agree(data: &str) -> Seen {
+        let (fast, full) = both_ways(data.as_bytes());
+        assert_eq!(fast, full, "{data}");
+        fast
+    }
+
+    #[test]
+    fn fast_path_reads_reasoning_after_a_null_reasoning_content() {
+        // The full parse takes `reasoning` when `reasoning_content` is null;
+        // the key search stopped at the null and called it a role chunk.
+        let data = r#"{"choices":[{"delta":{"reasoning_content":null,"reasoning":"think"}}]}"#;
+        let s = check_agree(data);
+        assert_eq!((s.events[0].0, s.output_chars), (EventKind::Reasoning, 5));
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Reasoning, 5))
+        );
+    }
+
+    #[test]
+    fn finish_reason_after_a_spaced_colon_is_recorded() {
+        // `"finish_reason" : "stop"` did not match the `"finish_reason":"`
+        // needles, so the fast path dropped the finish reason (and the
+        // stream then "ended early"); `"content" :` was not seen either.
+        let s = check_agree(
+            r#"{"choices" : [{"delta" : {"content" : "hi"}, "finish_reason" : "stop"}]}"#,
+        );
+        assert_eq!(s.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(s.events[0].0, EventKind::Content);
+        let s = check_agree(r#"{"choices":[{"delta":{"content" :"hi"}}]}"#);
+        assert_eq!((s.events[0].0, s.output_chars), (EventKind::Content, 2));
+    }
+
+    #[test]
+    fn empty_choices_chunk_is_not_a_role_event() {
+        // Azure opens streams with `"choices":[]` and prompt filter results:
+        // no choice, so no role; the key search saw `"choices"` and said Role.
+        let s = check_agree(r#"{"choices":[],"prompt_filter_results":[{"prompt_index":0}]}"#);
+        assert_eq!(s.events, [(EventKind::Empty, 0)]);
+    }
+
+    #[test]
+    fn only_the_first_choice_counts_on_the_fast_path() {
+        // The full parse reads the first choice; the key search found the
+        // second one's content.
+        let s = check_agree(
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant"}},{"index":1,"delta":{"content":"x"}}]}"#,
+        );
+        assert_eq!((s.events[0].0, s.token_events), (EventKind::Role, 0));
+    }
+
+    #[test]
+    fn escaped_text_is_counted_as_decoded() {
+        // `\n`, `\u00e9` and a surrogate pair count as the 1, 2 and 4 bytes
+        // they decode to, as in the full parse (`ensure_ascii` servers escape
+        // every non-ASCII character).
+        let data = r#"{"choices":[{"delta":{"content":"a\nb \u00e9 \ud83d\ude00"}}]}"#;
+        let s = check_agree(data);
+        assert_eq!(s.output_chars, 11);
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Content, 11))
+        );
+    }
+
+    #[test]
+    fn malformed_chunk_is_an_error_on_the_fast_path_too() {
+        // The key search answered for text that is not JSON, which the full
+        // parse reports as a decode failure.
+        for data in [
+            r#"{"choices":[{"delta":{"content":"x"}}]"#,
+            r#"{"choices":[{"delta":{"content":"x"}}]}}"#,
+            r#"{"choices":[{"delta":{"content":"x",}}]}"#,
+            r#"{"choices":[{"delta":{"content":"x"}}],"n":01}"#,
+            r#""content":"x""#,
+        ] {
+            assert_eq!(check_agree(data).error, Some(ErrorKind::Decode), "{data}");
+        }
+    }
+
+    #[test]
+    fn usage_null_chunks_take_the_fast_path() {
+        // With `include_usage` every chunk carries `"usage":null`.
+        let data = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}"#;
+        assert_eq!(
+            fast_classify(data.as_bytes()),
+            Some((EventKind::Content, 2))
+        );
+        check_agree(data);
+    }
+
+    use proptest::prelude::*;
+    use std::fmt::Write as _;
+
+    /// A JSON value, written with chosen spacing and escaping so that the
+    /// generated chunks look like any server's (compact, Python's `", "`,
+    /// pretty-printed, `ensure_ascii`).
+    #[derive(Debug, Clone)]
+    enum J {
+        Null,
+        Num(&'static str),
+        Str(String),
+        Arr(Vec<J>),
+        Obj(Vec<(String, J)>),
+    }
+
+    #[derive(Debug, Clone)]
+    struct Style {
+        before_colon: &'static str,
+        after_colon: &'static str,
+        after_comma: &'static str,
+        inside: &'static str,
+        ascii: bool,
+    }
+
+    fn write_str(s: &str, ascii: bool, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\u{0}'..='\u{1f}' => write!(out, "\\u{:04x}", c as u32).unwrap(),
+                c if ascii && !c.is_ascii() => {
+                    for u in c.encode_utf16(&mut [0u16; 2]) {
+                        write!(out, "\\u{u:04x}").unwrap();
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    impl J {
+        fn write(&self, st: &Style, out: &mut String) {
+            match self {
+                J::Null => out.push_str("null"),
+                J::Num(n) => out.push_str(n),
+                J::Str(s) => write_str(s, st.ascii, out),
+                J::Arr(items) => {
+                    out.push('[');
+                    for (i, v) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                            out.push_str(st.after_comma);
+                        }
+                        v.write(st, out);
+                    }
+                    out.push(']');
+                }
+                J::Obj(fields) => {
+                    out.push('{');
+                    out.push_str(st.inside);
+                    for (i, (k, v)) in fields.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                            out.push_str(st.after_comma);
+                        }
+                        write_str(k, st.ascii, out);
+                        out.push_str(st.before_colon);
+                        out.push(':');
+                        out.push_str(st.after_colon);
+                        v.write(st, out);
+                    }
+                    out.push_str(st.inside);
+                    out.push('}');
+                }
+            }
+        }
+    }
+
+    fn style() -> impl Strategy<Value = Style> {
+        let ws = || prop::sample::select(vec!["", "", " ", "\n", "\t", "\r\n  "]);
+        (ws(), ws(), ws(), ws(), any::<bool>()).prop_map(|(a, b, c, d, ascii)| Style {
+            before_colon: a,
+            after_colon: b,
+            after_comma: c,
+            inside: d,
+            ascii,
+        })
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-z ]{1,8}",
+            "\\PC{1,6}",
+            "[\"\\\\/\\n\\t\\u{0}-\\u{1f}é😀]{1,5}",
+        ]
+    }
+
+    /// A text field: mostly a string, sometimes `null`, rarely a wrong type.
+    fn text_value() -> impl Strategy<Value = J> {
+        prop_oneof![
+            6 => text().prop_map(J::Str),
+            2 => Just(J::Null),
+            1 => Just(J::Num("1")),
+        ]
+    }
+
+    fn field(
+        name: &'static str,
+        v: impl Strategy<Value = J> + 'static,
+    ) -> BoxedStrategy<(String, J)> {
+        v.prop_map(move |v| (name.to_string(), v)).boxed()
+    }
+
+    /// An object with some of `fields`, in any order, now and then with a
+    /// field repeated.
+    fn object(fields: Vec<BoxedStrategy<(String, J)>>) -> impl Strategy<Value = J> {
+        let fields: Vec<_> = fields.into_iter().map(prop::option::of).collect();
+        (fields, prop::bool::weighted(0.05))
+            .prop_map(|(f, dup)| {
+                let mut f: Vec<(String, J)> = f.into_iter().flatten().collect();
+                if dup && let Some(first) = f.first().cloned() {
+                    f.push(first);
+                }
+                f
+            })
+            .prop_shuffle()
+            .prop_map(J::Obj)
+    }
+
+    fn delta() -> impl Strategy<Value = J> {
+        object(vec![
+            field("role", Just(J::Str("assistant".into()))),
+            field("content", text_value()),
+            field("reasoning_content", text_value()),
+            field("reasoning", text_value()),
+            field(
+                "tool_calls",
+                prop_oneof![
+                    3 => Just(J::Null),
+                    1 => Just(J::Arr(vec![J::Obj(vec![("index".into(), J::Num("0"))])])),
+                ],
+            ),
+        ])
+    }
+
+    fn choice() -> impl Strategy<Value = J> {
+        let token = J::Obj(vec![
+            ("token".into(), J::Str("a".into())),
+            ("logprob".into(), J::Num("-0.5e-3")),
+        ]);
+        object(vec![
+            field("index", Just(J::Num("0"))),
+            field("delta", prop_oneof![4 => delta(), 1 => Just(J::Null)]),
+            field("message", delta()),
+            field("text", text_value()),
+            field(
+                "logprobs",
+                prop_oneof![
+                    Just(J::Null),
+                    Just(J::Obj(vec![("content".into(), J::Null)])),
+                    Just(J::Obj(vec![("content".into(), J::Arr(vec![token]))])),
+                ],
+            ),
+            field(
+                "finish_reason",
+                prop_oneof![
+                    4 => Just(J::Null),
+                    1 => Just(J::Str("stop".into())),
+                    1 => Just(J::Str("length".into())),
+                ],
+            ),
+        ])
+    }
+
+    fn chunk() -> impl Strategy<Value = J> {
+        let usage = J::Obj(vec![
+            ("prompt_tokens".into(), J::Num("3")),
+            ("completion_tokens".into(), J::Num("5")),
+            ("total_tokens".into(), J::Num("8")),
+        ]);
+        object(vec![
+            field("id", Just(J::Str("chatcmpl-1".into()))),
+            field(
+                "object",
+                prop::sample::select(vec!["chat.completion.chunk", "text_completion"])
+                    .prop_map(|s| J::Str(s.into())),
+            ),
+            field(
+                "choices",
+                prop_oneof![
+                    6 => prop::collection::vec(choice(), 1..=1).prop_map(J::Arr),
+                    2 => prop::collection::vec(choice(), 0..3).prop_map(J::Arr),
+                    1 => Just(J::Null),
+                ],
+            ),
+            field("usage", prop_oneof![3 => Just(J::Null), 1 => Just(usage)]),
+            field(
+                "error",
+                prop_oneof![
+                    3 => Just(J::Null),
+                    1 => Just(J::Obj(vec![("message".into(), J::Str("boom".into()))])),
+                ],
+            ),
+            field("prompt_filter_results", Just(J::Arr(vec![]))),
+        ])
+    }
+
+    fn chunk_text() -> impl Strategy<Value = String> {
+        (chunk(), style()).prop_map(|(j, st)| {
+            let mut s = String::new();
+            j.write(&st, &mut s);
+            s
+        })
+    }
+
+    /// JSON-like token soup: mostly invalid, sometimes valid, rich in the
+    /// keys and corner cases the fast path looks at.
+    fn soup() -> impl Strategy<Value = Vec<u8>> {
+        let tokens = vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\"choices\"",
+            "\"delta\"",
+            "\"message\"",
+            "\"text\"",
+            "\"content\"",
+            "\"reasoning\"",
+            "\"reasoning_content\"",
+            "\"finish_reason\"",
+            "\"usage\"",
+            "\"error\"",
+            "\"tool_calls\"",
+            "null",
+            "\"x\"",
+            "\"\"",
+            "\"stop\"",
+            "1",
+            "-0.5e3",
+            "01",
+            "1.",
+            "-",
+            "true",
+            "nul",
+            "\"\\u00e9\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\ud83d\"",
+            "\"\\ude00\"",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "\"é\"",
+            "\"\\u00\"",
+        ];
+        prop::collection::vec(prop::sample::select(tokens), 0..40)
+            .prop_map(|v| v.concat().into_bytes())
+    }
+
+    /// SSE-like bytes: field names, line ends of every kind, `[DONE]`, and
+    /// arbitrary bytes.
+    fn sse_soup() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            6 => prop::sample::select(vec![
+                "data:", "data: ", "data", "event: x", ": c", "\n", "\n", "\r", "\r\n", "x", "[DONE]",
+                "{}", " ", "id: 1", "é", "database: 1",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+            1 => prop::collection::vec(any::<u8>(), 0..6),
+        ];
+        prop::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+    }
+
+    /// A real-looking stream: generated chunks (pretty-printed ones become
+    /// several `data:` lines), comments, one kind of line end throughout,
+    /// and `[DONE]` closed, unclosed or missing.
+    fn sse_stream() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec((chunk_text(), any::<bool>(), any::<bool>()), 0..6),
+            prop::sample::select(vec!["\n", "\r\n", "\r"]),
+            prop::sample::select(vec![
+                "data: [DONE]\n\n",
+                "data: [DONE]\n",
+                "data: [DONE]",
+                "",
+            ]),
+        )
+            .prop_map(|(chunks, eol, end)| {
+                let mut s = String::new();
+                for (json, comment, tight) in chunks {
+                    if comment {
+                        s.push_str(": ping");
+                        s.push_str(eol);
+                    }
+                    let json = json.replace("\r\n", "\n").replace('\r', "\n");
+                    for line in json.split('\n') {
+                        s.push_str(if tight { "data:" } else { "data: " });
+                        s.push_str(line);
+                        s.push_str(eol);
+                    }
+                    s.push_str(eol);
+                }
+                s.push_str(&end.replace('\n', eol));
+                s.into_bytes()
+            })
+    }
+
+    /// `input` cut into reads at `cuts`.
+    fn reads<'a>(input: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        at.sort_unstable();
+        let mut out = Vec::new();
+        let mut prev = 0;
+        for a in at {
+            out.push(&input[prev..a]);
+            prev = a;
+        }
+        out.push(&input[prev..]);
+        out
+    }
+
+    fn general_events(input: &[u8]) -> Vec<Vec<u8>> {
+        let mut p = SseParser::new();
+        let mut v: Vec<Vec<u8>> = p.push(input).map(|e| e.data.to_vec()).collect();
+        v.extend(p.finish().map(|e| e.data.to_vec()));
+        v
+    }
+
+    fn hot_events(reads: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut h = HotSse::default();
+        let mut v = Vec::new();
+        for r in reads {
+            h.feed(r, &mut |d| {
+                v.push(d.to_vec());
+                true
+            });
+        }
+        h.finish(&mut |d| {
+            v.push(d.to_vec());
+            true
+        });
+        v
+    }
+
+    /// A stream as `bench perf` reads it: hot framing, fast classification.
+    fn through_hot_path(reads: &[&[u8]]) -> Seen {
+        let mut out = blank(false);
+        let mut h = HotSse::default();
+        let mut go = true;
+        for r in reads {
+            if !h.feed(r, &mut |d| handle_event(d, 1, &mut out)) {
+                go = false;
+                break;
+            }
+        }
+        if go {
+            h.finish(&mut |d| handle_event(d, 1, &mut out));
+        }
+        seen(&out)
+    }
+
+    /// The same stream through the general parser and the full parse.
+    fn through_general(input: &[u8]) -> Seen {
+        let mut out = blank(true);
+        for data in general_events(input) {
+            if !handle_event(&data, 1, &mut out) {
+                break;
+            }
+        }
+        seen(&out)
+    }
+
+    #[test]
+    fn hot_sse_matches_the_general_parser_at_every_cut() {
+        let stream: &[u8] = b": ping\r\n\r\ndata: {\"a\":1}\n\ndata:{\"b\":2}\r\nid: 3\r\rdata: x\ndata\n\ndata: [DONE]";
+        let want = general_events(stream);
+        assert_eq!(want.len(), 4);
+        for cut in 0..=stream.len() {
+            assert_eq!(
+                hot_events(&[&stream[..cut], &stream[cut..]]),
+                want,
+                "cut {cut}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The hot path's framing gives the general parser's events on any
+        /// bytes, however they are cut into reads.
+        #[test]
+        fn hot_sse_matches_the_general_parser_on_any_bytes(
+            input in sse_soup(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            prop_assert_eq!(hot_events(&reads(&input, &cuts)), general_events(&input));
+        }
+
+        /// Where the fast path answers, it answers what the full parse does:
+        /// generated chunks of every shape and spacing.
+        #[test]
+        fn fast_path_agrees_with_the_full_parse_on_chunks(data in chunk_text()) {
+            let (fast, full) = both_ways(data.as_bytes());
+            prop_assert_eq!(fast, full, "{}", data);
+        }
+
+        /// ... on chunks cut short anywhere (not JSON, or not UTF-8).
+        #[test]
+        fn fast_path_agrees_with_the_full_parse_on_cut_chunks(
+            data in chunk_text(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let data = &data.as_bytes()[..cut.index(data.len() + 1)];
+            let (fast, full) = both_ways(data);
+            prop_assert_eq!(fast, full, "{}", String::from_utf8_lossy(data));
+        }
+
+        /// ... on JSON-like token soup and on arbitrary bytes.
+        #[test]
+        fn fast_path_agrees_with_the_full_parse_on_soup(
+            data in prop_oneof![soup(), prop::collection::vec(any::<u8>(), 0..48)],
+        ) {
+            let (fast, full) = both_ways(&data);
+            prop_assert_eq!(fast, full, "{}", String::from_utf8_lossy(&data));
+        }
+
+        /// A whole stream read the hot way (any cuts) gives the same events,
+        /// token counts, usage and finish reason as the general parser and
+        /// the full parse.
+        #[test]
+        fn hot_path_agrees_with_the_general_path_on_streams(
+            stream in sse_stream(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        ) {
+            prop_assert_eq!(
+                through_hot_path(&reads(&stream, &cuts)),
+                through_general(&stream),
+                "{}",
+                String::from_utf8_lossy(&stream)
+            );
         }
     }
 }

@@ -18,6 +18,14 @@ use regex::Regex;
 /// lm-eval's fallback when a regex filter finds nothing.
 pub const INVALID: &str = "[invalid]";
 
+/// Python's `str.strip()` with no argument, which lm-eval's filters call
+/// (`regex`, `remove_whitespace`): Unicode White_Space plus the separators
+/// U+001C..U+001F, which Python also counts as whitespace and Rust's
+/// `trim` keeps.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
 /// Which match a regex filter keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSelect {
@@ -55,7 +63,7 @@ pub fn regex_filter(re: &Regex, response: &str, select: GroupSelect) -> Option<S
         // A tuple with every group empty: lm-eval falls back.
         return None;
     }
-    Some(picked.trim().to_string())
+    Some(py_strip(picked).to_string())
 }
 
 /// A pattern used with Python's `re.sub`, with Python's meaning of a final
@@ -179,6 +187,19 @@ mod tests {
         assert_eq!(
             regex_filter(&strict, "The answer is 1", GroupSelect::First),
             None
+        );
+    }
+
+    #[test]
+    fn python_strip_removes_ascii_separators() {
+        // `str.strip()` removes U+001C..U+001F, Rust's `trim` does not: a
+        // response framed by them matched in lm-eval and not here.
+        assert_eq!(py_strip("\u{1f} B\u{1c}\n"), "B");
+        assert_eq!(py_strip("\u{a0}\u{3000}x\u{85}"), "x");
+        assert_eq!(
+            py_strip("\u{1b}x"),
+            "\u{1b}x",
+            "ESC is not whitespace in Python"
         );
     }
 

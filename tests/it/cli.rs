@@ -179,7 +179,11 @@ async fn unreachable_server_fails_within_seconds() {
         &[("HF_HUB_CACHE", tmp.path().to_str().unwrap())],
     )
     .await;
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    // Only "does not hang": one refused connection takes milliseconds, a
+    // wait for the 600 s request timeout is what this rules out. 30 s
+    // leaves room for starting the debug binary on a loaded machine.
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("cannot reach the server"),
@@ -222,9 +226,10 @@ async fn ctrl_c_writes_reports_of_what_finished() {
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
-    // Wait until some items are journaled, then interrupt.
+    // Wait until some items are journaled (up to 30 s on a loaded
+    // machine), then interrupt.
     let journal = out_dir.join("samples/gsm8k.jsonl");
-    for _ in 0..200 {
+    for _ in 0..600 {
         if std::fs::read_to_string(&journal)
             .map(|s| s.lines().count() >= 2)
             .unwrap_or(false)

@@ -197,14 +197,16 @@ async fn truncated_thinking_leaves_an_empty_answer() {
 async fn rate_limit_waits_for_retry_after() {
     let fake = fake_failing(1, Fault::RetryAfter(429, 1)).await;
     let mut cfg = config(&fake.url(), false);
-    cfg.retry_max = Duration::from_secs(10);
+    cfg.retry_max = Duration::from_secs(60);
     let start = Instant::now();
     let c = ask(&client(cfg), &chat("q")).await.unwrap();
     let waited = start.elapsed();
     assert_eq!(c.attempts, 2);
-    // Backoff alone would be ~5 ms; Retry-After asks for 1 s.
+    // Backoff alone would be ~5 ms; Retry-After asks for 1 s. The upper
+    // bound only rules out waiting for the 60 s cap, with room for a
+    // loaded machine.
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
-    assert!(waited < Duration::from_secs(8), "{waited:?}");
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
 }
 
 #[tokio::test]
@@ -215,7 +217,9 @@ async fn retry_after_is_capped_by_retry_max() {
         .await
         .unwrap();
     assert_eq!(c.attempts, 2);
-    assert!(start.elapsed() < Duration::from_secs(5));
+    // Capped at 50 ms instead of the asked 120 s; 30 s is room for load.
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(30), "{took:?}");
 }
 
 #[tokio::test]
@@ -308,9 +312,10 @@ async fn hang_times_out_per_attempt() {
     let err = ask(&client(cfg), &chat("q")).await.unwrap_err();
     let took = start.elapsed();
     assert_eq!((err.kind, err.attempts), (ErrorKind::Timeout, 2), "{err}");
-    // Two attempts of 200 ms plus a short backoff.
+    // Two attempts of 200 ms plus a short backoff; the upper bound only
+    // says the hanging server did not hold the client (room for load).
     assert!(took >= Duration::from_millis(380), "{took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
 }
 
 #[tokio::test]
@@ -453,8 +458,9 @@ async fn list_models_on_a_dead_port_fails_fast() {
     cfg.timeout = Duration::from_secs(600);
     let start = Instant::now();
     let err = client(cfg).list_models().await.unwrap_err();
+    // A refused connection, not the 600 s timeout (room for load).
     assert!(
-        start.elapsed() < Duration::from_secs(6),
+        start.elapsed() < Duration::from_secs(30),
         "{:?}",
         start.elapsed()
     );
@@ -513,7 +519,7 @@ async fn dropping_the_future_cancels_the_request() {
     assert_eq!(fake.request_count(), 1);
     // The server sees the connection close and drops its handler.
     let start = Instant::now();
-    while fake.in_flight() > 0 && start.elapsed() < Duration::from_secs(5) {
+    while fake.in_flight() > 0 && start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fake.in_flight(), 0);

@@ -389,14 +389,24 @@ async fn cancel_stops_sending_and_reports_what_finished() {
     cfg.limit = Some(Limit::Count(8));
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
+    // Cancel once an item is journaled (not after a fixed time, which a
+    // loaded machine can spend before the first answer).
+    let journal = out_dir.join("samples/gsm8k.jsonl");
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && !std::fs::read_to_string(&journal).is_ok_and(|s| s.lines().count() >= 1)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         c2.cancel();
     });
     let t0 = Instant::now();
     let out = run_eval(cfg, cancel).await.unwrap();
     assert!(out.interrupted);
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    // Only "does not hang" (room for a loaded machine).
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(30), "{took:?}");
     let dir = RunDir::new(&out_dir);
     assert_eq!(dir.read_manifest().unwrap().status, "interrupted");
     let done = dir.read_journal("gsm8k").unwrap().len();
@@ -445,8 +455,9 @@ async fn unknown_model_and_dead_server_fail_fast() {
     );
     let t0 = Instant::now();
     let err = run_eval(cfg, CancellationToken::new()).await.unwrap_err();
+    // A refused connection, not the 600 s timeout (room for load).
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
+        t0.elapsed() < Duration::from_secs(30),
         "took {:?}",
         t0.elapsed()
     );

@@ -278,7 +278,10 @@ fn past_validation(command: &str, r: &Run) -> bool {
         "eval" => r.stderr.contains("cannot reach the server"),
         // Random prompts without --tokenizer-path, checked before the network.
         "perf" => r.stderr.contains("--dataset random needs a tokenizer"),
-        "compare" => r.stderr.contains("is not a bench run directory"),
+        "compare" => {
+            r.stderr.contains("is not a bench run directory")
+                || r.stderr.contains("no such directory")
+        }
         // An index of an empty folder is written.
         "report" => r.code == Some(0),
         // Serving until killed at the time limit.

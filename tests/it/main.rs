@@ -9,6 +9,7 @@ mod compat;
 mod escaping;
 mod eval;
 mod flags;
+mod fuzz;
 mod hardening;
 mod hub;
 mod mock;

@@ -607,7 +607,8 @@ async fn a_client_going_away_is_an_abort() {
     let mut stream = response.bytes_stream();
     stream.next().await.expect("a first chunk").expect("bytes");
     drop(stream);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Only "is seen at all": generous for a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = server.stats();
         if s.aborted == 1 {
@@ -628,17 +629,27 @@ async fn early_role_chunk_goes_out_before_the_first_token() {
         ..MockConfig::default()
     })
     .await;
-    let sent = Instant::now();
-    let response = post(&server, "/chat/completions", &chat_body(true, json!({}))).await;
-    let mut stream = response.bytes_stream();
-    let first = stream.next().await.expect("a chunk").expect("bytes");
-    let first_at = sent.elapsed();
-    assert!(String::from_utf8_lossy(&first).contains(r#""role":"assistant""#));
-    assert!(!String::from_utf8_lossy(&first).contains(" tok"));
-    while stream.next().await.is_some() {}
-    // The role chunk did not wait for the 400 ms TTFT.
-    assert!(first_at < Duration::from_millis(300), "{first_at:?}");
-    assert!(sent.elapsed() >= Duration::from_millis(400));
+    // What cannot fail (the first chunk is the role, nothing comes before
+    // the TTFT) is checked in every round; that the role chunk did not wait
+    // for the 400 ms TTFT depends on getting a core in time, so that is
+    // checked on the best of five rounds.
+    let mut firsts = Vec::new();
+    for _ in 0..5 {
+        let sent = Instant::now();
+        let response = post(&server, "/chat/completions", &chat_body(true, json!({}))).await;
+        let mut stream = response.bytes_stream();
+        let first = stream.next().await.expect("a chunk").expect("bytes");
+        let first_at = sent.elapsed();
+        assert!(String::from_utf8_lossy(&first).contains(r#""role":"assistant""#));
+        assert!(!String::from_utf8_lossy(&first).contains(" tok"));
+        while stream.next().await.is_some() {}
+        assert!(sent.elapsed() >= Duration::from_millis(400));
+        if first_at < Duration::from_millis(300) {
+            return;
+        }
+        firsts.push(first_at);
+    }
+    panic!("the role chunk came after 300 ms in every round: {firsts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

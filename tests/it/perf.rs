@@ -52,48 +52,52 @@ async fn closed_loop_matches_the_servers_own_clock() {
     .await
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let cfg = config(
-        &mock.url(),
-        "mock",
-        vec![(Load::Concurrency { concurrency: 4 }, Stop::Count(16))],
-        &out,
-    );
-    let res = run_perf(cfg, CancellationToken::new()).await.unwrap();
+    // What cannot fail (counts, tokens, the client never ahead of the
+    // server) is checked in every round; how close the client's figures
+    // stay to the server's depends on getting a core in time, so that is
+    // checked on the best of three rounds.
+    let mut rounds = Vec::new();
+    let (out, res, s, m) = loop {
+        let out = tmp.path().join(format!("run{}", rounds.len()));
+        mock.reset_stats();
+        let cfg = config(
+            &mock.url(),
+            "mock",
+            vec![(Load::Concurrency { concurrency: 4 }, Stop::Count(16))],
+            &out,
+        );
+        let res = run_perf(cfg, CancellationToken::new()).await.unwrap();
+        let s = res.summary.levels[0].stats.clone();
+        let m = mock.stats();
+        assert_eq!((s.total, s.succeeded, s.failed), (16, 16, 0));
+        assert_eq!(m.completed, 16);
+        assert_eq!(s.total_output_tokens, 16 * 20, "output tokens from usage");
+        assert_eq!(s.output_token_source.usage, 16);
+        // The client's TTFT includes its own send and read path, so it is
+        // at or a bit above the server's (the tight figures are in the
+        // benchmark, not here).
+        assert!(
+            s.ttft.mean >= m.mean_ttft_ms - 0.5,
+            "client {} < server {}",
+            s.ttft.mean,
+            m.mean_ttft_ms
+        );
+        let close = (
+            s.ttft.mean - m.mean_ttft_ms,
+            (s.tpot.mean - m.mean_itl_ms).abs(),
+            (s.itl.mean - m.mean_itl_ms).abs(),
+        );
+        if close.0 < 10.0 && close.1 < 1.0 && close.2 < 1.0 {
+            break (out, res, s, m);
+        }
+        rounds.push(close);
+        assert!(
+            rounds.len() < 3,
+            "(client - server TTFT, |TPOT - server ITL|, |ITL - server ITL|) ms not within \
+             (10, 1, 1) in any round: {rounds:?}"
+        );
+    };
     let l = &res.summary.levels[0];
-    let s = &l.stats;
-    let m = mock.stats();
-    assert_eq!((s.total, s.succeeded, s.failed), (16, 16, 0));
-    assert_eq!(m.completed, 16);
-    assert_eq!(s.total_output_tokens, 16 * 20, "output tokens from usage");
-    assert_eq!(s.output_token_source.usage, 16);
-    // The client's TTFT includes its own send and read path, so it is a bit
-    // above the server's; generous bounds keep this from flaking on a busy
-    // machine (the tight figures are in the benchmark, not here).
-    assert!(
-        s.ttft.mean >= m.mean_ttft_ms - 0.5,
-        "client {} < server {}",
-        s.ttft.mean,
-        m.mean_ttft_ms
-    );
-    assert!(
-        s.ttft.mean - m.mean_ttft_ms < 10.0,
-        "client {} vs server {}",
-        s.ttft.mean,
-        m.mean_ttft_ms
-    );
-    assert!(
-        (s.tpot.mean - m.mean_itl_ms).abs() < 1.0,
-        "tpot {} vs server itl {}",
-        s.tpot.mean,
-        m.mean_itl_ms
-    );
-    assert!(
-        (s.itl.mean - m.mean_itl_ms).abs() < 1.0,
-        "itl {} vs server {}",
-        s.itl.mean,
-        m.mean_itl_ms
-    );
     assert_eq!(s.itl.n, 16 * 19);
     assert!(m.peak_in_flight <= 4);
     // vLLM's key names.
@@ -267,8 +271,22 @@ async fn duration_levels_and_cancel() {
     ];
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
+    // Cancel once summary.json (rewritten after every level) holds the
+    // first level, so the cancel lands in the second one however slow the
+    // machine is.
+    let summary = out.join("summary.json");
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        let first_level_done = || {
+            std::fs::read(&summary)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["levels"].as_array().is_some_and(|l| !l.is_empty()))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !first_level_done() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         c2.cancel();
     });
     let t0 = std::time::Instant::now();
@@ -276,7 +294,9 @@ async fn duration_levels_and_cancel() {
         .await
         .unwrap();
     assert!(res.interrupted);
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    // The cancel ended the 30 s level (generous: a loaded machine).
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(20), "{took:?}");
     assert_eq!(res.summary.status, "interrupted");
     let first = &res.summary.levels[0].stats;
     assert!(first.succeeded >= 10, "{first:?}");
