@@ -211,9 +211,19 @@ pub fn inspect(dir: &Path) -> std::io::Result<Found> {
 /// Lock `dir` (creating it) and check that `intent` may write there.
 /// Returns the lock (held until dropped) and what the directory held.
 pub fn claim(dir: &Path, intent: Intent<'_>) -> Result<(RunLock, Found), ClaimError> {
+    // Checked before the lock too, so a directory that is refused never gets
+    // a lock file (nor is created).
+    check(dir, intent, &inspect(dir).map_err(io_err(dir))?)?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let lock = RunLock::acquire(dir, intent.command())?;
+    // Again under the lock: another process may have written it meanwhile.
     let found = inspect(dir).map_err(io_err(dir))?;
+    check(dir, intent, &found)?;
+    Ok((lock, found))
+}
+
+/// Whether `intent` may write into a directory holding `found`.
+fn check(dir: &Path, intent: Intent<'_>, found: &Found) -> Result<(), ClaimError> {
     let occupied = |command, hint| ClaimError::Occupied {
         flag: "--output",
         dir: dir.display().to_string(),
@@ -221,30 +231,26 @@ pub fn claim(dir: &Path, intent: Intent<'_>) -> Result<(RunLock, Found), ClaimEr
         command,
         hint,
     };
-    match (intent, &found) {
-        (_, Found::Empty) | (Intent::Eval, Found::Eval) => {}
-        (Intent::Eval, _) => {
-            return Err(occupied(
-                "bench eval",
-                "bench eval only resumes eval runs it made; use another --output",
-            ));
-        }
-        (Intent::Perf, _) => {
-            return Err(occupied(
-                "bench perf",
-                "a perf run is never resumed or replaced; use another --output",
-            ));
-        }
+    match (intent, found) {
+        (_, Found::Empty) | (Intent::Eval, Found::Eval) => Ok(()),
+        (Intent::Eval, _) => Err(occupied(
+            "bench eval",
+            "bench eval only resumes eval runs it made; use another --output",
+        )),
+        (Intent::Perf, _) => Err(occupied(
+            "bench perf",
+            "a perf run is never resumed or replaced; use another --output",
+        )),
         (Intent::Rescore { source, mode }, Found::Rescore { source: s, mode: m })
-            if same_dir(Path::new(s), source) && m == mode => {}
-        (Intent::Rescore { .. }, _) => {
-            return Err(occupied(
-                "bench rescore",
-                "rescore writes a new directory (or redoes its own output of the same run and mode); use another --output",
-            ));
+            if same_dir(Path::new(s), source) && m == mode =>
+        {
+            Ok(())
         }
+        (Intent::Rescore { .. }, _) => Err(occupied(
+            "bench rescore",
+            "rescore writes a new directory (or redoes its own output of the same run and mode); use another --output",
+        )),
     }
-    Ok((lock, found))
 }
 
 impl Intent<'_> {
