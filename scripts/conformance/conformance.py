@@ -49,7 +49,7 @@ def load_items(hub, limit):
 
 
 def run(cmd, env, name, out):
-    log(f"{name}: {' '.join(str(c) for c in cmd[:3])} ...")
+    log(f"{name}: running {Path(str(cmd[0])).name}")
     start = time.time()
     with open(out / f"{name}.log", "w") as f:
         rc = subprocess.run([str(c) for c in cmd], env=env, stdout=f, stderr=subprocess.STDOUT).returncode

@@ -92,7 +92,7 @@ static MODES: &[ModeInfo] = &[
     },
     ModeInfo {
         mode: Mode::Evalscope,
-        summary: "EvalScope v1: SINGLE_ANSWER template, last valid ANSWER: marker, else last capital letter",
+        summary: "EvalScope 1.x (unchanged in 1.14.1): SINGLE_ANSWER template, last valid ANSWER: marker, else last capital letter",
         provenance: EVALSCOPE_PROVENANCE,
         template: "mcq_evalscope.jinja",
         extractors: &["evalscope"],
