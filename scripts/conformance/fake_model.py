@@ -36,6 +36,15 @@ GSM8K_STYLES = [
     "Final Answer: The final answer is {x}. I hope it is correct.",
     "The answer is $\\frac{{{x2}}}{{2}}$.",
     "The answer is {x}.\n\nThe answer is {x}.",
+    "<think>\nmaybe {n}\n</think>\nTherefore the final answer is \\boxed{{{x}}}.",
+    "The final answer is ${x}\\,000$. I hope it is correct.",
+    "Answer: \\sqrt{{{xx}}}.",
+    "The answer is ({x})\n\nDone.",
+    "Total: {x}\\% .",
+    "So the total is \\boxed{{{x} \\text{{ dollars}}}}.",
+    "{n} + {m} = {x} cm^2",
+    "answer {x}.0 (rounded)",
+    "$\\boxed{{{x}}}$ and $\\boxed{{{x}}}$",
 ]
 
 ARC_STYLES = [
@@ -86,7 +95,7 @@ def reply_for(items, text):
             x += 1  # a wrong answer now and then
         style = GSM8K_STYLES[(r // 5) % len(GSM8K_STYLES)]
         n = r % 97 + 2
-        return style.format(x=x, xc=f"{x:,}", n=n, m=n + 1, x2=2 * x)
+        return style.format(x=x, xc=f"{x:,}", n=n, m=n + 1, x2=2 * x, xx=x * x)
     letters, gold_letter = gold
     letter = gold_letter if r % 4 else letters[(r // 4) % len(letters)]
     style = ARC_STYLES[(r // 16) % len(ARC_STYLES)]
