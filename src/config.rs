@@ -196,10 +196,14 @@ pub fn plan_benchmarks(
                 }
             }
         }
+        let (few_shot, ignored) = mode.few_shot_for(few_shot);
+        if let Some(warning) = ignored {
+            eprintln!("warning: --dataset-args {name}.few_shot: {warning}");
+        }
         plans.push(BenchmarkPlan {
             bench,
             mode,
-            few_shot: few_shot.unwrap_or(mode.default_few_shot),
+            few_shot,
             subsets,
         });
     }

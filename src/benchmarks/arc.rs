@@ -88,15 +88,17 @@ static MODES: &[ModeInfo] = &[
         extractors: &["answer-line", "last-letter"],
         default_few_shot: 0,
         shots: ShotPolicy::FirstN,
+        pinned_zero_shot: None,
     },
     ModeInfo {
         mode: Mode::Evalscope,
-        summary: "EvalScope v1: SINGLE_ANSWER template, last valid ANSWER: marker, else last capital letter",
-        provenance: crate::extract::evalscope::PROVENANCE,
+        summary: "EvalScope 1.x (unchanged in 1.14.1): SINGLE_ANSWER template, last valid ANSWER: marker, else last capital letter",
+        provenance: EVALSCOPE_PROVENANCE,
         template: "mcq_evalscope.jinja",
         extractors: &["evalscope"],
         default_few_shot: 0,
         shots: ShotPolicy::FirstN,
+        pinned_zero_shot: None,
     },
     ModeInfo {
         mode: Mode::LmEval,
@@ -106,8 +108,15 @@ static MODES: &[ModeInfo] = &[
         extractors: &["exact-match"],
         default_few_shot: 0,
         shots: ShotPolicy::LmEvalRandom { seed: 1234 },
+        pinned_zero_shot: Some("arc_challenge_chat"),
     },
 ];
+
+/// Where the `evalscope` ARC rules come from. The multiple-choice parser did
+/// not change with 1.13's move to Math-Verify (which only touched math
+/// scoring), and its verdicts were checked against EvalScope 1.14.1.
+const EVALSCOPE_PROVENANCE: &str = "EvalScope 1.14.1 (verdicts checked; rules read at modelscope/evalscope fde259d2): \
+     utils/multi_choices.py parse_answers (PR #1597, last valid ANSWER: marker), SINGLE_ANSWER template";
 
 /// lm-eval's `arc_challenge_chat` prefill.
 const ARC_CHAT_PREFIX: &str = "The best answer is";

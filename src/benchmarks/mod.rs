@@ -39,8 +39,12 @@ pub const ALL: &[&dyn Benchmark] = &[
 pub enum Mode {
     /// Our robust default: zero-shot chat, tolerant extraction.
     Native,
-    /// EvalScope v1 as it runs the benchmark (prompt, few-shot, parser, scorer).
+    /// EvalScope as its current release (1.14.1) runs the benchmark (prompt,
+    /// few-shot, parser, scorer).
     Evalscope,
+    /// EvalScope 1.12 and earlier 1.x: the Qwen-Math parser and `math_equal`
+    /// that 1.13.0 replaced with Math-Verify (GSM8K only).
+    Evalscope112,
     /// lm-evaluation-harness's main task for the benchmark (`gsm8k`,
     /// `arc_challenge_chat`).
     LmEval,
@@ -52,9 +56,10 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in `bench list` order.
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Native,
         Mode::Evalscope,
+        Mode::Evalscope112,
         Mode::LmEval,
         Mode::LmEvalCot,
         Mode::LmEvalCotZeroshot,
@@ -65,6 +70,7 @@ impl Mode {
         match self {
             Mode::Native => "native",
             Mode::Evalscope => "evalscope",
+            Mode::Evalscope112 => "evalscope-1.12",
             Mode::LmEval => "lm-eval",
             Mode::LmEvalCot => "lm-eval-cot",
             Mode::LmEvalCotZeroshot => "lm-eval-cot-zeroshot",
@@ -118,6 +124,34 @@ pub struct ModeInfo {
     pub default_few_shot: usize,
     /// Where few-shot examples come from.
     pub shots: ShotPolicy,
+    /// The reference task whose YAML pins `num_fewshot: 0`, for modes that
+    /// follow one. lm-eval then ignores `--num_fewshot` for it (with a log
+    /// line saying so), and so does bench with `few_shot`.
+    pub pinned_zero_shot: Option<&'static str>,
+}
+
+impl ModeInfo {
+    /// The number of few-shot examples a run uses when `few_shot` is `asked`
+    /// (`None`: not given), and a warning when the request is ignored.
+    ///
+    /// A mode that follows a task whose YAML pins `num_fewshot: 0`
+    /// ([`ModeInfo::pinned_zero_shot`]) ignores `few_shot`, as lm-eval ignores
+    /// `--num_fewshot` for that task; the warning repeats lm-eval's message.
+    pub fn few_shot_for(&self, asked: Option<usize>) -> (usize, Option<String>) {
+        match (asked, self.pinned_zero_shot) {
+            (Some(n), Some(task)) if n > 0 => (
+                0,
+                Some(format!(
+                    "num_fewshot has been set to 0 for {task} in its config. Manual configuration will be ignored. \
+                     (mode {}: {n} examples asked, none sent, as lm-eval does)",
+                    self.mode
+                )),
+            ),
+            (Some(_), Some(_)) => (0, None),
+            (Some(n), None) => (n, None),
+            (None, _) => (self.default_few_shot, None),
+        }
+    }
 }
 
 /// One subset (hub config) of a dataset and its files.
@@ -390,6 +424,42 @@ mod tests {
                 b.name()
             );
         }
+    }
+
+    /// Issue 9 item 19: lm-eval ignores `--num_fewshot` for tasks whose YAML
+    /// sets `num_fewshot: 0` (`gsm8k_cot_zeroshot`, `arc_challenge_chat`) and
+    /// logs that it does; bench did send the shots.
+    #[test]
+    fn few_shot_is_ignored_for_tasks_pinned_to_zero_shot() {
+        for (bench, task) in [
+            ("gsm8k", "gsm8k_cot_zeroshot"),
+            ("arc_challenge", "arc_challenge_chat"),
+        ] {
+            let b = get(bench).unwrap();
+            let m = b
+                .modes()
+                .iter()
+                .find(|m| m.pinned_zero_shot == Some(task))
+                .unwrap();
+            let (n, warning) = m.few_shot_for(Some(2));
+            assert_eq!(n, 0, "{task}");
+            let warning = warning.unwrap();
+            assert!(
+                warning.starts_with(&format!(
+                    "num_fewshot has been set to 0 for {task} in its config. Manual configuration will be ignored."
+                )),
+                "{warning}"
+            );
+            assert_eq!(m.few_shot_for(None), (0, None));
+            assert_eq!(m.few_shot_for(Some(0)), (0, None));
+            // lm-eval's default sampler, should the task ever draw shots.
+            assert_eq!(m.shots, ShotPolicy::LmEvalRandom { seed: 1234 });
+        }
+        // Other modes take the number asked.
+        let gsm8k = get("gsm8k").unwrap();
+        let lm = gsm8k.mode_info(Mode::LmEval).unwrap();
+        assert_eq!(lm.few_shot_for(Some(2)), (2, None));
+        assert_eq!(lm.few_shot_for(None), (5, None));
     }
 
     #[test]

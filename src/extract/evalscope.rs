@@ -27,12 +27,14 @@
 //! - `word2number` 1.1 (`w2n.word_to_num`). `strip_answer_string` runs it on
 //!   `\text{word}` and on the whole answer.
 //!
-//! The index also holds a rewrite of `parser.py` (at `4ada9e9c`) that sends
-//! every call to an isolated Math-Verify worker. Under that rewrite `1800` no
-//! longer matches `18`. The index gives no dates, so it cannot say whether the
-//! rewrite is in `fde259d2`. This module follows the Qwen-Math rules that the
-//! research notes recorded for v1.x. If the rewrite ships, this module needs a
-//! sibling rather than an edit.
+//! These are the math rules of EvalScope 1.0 to 1.12 (checked against the
+//! 1.12.0 wheel: same `parser.py` functions, `numeric_equal` with
+//! `rel_tol=1e-4`, the `Accuracy(numeric)` metric calling `math_equal` on
+//! `strip_answer_string(reference)`), and the `evalscope-1.12` GSM8K mode
+//! uses them. EvalScope 1.13.0 replaced them with Math-Verify; the
+//! `evalscope` mode follows that ([`crate::extract::math_verify`]). The
+//! multiple-choice parser here is unchanged in 1.14.1 and still serves the
+//! ARC `evalscope` mode.
 //!
 //! # Python semantics this code reproduces
 //!
@@ -68,11 +70,12 @@ use std::sync::LazyLock;
 
 use regex::{Captures, NoExpand, Regex};
 
-/// The EvalScope version, files and rules this module follows (for reports).
-pub const PROVENANCE: &str = "EvalScope v1.x (modelscope/evalscope fde259d2, 2026-08-22): \
-     metrics/math/parser.py extract_answer, strip_answer_string, math_equal (Qwen2.5-Math rules; \
-     sympy branch only for plain numbers and \\frac); utils/multi_choices.py parse_answers \
-     (PR #1597, last valid ANSWER: marker); word2number 1.1";
+/// The EvalScope version, files and rules the `evalscope-1.12` GSM8K mode
+/// follows (for reports).
+pub const PROVENANCE: &str = "EvalScope 1.0-1.12 (1.12.0 is the last release before Math-Verify; rules read at \
+     modelscope/evalscope fde259d2): metrics/math/parser.py extract_answer, strip_answer_string, math_equal \
+     (Qwen2.5-Math rules, rel_tol 1e-4, x100 and /100; sympy branch only for plain numbers and \\frac); \
+     word2number 1.1";
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")

@@ -10,6 +10,7 @@
 
 pub mod evalscope;
 pub mod lm_eval;
+pub mod math_verify;
 
 use std::sync::LazyLock;
 

@@ -412,3 +412,32 @@ async fn lm_eval_cot_chat_turns_and_arc_chat_as_plain_text() {
         );
     }
 }
+
+/// Issue 9 item 19: lm-eval ignores `--num_fewshot` for `gsm8k_cot_zeroshot`
+/// and `arc_challenge_chat` (their YAML sets `num_fewshot: 0`), so asking
+/// for shots in these modes sends exactly the zero-shot requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn few_shot_is_ignored_where_lm_eval_ignores_num_fewshot() {
+    for (bench, mode, api) in [
+        ("gsm8k", "lm-eval-cot-zeroshot", ApiKind::Completions),
+        ("gsm8k", "lm-eval-cot-zeroshot", ApiKind::Chat),
+        ("arc_challenge", "lm-eval", ApiKind::Chat),
+    ] {
+        let plain = sent(
+            bench,
+            &format!(r#"{{"{bench}": {{"mode": "{mode}"}}}}"#),
+            api,
+            None,
+        )
+        .await;
+        let asked = sent(
+            bench,
+            &format!(r#"{{"{bench}": {{"mode": "{mode}", "few_shot": 2}}}}"#),
+            api,
+            None,
+        )
+        .await;
+        assert_eq!(plain.len(), 2);
+        assert_eq!(asked, plain, "{bench} {mode} {api:?}");
+    }
+}
