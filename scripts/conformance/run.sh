@@ -57,7 +57,7 @@ mkdir -p "$OUT"
 SERVERS=$!
 trap 'kill $SERVERS 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-    HUB_URL=$(sed -n 's/^fake hub serving .*: \(http[^ ]*\)$/\1/p' "$OUT/fake_servers.log")
+    HUB_URL=$(sed -n 's/^export HF_ENDPOINT=\(http[^ ]*\)$/\1/p' "$OUT/fake_servers.log")
     [ -n "$HUB_URL" ] && break
     sleep 0.1
 done

@@ -832,7 +832,15 @@ fn tokenize(text: &str) -> Option<Vec<Tok>> {
 struct LatexParser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Nesting of [`LatexParser::unary`], which every recursive path goes
+    /// through; bounded so a response of thousands of nested braces or
+    /// minus signs cannot overflow the stack (latex2sympy raises a
+    /// RecursionError there, which Math-Verify treats as no parse).
+    depth: usize,
 }
+
+/// Deepest nesting the parser follows before giving up on the input.
+const MAX_DEPTH: usize = 200;
 
 /// latex2sympy raises on this input (as opposed to parsing it to a symbol).
 #[derive(Debug)]
@@ -1008,6 +1016,16 @@ impl LatexParser {
     }
 
     fn unary(&mut self) -> PResult {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseErr);
+        }
+        self.depth += 1;
+        let v = self.unary_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn unary_inner(&mut self) -> PResult {
         match self.peek() {
             Some(Tok::Op('-')) => {
                 self.pos += 1;
@@ -1138,7 +1156,11 @@ fn parse_latex(latex: &str) -> Option<Value> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = LatexParser { toks, pos: 0 };
+    let mut p = LatexParser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     p.answer().ok()
 }
 
@@ -1174,7 +1196,11 @@ fn parse_python_expr(expr: &str) -> Option<Value> {
     if toks.iter().any(|t| matches!(t, Tok::Comma)) {
         return None;
     }
-    let mut p = LatexParser { toks, pos: 0 };
+    let mut p = LatexParser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let v = p.sum().ok()?;
     if p.pos != p.toks.len() {
         return None;
@@ -1383,6 +1409,15 @@ mod tests {
         assert_eq!(normalize_latex("3/4", Boxed::All), r"\frac{3}{4}");
         assert_eq!(normalize_latex(r"\dfrac12", Boxed::All), r"\frac{1}{2}");
         assert_eq!(normalize_latex(r"\$18", Boxed::All), "18");
+    }
+
+    #[test]
+    fn deep_nesting_is_no_parse_not_a_stack_overflow() {
+        let deep = format!("{}1{}", "{".repeat(5000), "}".repeat(5000));
+        assert_eq!(parse_latex(&deep), None);
+        let minus = format!("{}1", "-".repeat(5000));
+        assert_eq!(parse_latex(&minus), None);
+        assert!(!gsm8k_correct(&format!("\\boxed{{{deep}}}"), "1"));
     }
 
     #[test]
