@@ -3,25 +3,10 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{all_files, start_hub, start_oracle};
+use crate::support::{all_files, start_hub, start_oracle, text};
 
 async fn bench(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"));
-    cmd.args(args)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("HF_TOKEN")
-        .env_remove("BENCH_API_URL");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("bench finished in time")
-        .expect("bench runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::support::bench_bin(args, envs).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,3 +180,28 @@ pub fn skip(test: &str, reason: &str, require: &str) {
         "SKIPPED {test}: {reason} (set {require}=1 to make this a failure)"
     );
 }
+
+/// Run the `bench` binary with `args` and extra `envs`, without the
+/// caller's API key, hub token or API URL, and wait (at most 120 s).
+pub async fn bench_bin<V: AsRef<std::ffi::OsStr>>(
+    args: &[&str],
+    envs: &[(&str, V)],
+) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"));
+    cmd.args(args)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("HF_TOKEN")
+        .env_remove("BENCH_API_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("bench finished in time")
+        .expect("bench runs")
+}
+
+/// Bytes of an output stream as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
