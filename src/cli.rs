@@ -132,12 +132,43 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             _ => crate::compare::perf_markdown(&cs),
         };
         let threshold = a.threshold.unwrap_or(5.0);
+        // Levels of a candidate where nothing succeeded have all-zero
+        // latencies, which would read as "better"; and a candidate sharing
+        // no level with the baseline compares nothing. Neither may pass.
+        let unmeasured: Vec<String> = views
+            .iter()
+            .skip(1)
+            .zip(&cs)
+            .filter_map(|((d, v), c)| {
+                let dead: Vec<&str> = v
+                    .summary
+                    .levels
+                    .iter()
+                    .filter(|l| {
+                        l.stats.succeeded == 0
+                            && base.1.summary.levels.iter().any(|b| b.label == l.label)
+                    })
+                    .map(|l| l.label.as_str())
+                    .collect();
+                if c.rows.is_empty() {
+                    Some(format!("{d}: no level in common with {}", base.0))
+                } else if !dead.is_empty() {
+                    Some(format!("{d}: no request succeeded at {}", dead.join(", ")))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for u in &unmeasured {
+            eprintln!("warning: {u}: nothing to compare there");
+        }
         let worse: usize = cs
             .iter()
             .map(|c| crate::compare::perf_regressions(c, &a.metric, threshold).len())
-            .sum();
+            .sum::<usize>()
+            + unmeasured.len();
         let what = format!(
-            "level(s) where {} got worse by more than {threshold}%",
+            "level(s) where {} got worse by more than {threshold}% (or candidates with nothing measured)",
             a.metric
         );
         (text, worse, what)
@@ -170,13 +201,22 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
                 }
             );
         }
+        for c in &cs {
+            if !c.candidate_all_failed.is_empty() {
+                eprintln!(
+                    "warning: {}: every request failed in {}: nothing of it was measured",
+                    c.candidate,
+                    c.candidate_all_failed.join(", ")
+                );
+            }
+        }
         let worse: usize = cs
             .iter()
-            .map(|c| crate::compare::regressions(c, points).len())
+            .map(|c| crate::compare::regressions(c, points).len() + c.candidate_all_failed.len())
             .sum::<usize>()
             + empty.len();
         let what = format!(
-            "regression(s) (or comparisons with nothing paired): accuracy fell{} and the paired 95% interval excludes zero",
+            "regression(s) (or benchmarks where the candidate measured nothing): accuracy fell{} and the paired 95% interval excludes zero",
             if points > 0.0 {
                 format!(" by more than {points} points")
             } else {

@@ -102,6 +102,11 @@ pub struct Comparison {
     pub notes: Vec<String>,
     /// Every item some extractor judged differently, with both runs' text.
     pub items: Vec<FlippedItem>,
+    /// Benchmarks in which every candidate request failed: nothing of the
+    /// candidate was measured there, so the regression gate fails whatever
+    /// the baseline scored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_all_failed: Vec<String>,
 }
 
 /// An item whose verdict changed between the runs under some extractor.
@@ -229,6 +234,7 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
     let mut items = Vec::new();
     let mut rows = Vec::new();
     let mut notes = setting_notes(va, vb);
+    let mut candidate_all_failed = Vec::new();
     for (bench, recs_a) in &va.samples {
         let Some((_, recs_b)) = vb.samples.iter().find(|(n, _)| n == bench) else {
             notes.push(format!("{bench}: only in {}", a.display()));
@@ -266,6 +272,9 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
         };
         let ex_a = extractors(va, recs_a);
         let ex_b = extractors(vb, recs_b);
+        if !recs_b.is_empty() && recs_b.iter().all(|r| r.error.is_some()) {
+            candidate_all_failed.push(bench.clone());
+        }
         for (recs, dir) in [(recs_a, a), (recs_b, b)] {
             let failed = recs.iter().filter(|r| r.error.is_some()).count();
             if failed > 0 {
@@ -383,6 +392,7 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
         rows,
         notes,
         items,
+        candidate_all_failed,
     }
 }
 

@@ -320,6 +320,91 @@ async fn compare_gate_fails_when_every_candidate_request_failed() {
     )
     .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(cs[0].candidate_all_failed, ["gsm8k", "arc_easy"]);
+    // A baseline that got nothing right (a tiny model's smoke run): no
+    // accuracy can fall, and the gate must still fail.
+    let a = tmp.path().join("eval-a");
+    for f in ["gsm8k", "arc_easy"] {
+        let journal = a.join(format!("samples/{f}.jsonl"));
+        let lines: Vec<String> = std::fs::read_to_string(&journal)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                for (_, x) in v["verdicts"].as_object_mut().unwrap() {
+                    *x = false.into();
+                }
+                v["correct"] = false.into();
+                v["outcome"] = "wrong".into();
+                serde_json::to_string(&v).unwrap()
+            })
+            .collect();
+        std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    }
+    let o = bench(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--fail-on-regression",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("every request failed"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perf_compare_gate_fails_when_the_candidate_measured_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_runs(tmp.path(), &["perf-a", "perf-b"]);
+    let b = tmp.path().join("perf-b");
+    let p = b.join("summary.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    // Every request failed: zero successes and all-zero latencies, which
+    // would read as "better" on a latency metric.
+    for l in m["levels"].as_array_mut().unwrap() {
+        let st = &mut l["stats"];
+        let n = st["succeeded"].as_u64().unwrap() + st["failed"].as_u64().unwrap();
+        st["succeeded"] = 0.into();
+        st["failed"] = n.into();
+        for d in ["ttft", "tpot", "itl", "e2el"] {
+            if let Some(o) = st[d].as_object_mut() {
+                for (_, v) in o.iter_mut() {
+                    if v.is_number() {
+                        *v = 0.into();
+                    }
+                }
+            }
+        }
+    }
+    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let o = bench(
+        &[
+            "compare",
+            tmp.path().join("perf-a").to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--fail-on-regression",
+            "--metric",
+            "p99_ttft_ms",
+            "--threshold",
+            "10",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no request succeeded"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 // ---- 5. rescore grades against what the run used ---------------------------
