@@ -169,20 +169,12 @@ pub async fn rescore(
         let path = p.display().to_string();
         move |source| RescoreError::Io { path, source }
     };
-    // The source is never written: the output must be new, or this same
-    // rescore's earlier output (the source itself is an eval run, so
-    // `--output SOURCE` is refused here).
-    let (_lock, _) = crate::rundir::claim(
-        &out,
-        crate::rundir::Intent::Rescore {
-            source: &cfg.source,
-            mode: cfg.mode.as_str(),
-        },
-    )?;
-    std::fs::create_dir_all(dst.samples_dir()).map_err(io(&dst.samples_dir()))?;
     let hub = Hub::new(cfg.hub.clone())?;
 
+    // Everything is checked and graded in memory first: a rescore that
+    // fails half way must leave no half-written output behind.
     let mut original_modes = BTreeMap::new();
+    let mut graded: Vec<(String, Vec<SampleRecord>)> = Vec::new();
     for b in manifest.settings.benchmarks.iter_mut() {
         let bench =
             benchmarks::get(&b.benchmark).ok_or_else(|| RescoreError::UnknownBenchmark {
@@ -208,42 +200,53 @@ pub async fn rescore(
             .find(|(n, _)| *n == b.benchmark)
             .map(|(_, r)| r.clone())
             .unwrap_or_default();
-        let recorded = view
-            .data
-            .manifest
-            .datasets
-            .iter()
-            .find(|d| d.benchmark == b.benchmark)
-            .ok_or_else(|| RescoreError::NoProvenance {
-                dir: cfg.source.display().to_string(),
-                benchmark: b.benchmark.clone(),
-            })?;
-        let samples = load_samples(bench, &hub, recorded, &records).await?;
-        let path = dst.journal(&b.benchmark);
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-        for rec in records {
-            let key = (rec.subset.clone(), rec.split.clone(), rec.index);
-            let sample = samples.get(&key).ok_or_else(|| RescoreError::MissingItem {
-                benchmark: b.benchmark.clone(),
-                subset: rec.subset.clone(),
-                split: rec.split.clone(),
-                index: rec.index,
-            })?;
-            let new = regrade(bench, mode, sample, rec);
-            let mut line = serde_json::to_vec(&new).map_err(|e| RescoreError::Io {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e),
-            })?;
-            line.push(b'\n');
-            w.write_all(&line).map_err(io(&path))?;
+        let mut out = Vec::with_capacity(records.len());
+        // A benchmark the run never reached has no items (and no dataset
+        // record): nothing to grade.
+        if !records.is_empty() {
+            let recorded = view
+                .data
+                .manifest
+                .datasets
+                .iter()
+                .find(|d| d.benchmark == b.benchmark)
+                .ok_or_else(|| RescoreError::NoProvenance {
+                    dir: cfg.source.display().to_string(),
+                    benchmark: b.benchmark.clone(),
+                })?;
+            let samples = load_samples(bench, &hub, recorded, &records).await?;
+            for rec in records {
+                let key = (rec.subset.clone(), rec.split.clone(), rec.index);
+                let sample = samples.get(&key).ok_or_else(|| RescoreError::MissingItem {
+                    benchmark: b.benchmark.clone(),
+                    subset: rec.subset.clone(),
+                    split: rec.split.clone(),
+                    index: rec.index,
+                })?;
+                out.push(regrade(bench, mode, sample, rec));
+            }
         }
-        w.flush().map_err(io(&path))?;
+        graded.push((b.benchmark.clone(), out));
         // The responses still come from the original prompts: keep the
         // template fields, change what grading means.
         b.mode = mode.mode.as_str().into();
         b.provenance = mode.provenance.into();
         b.extractors = mode.extractors.iter().map(|e| e.to_string()).collect();
     }
+
+    // The source is never written: the output must be new, or this same
+    // rescore's earlier output (the source itself is an eval run, so
+    // `--output SOURCE` is refused here).
+    let (_lock, _) = crate::rundir::claim(
+        &out,
+        crate::rundir::Intent::Rescore {
+            source: &cfg.source,
+            mode: cfg.mode.as_str(),
+        },
+    )?;
+    std::fs::create_dir_all(dst.samples_dir()).map_err(io(&dst.samples_dir()))?;
+    // run.json first: a rescore killed while writing the journals leaves a
+    // directory that is still recognisably this rescore, and redoable.
     manifest.tool = ToolInfo::current();
     manifest.updated_at = now_rfc3339();
     manifest.rescored_from = Some(RescoreSource {
@@ -255,6 +258,19 @@ pub async fn rescore(
         source: std::io::Error::other(e),
     })?;
     write_atomic(&dst.manifest(), &bytes).map_err(io(&dst.manifest()))?;
+    for (name, records) in &graded {
+        let path = dst.journal(name);
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for rec in records {
+            let mut line = serde_json::to_vec(rec).map_err(|e| RescoreError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            })?;
+            line.push(b'\n');
+            w.write_all(&line).map_err(io(&path))?;
+        }
+        w.flush().map_err(io(&path))?;
+    }
     let data = report::write_reports(&dst)?;
     Ok((out, data))
 }

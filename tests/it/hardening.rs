@@ -446,6 +446,10 @@ async fn rescore_uses_the_recorded_dataset_revision_and_checks_sha256() {
         err.contains("but the run recorded") && err.contains(&"ab".repeat(32)),
         "{err}"
     );
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a refused rescore leaves no half-written output"
+    );
     // The recorded revision is the one fetched, not the binary's pin.
     std::fs::write(run.join("run.json"), &good).unwrap();
     let other = "0123456789abcdef0123456789abcdef01234567";
@@ -458,6 +462,46 @@ async fn rescore_uses_the_recorded_dataset_revision_and_checks_sha256() {
     assert!(err.contains("records no dataset revision"), "{err}");
     std::fs::write(run.join("run.json"), &good).unwrap();
     rescore().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_of_a_run_interrupted_before_its_second_benchmark_works() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = tmp.path().join("run");
+    let cfg = config(&server.url(), &hub.url(), &cache, &run, &["gsm8k", "arc"]);
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    // As if Ctrl-C came before arc was prepared: no journal, no dataset record.
+    std::fs::remove_file(run.join("samples/arc.jsonl")).unwrap();
+    let p = run.join("run.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    m["datasets"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|d| d["benchmark"] != "arc");
+    m["status"] = "interrupted".into();
+    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let (_, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
+        source: run.clone(),
+        mode: bench::benchmarks::Mode::LmEval,
+        output: None,
+        hub: bench::hub::HubConfig {
+            endpoint: hub.url(),
+            token: None,
+            cache_dir: cache.clone(),
+            offline: false,
+        },
+    })
+    .await
+    .unwrap();
+    assert!(
+        data.results
+            .iter()
+            .any(|r| r.benchmark == "gsm8k" && r.stats.n == 5)
+    );
 }
 
 // ---- 7. fake-hub files never share a cache with real runs ------------------
