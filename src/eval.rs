@@ -264,7 +264,22 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             interrupted = true;
             break;
         }
-        let (items, dataset) = prepare(plan, &hub, &prompts, &cfg).await?;
+        let (items, mut dataset) = prepare(plan, &hub, &prompts, &cfg).await?;
+        // Items answered earlier were graded against the recorded data: a
+        // resume must read the very same files, or one run would mix two
+        // datasets under the same row numbers.
+        if let Some(old) = manifest
+            .datasets
+            .iter()
+            .find(|d| d.benchmark == dataset.benchmark)
+        {
+            check_same_data(&run_dir, old, &dataset)?;
+            for f in &old.files {
+                if !dataset.files.iter().any(|n| n.path == f.path) {
+                    dataset.files.push(f.clone());
+                }
+            }
+        }
         manifest
             .datasets
             .retain(|d| d.benchmark != dataset.benchmark);
@@ -400,6 +415,44 @@ fn merge_settings(dir: &RunDir, old: &mut RunSettings, new: &RunSettings) -> Res
                 }
             }
             None => old.benchmarks.push(nb.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Resume check on the data: same repo and revision, and every file both
+/// invocations read has the same sha256.
+fn check_same_data(
+    dir: &RunDir,
+    old: &DatasetRecord,
+    new: &DatasetRecord,
+) -> Result<(), EvalError> {
+    let mismatch = |field: String, o: &str, n: &str| EvalError::Mismatch {
+        dir: dir.root.display().to_string(),
+        field,
+        old: short_json(&Value::from(o)),
+        new: short_json(&Value::from(n)),
+    };
+    let b = &new.benchmark;
+    if old.repo_id != new.repo_id {
+        return Err(mismatch(format!("{b}.dataset"), &old.repo_id, &new.repo_id));
+    }
+    if !old.revision.eq_ignore_ascii_case(&new.revision) {
+        return Err(mismatch(
+            format!("{b}.dataset revision"),
+            &old.revision,
+            &new.revision,
+        ));
+    }
+    for f in &new.files {
+        if let Some(o) = old.files.iter().find(|o| o.path == f.path)
+            && !o.sha256.eq_ignore_ascii_case(&f.sha256)
+        {
+            return Err(mismatch(
+                format!("{b}.dataset file {} sha256", f.path),
+                &o.sha256,
+                &f.sha256,
+            ));
         }
     }
     Ok(())

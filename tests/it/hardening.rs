@@ -504,6 +504,41 @@ async fn rescore_of_a_run_interrupted_before_its_second_benchmark_works() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_onto_other_dataset_files_is_refused() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = tmp.path().join("run");
+    let mut cfg = config(&server.url(), &hub.url(), &cache, &run, &["gsm8k"]);
+    cfg.limit = Some(Limit::Count(2));
+    run_eval(cfg, CancellationToken::new()).await.unwrap();
+    // The items so far were graded against other bytes than the hub serves
+    // now (another mirror, a re-uploaded file under the same revision).
+    let p = run.join("run.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    m["datasets"][0]["files"][0]["sha256"] = "cd".repeat(32).into();
+    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let cfg = config(&server.url(), &hub.url(), &cache, &run, &["gsm8k"]);
+    let err = run_eval(cfg, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gsm8k.dataset file")
+            && err.contains("sha256")
+            && err.contains(&"cd".repeat(32)),
+        "{err}"
+    );
+    let lines = std::fs::read_to_string(run.join("samples/gsm8k.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, 2, "nothing was asked against the other data");
+}
+
 // ---- 7. fake-hub files never share a cache with real runs ------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
