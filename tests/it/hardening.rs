@@ -585,6 +585,18 @@ async fn fake_hub_fixtures_never_enter_a_cache_with_real_data() {
     };
     let err = h.fetch(&file).await.unwrap_err().to_string();
     assert!(err.contains("fake-hub fixtures"), "{err}");
+    // Offline as well: the cache alone would pass the fixtures off as real.
+    for endpoint in ["https://hub.example", "http://127.example.com"] {
+        let h = bench::hub::Hub::new(bench::hub::HubConfig {
+            endpoint: endpoint.into(),
+            token: None,
+            cache_dir: own.clone(),
+            offline: true,
+        })
+        .unwrap();
+        let err = h.fetch(&file).await.unwrap_err().to_string();
+        assert!(err.contains("fake-hub fixtures"), "{endpoint}: {err}");
+    }
 }
 
 // ---- 12. signals and stale state -------------------------------------------

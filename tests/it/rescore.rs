@@ -142,6 +142,8 @@ async fn rescore_through_the_binary() {
             "--offline",
         ])
         .env("HF_HUB_CACHE", &cache)
+        // The cache holds the fake hub's files: it serves only that hub.
+        .env("HF_ENDPOINT", hub.url())
         .output()
         .await
         .unwrap();
