@@ -74,14 +74,20 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
     // A comparison is not part of any run: never written over a run's files.
-    if let Some(d) = &page_dir
-        && (d.join("run.json").is_file() || d.join("summary.json").is_file())
-    {
-        bail!(
-            "--output {}: {} holds a bench run, whose files a comparison must not replace; write it elsewhere",
-            a.output.as_deref().unwrap_or(Path::new("")).display(),
-            d.display()
-        );
+    // Every folder above the file counts: `-o RUN/samples/x.jsonl` is inside
+    // a run as much as `-o RUN/report.md`.
+    if let Some(d) = &page_dir {
+        let abs = std::path::absolute(d).unwrap_or_else(|_| d.clone());
+        if let Some(run) = abs
+            .ancestors()
+            .find(|p| p.join("run.json").is_file() || p.join("summary.json").is_file())
+        {
+            bail!(
+                "--output {}: {} holds a bench run, whose files a comparison must not replace; write it elsewhere",
+                a.output.as_deref().unwrap_or(Path::new("")).display(),
+                run.display()
+            );
+        }
     }
     if let Some(d) = &page_dir {
         std::fs::create_dir_all(d)

@@ -945,23 +945,25 @@ async fn compare_output_never_replaces_a_file_of_a_run() {
     copy_runs(tmp.path(), &["eval-a", "eval-b"]);
     let (a, b) = (tmp.path().join("eval-a"), tmp.path().join("eval-b"));
     let before = snapshot(&a);
-    let o = bench(
-        &[
-            "compare",
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            "-o",
-            a.join("report.md").to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("holds a bench run"),
-        "{}",
-        text(&o.stderr)
-    );
+    for target in [a.join("report.md"), a.join("samples/gsm8k.jsonl")] {
+        let o = bench(
+            &[
+                "compare",
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+                "-o",
+                target.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("holds a bench run"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
     assert_eq!(snapshot(&a), before);
 }
 
