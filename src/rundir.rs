@@ -303,14 +303,16 @@ impl RunLock {
         // someone else) between our open and our flock: then we hold a lock
         // on a file nobody else will look at.
         for _ in 0..16 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io_err(&path))?;
-            if !try_flock(&file, true).map_err(io_err(&path))? {
+            let mut opts = OpenOptions::new();
+            opts.read(true).write(true).create(true).truncate(false);
+            // Never follow a link planted as bench.lock: we truncate it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.custom_flags(libc::O_NOFOLLOW);
+            }
+            let mut file = opts.open(&path).map_err(io_err(&path))?;
+            if !lock_with_patience(&file).map_err(io_err(&path))? {
                 let info = read_info(&mut file);
                 return Err(ClaimError::Locked {
                     dir: dir.display().to_string(),
@@ -409,6 +411,19 @@ fn read_info(file: &mut File) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// The exclusive lock, tried a few times over ~100 ms: [`holder`] (run by
+/// `bench report`, the index, compare) holds a shared lock for an instant
+/// to probe, and must not make a claim fail.
+fn lock_with_patience(file: &File) -> std::io::Result<bool> {
+    for _ in 0..5 {
+        if try_flock(file, true)? {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(false)
+}
+
 /// Non-blocking `flock`: `Ok(false)` when another process holds it.
 #[cfg(unix)]
 fn try_flock(file: &File, exclusive: bool) -> std::io::Result<bool> {
@@ -480,6 +495,19 @@ mod tests {
         assert!(!d.path().join(LOCK_FILE).exists());
         assert!(holder(d.path()).is_none());
         RunLock::acquire(d.path(), "bench eval").unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lock_file_planted_as_a_symlink_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&victim, run.join(LOCK_FILE)).unwrap();
+        assert!(RunLock::acquire(&run, "bench eval").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 
     #[test]
