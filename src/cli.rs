@@ -521,6 +521,12 @@ pub fn main() -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", dir.summary().display()))?;
             print!("{}", crate::perf::report::console_table(&summary));
             eprintln!("reports written to {}", a.dir.display());
+            if summary.levels.iter().all(|l| l.stats.succeeded == 0) {
+                eprintln!(
+                    "error: no request of this run succeeded: nothing was measured (exit {NOTHING_MEASURED})"
+                );
+                return Ok(ExitCode::from(NOTHING_MEASURED));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) => {

@@ -389,6 +389,8 @@ fn merge_settings(dir: &RunDir, old: &mut RunSettings, new: &RunSettings) -> Res
         }
         v
     };
+    // A run recorded before URLs lost their userinfo in records.
+    old.api_base = crate::redact::strip_userinfo(&old.api_base);
     let (a, b) = (wide(old), wide(new));
     if let Some((field, o, n)) = first_difference("", &a, &b) {
         return Err(mismatch(field, &o, &n));

@@ -108,7 +108,10 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
                 path: path.display().to_string(),
                 source,
             })?;
-        if !path.exists() {
+        // Only a benchmark the run started (its data was recorded) must
+        // have a journal; one an interrupted run never reached has none.
+        let started = manifest.datasets.iter().any(|d| d.benchmark == b.benchmark);
+        if started && !path.exists() {
             warnings.push(format!(
                 "{}: samples/{}.jsonl is missing: no item of this benchmark can be reported",
                 b.benchmark, b.benchmark
