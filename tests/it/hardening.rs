@@ -405,6 +405,8 @@ async fn perf_compare_gate_fails_when_the_candidate_measured_nothing() {
         "{}",
         text(&o.stderr)
     );
+    let o = bench(&["report", b.to_str().unwrap()], &[]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
 }
 
 // ---- 5. rescore grades against what the run used ---------------------------
@@ -484,6 +486,14 @@ async fn rescore_of_a_run_interrupted_before_its_second_benchmark_works() {
         .retain(|d| d["benchmark"] != "arc");
     m["status"] = "interrupted".into();
     std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let w = bench::report::load(&RunDir::new(&run))
+        .unwrap()
+        .data
+        .warnings;
+    assert!(
+        !w.iter().any(|w| w.contains("missing")),
+        "a benchmark never reached is not a missing journal: {w:?}"
+    );
     let (_, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
         mode: bench::benchmarks::Mode::LmEval,
