@@ -779,7 +779,13 @@ fn run_eval_command(cfg: EvalConfig) -> Result<ExitCode> {
     rt.block_on(async move {
         let cancel = cancel_on_ctrl_c();
         let print = cfg.print_table;
-        let out = crate::eval::run_eval(cfg, cancel).await?;
+        let out = match crate::eval::run_eval(cfg, cancel).await {
+            Err(crate::eval::EvalError::Interrupted) => {
+                eprintln!("interrupted before the run started; nothing was recorded");
+                return Ok(interrupted_exit_code());
+            }
+            r => r?,
+        };
         if print {
             print!("{}", crate::report::terminal_table(&out.report));
         }

@@ -119,6 +119,9 @@ pub enum EvalError {
     /// has it.
     #[error(transparent)]
     Claim(#[from] crate::rundir::ClaimError),
+    /// Ctrl-C or SIGTERM came before anything was recorded.
+    #[error("interrupted before the run started; nothing was recorded")]
+    Interrupted,
     /// The server stopped accepting connections for good; what finished is
     /// journaled and reported.
     #[error(
@@ -176,20 +179,23 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     let endpoints =
         resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
     let client = Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
-    let served = client
-        .list_models()
-        .await
-        .map_err(|source| match source.status {
-            Some(status @ (401 | 403)) => EvalError::Unauthorized {
-                url: strip_userinfo(&endpoints.models),
-                status,
-                key_sent: cfg.client.api_key.is_some(),
-            },
-            _ => EvalError::Unreachable {
-                url: strip_userinfo(&endpoints.models),
-                source,
-            },
-        })?;
+    // A signal while waiting on a server that accepts but never answers
+    // must not wait out every retry.
+    let models = tokio::select! {
+        r = client.list_models() => r,
+        _ = cancel.cancelled() => return Err(EvalError::Interrupted),
+    };
+    let served = models.map_err(|source| match source.status {
+        Some(status @ (401 | 403)) => EvalError::Unauthorized {
+            url: strip_userinfo(&endpoints.models),
+            status,
+            key_sent: cfg.client.api_key.is_some(),
+        },
+        _ => EvalError::Unreachable {
+            url: strip_userinfo(&endpoints.models),
+            source,
+        },
+    })?;
     if !served.contains(&cfg.model) {
         return Err(EvalError::UnknownModel {
             model: cfg.model.clone(),
@@ -264,7 +270,16 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             interrupted = true;
             break;
         }
-        let (items, mut dataset) = prepare(plan, &hub, &prompts, &cfg).await?;
+        // A dataset download can take long: a signal stops it, and the run
+        // ends as interrupted with the reports of what finished.
+        let prepared = tokio::select! {
+            r = prepare(plan, &hub, &prompts, &cfg) => r?,
+            _ = cancel.cancelled() => {
+                interrupted = true;
+                break;
+            }
+        };
+        let (items, mut dataset) = prepared;
         // Items answered earlier were graded against the recorded data: a
         // resume must read the very same files, or one run would mix two
         // datasets under the same row numbers.

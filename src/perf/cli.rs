@@ -277,7 +277,13 @@ pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
     let cfg = config(a, command)?;
     rt.block_on(async move {
         let cancel = crate::cli::cancel_on_ctrl_c();
-        let out = run_perf(cfg, cancel).await?;
+        let out = match run_perf(cfg, cancel).await {
+            Err(super::driver::PerfError::Interrupted) => {
+                eprintln!("interrupted before the run started; nothing was recorded");
+                return Ok(crate::cli::interrupted_exit_code());
+            }
+            r => r?,
+        };
         println!("\n{}", super::report::console_table(&out.summary));
         eprintln!(
             "run directory: {} (summary.json, requests.jsonl, report.md, report.html)",

@@ -138,6 +138,9 @@ pub enum PerfError {
     /// Report rendering.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Ctrl-C or SIGTERM came before any request was sent.
+    #[error("interrupted before the run started; nothing was recorded")]
+    Interrupted,
     /// The output directory holds another run, or another process has it.
     #[error(transparent)]
     Claim(#[from] crate::rundir::ClaimError),
@@ -279,20 +282,21 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     let endpoints =
         resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
     let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
-    let served_models = client
-        .served_models()
-        .await
-        .map_err(|source| match source.status {
-            Some(status @ (401 | 403)) => PerfError::Unauthorized {
-                url: strip_userinfo(&endpoints.models),
-                status,
-                key_sent: cfg.client.api_key.is_some(),
-            },
-            _ => PerfError::Unreachable {
-                url: strip_userinfo(&endpoints.models),
-                source,
-            },
-        })?;
+    let models = tokio::select! {
+        r = client.served_models() => r,
+        _ = cancel.cancelled() => return Err(PerfError::Interrupted),
+    };
+    let served_models = models.map_err(|source| match source.status {
+        Some(status @ (401 | 403)) => PerfError::Unauthorized {
+            url: strip_userinfo(&endpoints.models),
+            status,
+            key_sent: cfg.client.api_key.is_some(),
+        },
+        _ => PerfError::Unreachable {
+            url: strip_userinfo(&endpoints.models),
+            source,
+        },
+    })?;
     let served: Vec<String> = served_models.iter().map(|m| m.id.clone()).collect();
     if let Some(context) = served_models
         .iter()

@@ -1042,3 +1042,58 @@ async fn perf_run_where_every_request_failed_exits_nonzero() {
         "the reports are still written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_server_never_answers_stops_at_once() {
+    // Accepts connections and never answers: `/models` would otherwise take
+    // the whole timeout times the retries.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "eval",
+            "--model",
+            "m",
+            "--api-url",
+            &format!("http://{addr}/v1"),
+            "--datasets",
+            "gsm8k",
+            "--timeout",
+            "600",
+            "--output",
+            out_dir.to_str().unwrap(),
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // Wait until the run holds its directory (it is then waiting on /models).
+    for _ in 0..400 {
+        if bench::rundir::holder(&out_dir).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("stopped well before the 600 s timeout")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert!(!out_dir.join(bench::rundir::LOCK_FILE).exists());
+}
