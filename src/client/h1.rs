@@ -23,6 +23,8 @@ use tokio::net::TcpStream;
 const READ_BUF: usize = 4 * 1024;
 /// Longest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
+/// Longest chunk-size line (with extensions) accepted.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
 
 /// The parts of a response head the client uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +219,12 @@ impl H1Conn {
                 match self.chunk {
                     Chunk::Size => {
                         let Some(eol) = memchr::memmem::find(&self.buf, b"\r\n") else {
+                            // A size line is a few hex digits and maybe an
+                            // extension: a server that never ends one must
+                            // not grow the buffer without bound.
+                            if self.buf.len() > MAX_CHUNK_LINE {
+                                return Err(bad("chunk size line longer than 4 KiB"));
+                            }
                             break;
                         };
                         let line = std::str::from_utf8(&self.buf[..eol])
@@ -366,6 +374,66 @@ mod tests {
             all.extend_from_slice(&out);
         }
         all
+    }
+
+    /// Read one response from a server that sends `bytes` in `split`-byte
+    /// writes then closes: the head and body, or the first error.
+    async fn read_all(bytes: Vec<u8>, split: usize) -> io::Result<(Head, Vec<u8>)> {
+        let addr = serve(vec![bytes], split).await;
+        let mut c = H1Conn::connect(addr).await?;
+        c.send(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+        let h = c.read_head().await?;
+        let mut all = Vec::new();
+        let mut out = Vec::new();
+        while c.next_body(&mut out).await?.is_some() {
+            all.extend_from_slice(&out);
+        }
+        Ok((h, all))
+    }
+
+    #[tokio::test]
+    async fn endless_chunk_size_line_is_an_error_not_unbounded_buffering() {
+        let mut r = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        r.extend(std::iter::repeat_n(b'a', 64 * 1024));
+        let err = tokio::time::timeout(std::time::Duration::from_secs(20), read_all(r, 8192))
+            .await
+            .expect("no hang")
+            .unwrap_err();
+        assert!(err.to_string().contains("chunk size line"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The perf path's HTTP/1.1 reader on hostile responses: a valid
+        /// head followed by arbitrary bytes, or arbitrary bytes alone, cut
+        /// at arbitrary points. No panic, and the body read never exceeds
+        /// what was sent.
+        #[test]
+        fn h1_reader_takes_any_response(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            head in 0usize..4,
+            split in 1usize..64,
+        ) {
+            let heads: [&[u8]; 4] = [
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n",
+                b"HTTP/1.0 200 OK\r\n\r\n",
+                b"",
+            ];
+            let mut bytes = heads[head].to_vec();
+            bytes.extend_from_slice(&body);
+            let sent = bytes.len();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let res = rt.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(20), read_all(bytes, split)).await
+            });
+            let res = res.expect("the reader finished");
+            if let Ok((_, got)) = res {
+                proptest::prop_assert!(got.len() <= sent);
+            }
+        }
     }
 
     #[tokio::test]
