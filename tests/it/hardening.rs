@@ -31,6 +31,28 @@ fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     v
 }
 
+/// Rewrite a JSON file of a run (`run.json`, `summary.json`) in place.
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    f(&mut m);
+    std::fs::write(path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// Rewrite every record of a journal in place.
+fn edit_journal(path: &Path, f: impl Fn(&mut serde_json::Value)) {
+    let lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            f(&mut v);
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
 /// One finished gsm8k run of 5 items in `dir`, answered by an oracle.
 async fn one_run(hub: &str, server: &str, cache: &Path, dir: &Path) {
     let cfg = config(server, hub, cache, dir, &["gsm8k"]);
@@ -284,22 +306,14 @@ async fn compare_gate_fails_when_every_candidate_request_failed() {
     copy_runs(tmp.path(), &["eval-a", "eval-b"]);
     let b = tmp.path().join("eval-b");
     for f in ["gsm8k", "arc_easy"] {
-        let journal = b.join(format!("samples/{f}.jsonl"));
-        let lines: Vec<String> = std::fs::read_to_string(&journal)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["verdicts"] = serde_json::json!({});
-                v["extracted"] = serde_json::json!({});
-                v["correct"] = serde_json::Value::Null;
-                v["response"] = serde_json::Value::Null;
-                v["outcome"] = "failed".into();
-                v["error"] = serde_json::json!({"kind": "connect", "status": null, "message": "connection refused", "attempts": 6});
-                serde_json::to_string(&v).unwrap()
-            })
-            .collect();
-        std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+        edit_journal(&b.join(format!("samples/{f}.jsonl")), |v| {
+            v["verdicts"] = serde_json::json!({});
+            v["extracted"] = serde_json::json!({});
+            v["correct"] = serde_json::Value::Null;
+            v["response"] = serde_json::Value::Null;
+            v["outcome"] = "failed".into();
+            v["error"] = serde_json::json!({"kind": "connect", "status": null, "message": "connection refused", "attempts": 6});
+        });
     }
     let cs = bench::compare::compare_all(&[tmp.path().join("eval-a"), b.clone()]).unwrap();
     assert!(!cs[0].rows.is_empty(), "failed items are compared as wrong");
@@ -325,21 +339,13 @@ async fn compare_gate_fails_when_every_candidate_request_failed() {
     // accuracy can fall, and the gate must still fail.
     let a = tmp.path().join("eval-a");
     for f in ["gsm8k", "arc_easy"] {
-        let journal = a.join(format!("samples/{f}.jsonl"));
-        let lines: Vec<String> = std::fs::read_to_string(&journal)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                for (_, x) in v["verdicts"].as_object_mut().unwrap() {
-                    *x = false.into();
-                }
-                v["correct"] = false.into();
-                v["outcome"] = "wrong".into();
-                serde_json::to_string(&v).unwrap()
-            })
-            .collect();
-        std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+        edit_journal(&a.join(format!("samples/{f}.jsonl")), |v| {
+            for (_, x) in v["verdicts"].as_object_mut().unwrap() {
+                *x = false.into();
+            }
+            v["correct"] = false.into();
+            v["outcome"] = "wrong".into();
+        });
     }
     let o = bench(
         &[
@@ -364,27 +370,25 @@ async fn perf_compare_gate_fails_when_the_candidate_measured_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     copy_runs(tmp.path(), &["perf-a", "perf-b"]);
     let b = tmp.path().join("perf-b");
-    let p = b.join("summary.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    // Every request failed: zero successes and all-zero latencies, which
-    // would read as "better" on a latency metric.
-    for l in m["levels"].as_array_mut().unwrap() {
-        let st = &mut l["stats"];
-        let n = st["succeeded"].as_u64().unwrap() + st["failed"].as_u64().unwrap();
-        st["succeeded"] = 0.into();
-        st["failed"] = n.into();
-        for d in ["ttft", "tpot", "itl", "e2el"] {
-            if let Some(o) = st[d].as_object_mut() {
-                for (_, v) in o.iter_mut() {
-                    if v.is_number() {
-                        *v = 0.into();
+    edit_json(&b.join("summary.json"), |m| {
+        // Every request failed: zero successes and all-zero latencies, which
+        // would read as "better" on a latency metric.
+        for l in m["levels"].as_array_mut().unwrap() {
+            let st = &mut l["stats"];
+            let n = st["succeeded"].as_u64().unwrap() + st["failed"].as_u64().unwrap();
+            st["succeeded"] = 0.into();
+            st["failed"] = n.into();
+            for d in ["ttft", "tpot", "itl", "e2el"] {
+                if let Some(o) = st[d].as_object_mut() {
+                    for (_, v) in o.iter_mut() {
+                        if v.is_number() {
+                            *v = 0.into();
+                        }
                     }
                 }
             }
         }
-    }
-    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    });
     let o = bench(
         &[
             "compare",
@@ -425,13 +429,7 @@ async fn rescore_uses_the_recorded_dataset_revision_and_checks_sha256() {
         cache_dir: cache.clone(),
         offline: false,
     };
-    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
-        let p = run.join("run.json");
-        let mut m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        f(&mut m);
-        std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
-    };
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| edit_json(&run.join("run.json"), f);
     let rescore = || {
         bench::rescore::rescore(bench::rescore::RescoreConfig {
             source: run.clone(),
@@ -477,15 +475,13 @@ async fn rescore_of_a_run_interrupted_before_its_second_benchmark_works() {
     run_eval(cfg, CancellationToken::new()).await.unwrap();
     // As if Ctrl-C came before arc was prepared: no journal, no dataset record.
     std::fs::remove_file(run.join("samples/arc.jsonl")).unwrap();
-    let p = run.join("run.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    m["datasets"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|d| d["benchmark"] != "arc");
-    m["status"] = "interrupted".into();
-    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    edit_json(&run.join("run.json"), |m| {
+        m["datasets"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|d| d["benchmark"] != "arc");
+        m["status"] = "interrupted".into();
+    });
     let w = bench::report::load(&RunDir::new(&run))
         .unwrap()
         .data
@@ -526,11 +522,9 @@ async fn resume_onto_other_dataset_files_is_refused() {
     run_eval(cfg, CancellationToken::new()).await.unwrap();
     // The items so far were graded against other bytes than the hub serves
     // now (another mirror, a re-uploaded file under the same revision).
-    let p = run.join("run.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    m["datasets"][0]["files"][0]["sha256"] = "cd".repeat(32).into();
-    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    edit_json(&run.join("run.json"), |m| {
+        m["datasets"][0]["files"][0]["sha256"] = "cd".repeat(32).into();
+    });
     let cfg = config(&server.url(), &hub.url(), &cache, &run, &["gsm8k"]);
     let err = run_eval(cfg, CancellationToken::new())
         .await
@@ -678,11 +672,9 @@ fn running_status_of_a_dead_process_shows_as_interrupted() {
     let tmp = tempfile::tempdir().unwrap();
     copy_runs(tmp.path(), &["eval-a", "perf-a"]);
     for (run, file) in [("eval-a", "run.json"), ("perf-a", "summary.json")] {
-        let p = tmp.path().join(run).join(file);
-        let mut m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        m["status"] = "running".into();
-        std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+        edit_json(&tmp.path().join(run).join(file), |m| {
+            m["status"] = "running".into();
+        });
     }
     // A lock file left by a process that is gone (nobody holds its flock).
     std::fs::write(
