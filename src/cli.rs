@@ -874,13 +874,12 @@ pub fn interrupted_exit_code() -> ExitCode {
 pub fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
+    // Installed here, before the run starts, not when the task first runs:
+    // a signal that comes at once is then handled, not fatal.
+    let mut signals = StopSignals::install();
     tokio::spawn(async move {
         let mut seen = 0;
-        loop {
-            let sig = next_stop_signal().await;
-            if sig == 0 {
-                return;
-            }
+        while let Some(sig) = signals.next().await {
             seen += 1;
             if seen > 1 {
                 std::process::exit(128 + sig);
@@ -896,29 +895,50 @@ pub fn cancel_on_ctrl_c() -> CancellationToken {
     cancel
 }
 
-/// Wait for Ctrl-C (2) or SIGTERM (15); 0 when no handler can be installed.
-async fn next_stop_signal() -> i32 {
+/// The signals that stop a run: Ctrl-C (2) and SIGTERM (15).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return if tokio::signal::ctrl_c().await.is_ok() {
-                2
-            } else {
-                0
-            };
-        };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { 0 },
-            r = term.recv() => if r.is_some() { 15 } else { 0 },
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Install the handlers (a handler that cannot be installed is left out).
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            2
-        } else {
-            0
+
+    /// The next signal's number; `None` when no handler is left.
+    async fn next(&mut self) -> Option<i32> {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+                match s {
+                    Some(s) => s.recv().await,
+                    None => None,
+                }
+            }
+            tokio::select! {
+                Some(()) = recv(&mut self.int) => Some(2),
+                Some(()) = recv(&mut self.term) => Some(15),
+                else => None,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.ok().map(|_| 2)
         }
     }
 }
