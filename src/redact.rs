@@ -28,8 +28,11 @@
 //!
 //! Secrets shorter than [`MIN_TEXT_LEN`] characters are masked where their
 //! position is known (flag values, header values, URL userinfo) but not
-//! searched for in free text: masking every `a` or `key` would make every
-//! message unreadable, and a value that short protects nothing anyway.
+//! searched for in free text. Short values are the placeholders local
+//! servers take (`EMPTY`, `test`, `none`) and plain header values
+//! (`X-Debug: true`); masking every `true` or `test` would corrupt recorded
+//! command lines (`{"ignore_eos": ***}`, `runs/***-1`) and messages, and a
+//! value that short protects little anyway.
 
 use std::fmt;
 use std::sync::{LazyLock, RwLock};
@@ -41,7 +44,7 @@ pub const MASK: &str = "***";
 
 /// Secrets shorter than this are masked by position only, not searched for
 /// in free text (see the module docs).
-pub const MIN_TEXT_LEN: usize = 4;
+pub const MIN_TEXT_LEN: usize = 8;
 
 /// `scheme://userinfo@`: up to the last `@` before the path, so that a
 /// password with a raw `@` in it is masked whole.
@@ -113,6 +116,13 @@ impl Redactor {
                 Some((_, pass)) => self.credential(pass),
                 None => self.credential(info),
             };
+        } else if let Some((_, rest)) = url.trim().split_once("://")
+            && let Some(at) = rest.rfind('@')
+            && let Some((_, pass)) = rest[..at].split_once(':')
+        {
+            // A password with a raw `/`, `?` or `#` (`http://u:p#ss@h/v1`):
+            // the pattern above stops short of its `@`.
+            self.credential(pass);
         }
         self
     }
@@ -166,14 +176,20 @@ impl Redactor {
     pub fn command<S: AsRef<str>>(&self, args: &[S]) -> Vec<String> {
         let mut out = Vec::with_capacity(args.len());
         let mut pending: Option<&str> = None;
+        let mut positional = false;
         for a in args {
             let a = a.as_ref();
             if let Some(flag) = pending.take() {
                 out.push(self.flag_value(flag, a));
                 continue;
             }
+            if positional {
+                out.push(self.scrub(a));
+                continue;
+            }
             if a == "--" {
                 // Everything after `--` is positional, never a flag value.
+                positional = true;
                 out.push(a.to_owned());
                 continue;
             }
@@ -222,6 +238,21 @@ pub fn strip_userinfo(text: &str) -> String {
     USERINFO
         .replace_all(text, |c: &regex::Captures| format!("{}{MASK}@", &c[1]))
         .into_owned()
+}
+
+/// One URL as given on the command line, for a message: everything between
+/// `://` and the last `@` masked. Unlike [`strip_userinfo`] (which scans
+/// free text and stops at `/`, `?` and `#`), this also covers a password
+/// with those characters typed raw, which a URL parser rejects and an error
+/// would otherwise print whole.
+pub fn url_for_message(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://{MASK}@{}", &rest[at + 1..]),
+            None => url.to_owned(),
+        },
+        None => strip_userinfo(url),
+    }
 }
 
 /// `%XX` sequences decoded (invalid ones and non-UTF-8 results left as is).
@@ -355,12 +386,12 @@ mod tests {
     #[test]
     fn echoed_secrets_are_scrubbed_longest_first() {
         let mut r = Redactor::new();
-        r.secret("abcd").secret("abcdefgh");
-        assert_eq!(r.scrub("key abcdefgh and abcd"), "key *** and ***");
+        r.secret("abcdefgh").secret("abcdefghijkl");
+        assert_eq!(r.scrub("key abcdefghijkl and abcdefgh"), "key *** and ***");
         // The credential after an auth scheme is a secret of its own.
         let mut r = Redactor::new();
-        r.header("Authorization: Bearer TOKEN42");
-        assert_eq!(r.scrub("invalid token TOKEN42"), "invalid token ***");
+        r.header("Authorization: Bearer TOKEN4242");
+        assert_eq!(r.scrub("invalid token TOKEN4242"), "invalid token ***");
     }
 
     #[test]
@@ -373,6 +404,54 @@ mod tests {
             args(&["--api-key", "***"])
         );
         assert_eq!(format!("{r:?}"), "Redactor { secrets: 1 }");
+    }
+
+    /// Regression (review): a placeholder key and a plain header value
+    /// used to be masked everywhere in the recorded command line.
+    #[test]
+    fn placeholder_keys_and_plain_header_values_do_not_corrupt_the_command() {
+        let mut r = Redactor::new();
+        r.secret("test").header("X-Debug: true");
+        assert_eq!(
+            r.command(&args(&[
+                "--output",
+                "runs/test-1",
+                "--extra-args",
+                r#"{"ignore_eos": true}"#,
+                "--header",
+                "X-Debug: true",
+                "--api-key",
+                "test",
+            ])),
+            args(&[
+                "--output",
+                "runs/test-1",
+                "--extra-args",
+                r#"{"ignore_eos": true}"#,
+                "--header",
+                "X-Debug: ***",
+                "--api-key",
+                "***",
+            ])
+        );
+    }
+
+    /// Regression (review): a password with a raw `#` or `/` was neither
+    /// registered nor masked in the "invalid --api-url" message.
+    #[test]
+    fn password_with_raw_url_delimiters_is_masked() {
+        for url in [
+            "http://u:pa#ss-long-9@host/v1",
+            "http://u:ab/cd-long-9@host/v1",
+        ] {
+            let mut r = Redactor::new();
+            r.url(url);
+            let pass = &url[9..url.rfind('@').unwrap()];
+            assert_eq!(r.scrub(&format!("x {pass} y")), "x *** y", "{url}");
+            let shown = url_for_message(url);
+            assert_eq!(shown, "http://***@host/v1");
+        }
+        assert_eq!(url_for_message("http://host/v1"), "http://host/v1");
     }
 
     #[test]

@@ -218,7 +218,10 @@ impl fmt::Debug for ClientConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// `--api-url` is not an http(s) URL.
-    #[error("invalid --api-url {url:?}: {reason}")]
+    #[error(
+        "invalid --api-url {:?}: {reason}",
+        crate::redact::url_for_message(url)
+    )]
     ApiUrl {
         /// The value given.
         url: String,

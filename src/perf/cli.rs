@@ -179,7 +179,7 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
             bail!(
                 "--api {} contradicts --url {}, which names the other endpoint",
                 a.api,
-                a.url
+                crate::redact::url_for_message(&a.url)
             )
         }
         ("chat", _) => ApiKind::Chat,
