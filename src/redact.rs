@@ -257,22 +257,7 @@ pub fn url_for_message(url: &str) -> String {
 
 /// `%XX` sequences decoded (invalid ones and non-UTF-8 results left as is).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(h) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(h, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+    String::from_utf8(crate::hub::percent_decode_bytes(s)).unwrap_or_else(|_| s.to_owned())
 }
 
 /// The process-wide redactor (see the module docs).

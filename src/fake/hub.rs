@@ -252,23 +252,7 @@ fn hub_error(status: StatusCode, code: Option<&str>, message: &str) -> Response 
 
 /// Percent-decodes one path segment (invalid escapes are kept as is).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::hub::percent_decode_bytes(s)).into_owned()
 }
 
 fn derived_commit(repo_type: &str, repo_id: &str) -> String {

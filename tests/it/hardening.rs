@@ -18,6 +18,13 @@ async fn bench(args: &[&str], envs: &[(&str, &Path)]) -> Output {
     crate::support::bench_bin(args, envs).await
 }
 
+/// `o` exited with `code` and its stderr says `needle`.
+fn assert_exit(o: &Output, code: i32, needle: &str) {
+    let e = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "{e}");
+    assert!(e.contains(needle), "`{needle}` not in: {e}");
+}
+
 /// Every file under `dir` with its bytes, to show nothing changed.
 fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut v: Vec<_> = crate::support::all_files(dir)
@@ -146,8 +153,7 @@ async fn perf_and_eval_never_write_into_an_existing_run_of_any_kind() {
         let d = tmp.path().join(dir);
         let before = snapshot(&d);
         let o = perf(&d).await;
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-        assert!(text(&o.stderr).contains(holds), "{}", text(&o.stderr));
+        assert_exit(&o, 2, holds);
         assert_eq!(snapshot(&d), before, "{dir} was written by bench perf");
     }
     // Eval into a perf run, and into a folder of the user's own.
@@ -174,8 +180,7 @@ async fn perf_and_eval_never_write_into_an_existing_run_of_any_kind() {
             &[],
         )
         .await;
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-        assert!(text(&o.stderr).contains(holds), "{}", text(&o.stderr));
+        assert_exit(&o, 2, holds);
         assert_eq!(snapshot(&d), before);
     }
 }
@@ -357,12 +362,7 @@ async fn compare_gate_fails_when_every_candidate_request_failed() {
         &[],
     )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("every request failed"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_exit(&o, 1, "every request failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,12 +403,7 @@ async fn perf_compare_gate_fails_when_the_candidate_measured_nothing() {
         &[],
     )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("no request succeeded"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_exit(&o, 1, "no request succeeded");
     let o = bench(&["report", b.to_str().unwrap()], &[]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
 }
@@ -766,8 +761,7 @@ async fn run_where_every_request_failed_exits_nonzero() {
         ],
     )
     .await;
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("every one of the 3 item(s) failed"));
+    assert_exit(&o, 3, "every one of the 3 item(s) failed");
     assert!(
         out.join("report.md").is_file(),
         "the reports are still written"
@@ -959,12 +953,7 @@ async fn compare_output_never_replaces_a_file_of_a_run() {
             &[],
         )
         .await;
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-        assert!(
-            text(&o.stderr).contains("holds a bench run"),
-            "{}",
-            text(&o.stderr)
-        );
+        assert_exit(&o, 2, "holds a bench run");
     }
     assert_eq!(snapshot(&a), before);
 }
@@ -1023,12 +1012,7 @@ async fn perf_run_where_every_request_failed_exits_nonzero() {
         &[],
     )
     .await;
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("nothing was measured: 0 of 3 request(s) succeeded"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_exit(&o, 3, "nothing was measured: 0 of 3 request(s) succeeded");
     assert!(
         out.join("summary.json").is_file(),
         "the reports are still written"
