@@ -329,6 +329,7 @@ async fn perf_run(spec: &PerfSpec, tmp: &Path, dest: &Path) -> Result<()> {
         slo: None,
         output: work.clone(),
         count_tokens: None,
+        record: bench::perf::record::RecordLevel::Events,
         progress: false,
         print: false,
         command: vec![],

@@ -362,6 +362,11 @@ pub struct PerfArgs {
     /// Run directory (default: outputs/perf-TIME-MODEL).
     #[arg(long, visible_alias = "work-dir")]
     pub output: Option<PathBuf>,
+    /// What requests.jsonl keeps of each request: `events` (every SSE event's
+    /// arrival time and kind), `requests` (one line of times and counts per
+    /// request), `none` (no requests.jsonl). Statistics are the same at every level.
+    #[arg(long, value_enum, default_value_t = crate::perf::record::RecordLevel::Requests)]
+    pub record: crate::perf::record::RecordLevel,
     /// Never touch the hub (tokenizer from the cache only).
     #[arg(long)]
     pub offline: bool,

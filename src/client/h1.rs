@@ -218,7 +218,11 @@ impl H1Conn {
             Framing::Chunked => loop {
                 match self.chunk {
                     Chunk::Size => {
-                        let Some(eol) = memchr::memmem::find(&self.buf, b"\r\n") else {
+                        // The first CRLF (a one-byte search: a two-byte
+                        // searcher costs more to build than this scan).
+                        let eol = memchr::memchr_iter(b'\r', &self.buf)
+                            .find(|&i| self.buf.get(i + 1) == Some(&b'\n'));
+                        let Some(eol) = eol else {
                             // A size line is a few hex digits and maybe an
                             // extension: a server that never ends one must
                             // not grow the buffer without bound.

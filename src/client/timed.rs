@@ -400,6 +400,7 @@ impl Client {
             return;
         }
         let mut sse = HotSse::default();
+        let mut skeleton = Skeleton::default();
         let mut done = false;
         // One timer for the whole stream, not one per read.
         let timeout = tokio::time::sleep_until(deadline);
@@ -415,7 +416,7 @@ impl Client {
                 Some(Ok(None)) => {
                     // A last event not closed by a blank line still counts.
                     let t = us(out.sent, Instant::now());
-                    sse.finish(&mut |d| handle_event(d, t, out));
+                    sse.finish(&mut |d| handle_event_with(d, t, out, Some(&mut skeleton)));
                     if out.error.is_none() && out.finish_reason.is_some() {
                         done = true;
                     }
@@ -436,7 +437,9 @@ impl Client {
             // One timestamp per socket read: events completed by the same
             // read arrived together.
             let t = us(out.sent, read_at);
-            if !sse.feed(&buf, &mut |d| handle_event(d, t, out)) {
+            if !sse.feed(&buf, &mut |d| {
+                handle_event_with(d, t, out, Some(&mut skeleton))
+            }) {
                 done = true;
                 break;
             }
@@ -538,13 +541,39 @@ impl FastSse {
             self.carry.extend_from_slice(&chunk[used..]);
             true
         } else {
+            // Complete the carried event with the bytes up to its blank
+            // line, not the whole read: the rest is scanned in place, so a
+            // read that ends mid-event does not cost a copy of the next.
+            let end = if self.carry.last() == Some(&b'\n') && chunk.first() == Some(&b'\n') {
+                Some(1)
+            } else {
+                memchr::memmem::find(chunk, b"\n\n").map(|i| i + 2)
+            };
+            let Some(end) = end else {
+                self.carry.extend_from_slice(chunk);
+                return true;
+            };
             let mut buf = std::mem::take(&mut self.carry);
-            buf.extend_from_slice(chunk);
+            buf.extend_from_slice(&chunk[..end]);
             let used = self.scan(&buf, f);
             let go = used.is_some();
             buf.drain(..used.unwrap_or(buf.len()));
             self.carry = buf;
-            go
+            if !go {
+                return false;
+            }
+            if !self.carry.is_empty() {
+                // Not a whole event after all (only possible for odd
+                // framings): fall back to carrying everything.
+                self.carry.extend_from_slice(&chunk[end..]);
+                let mut buf = std::mem::take(&mut self.carry);
+                let used = self.scan(&buf, f);
+                let go = used.is_some();
+                buf.drain(..used.unwrap_or(buf.len()));
+                self.carry = buf;
+                return go;
+            }
+            self.feed(&chunk[end..], f)
         }
     }
 
@@ -562,7 +591,11 @@ impl FastSse {
     /// when `f` asked to stop.
     fn scan(&mut self, buf: &[u8], f: &mut impl FnMut(&[u8]) -> bool) -> Option<usize> {
         let mut start = 0;
-        for end in memchr::memmem::find_iter(buf, b"\n\n") {
+        // Each blank line: a newline followed by another (scanning for
+        // single newlines is cheaper than building a two-byte searcher per
+        // read).
+        let ends = memchr::memchr_iter(b'\n', buf).filter(|&i| buf.get(i + 1) == Some(&b'\n'));
+        for end in ends {
             if end < start {
                 continue; // "\n\n\n": the extra newline closed nothing
             }
@@ -684,7 +717,28 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
 /// [`on_event`]'s full parse would: the same fields of the same (first)
 /// choice, `null` read as absent, `reasoning_content` before `reasoning`
 /// (a property test checks this on arbitrary input).
+#[cfg(test)]
 fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
+    fast_event(data).map(|e| (e.kind, e.chars))
+}
+
+/// What [`fast_event`] reads of a chunk.
+struct FastEvent<'a> {
+    kind: EventKind,
+    /// Bytes of generated text, decoded.
+    chars: u64,
+    /// The reasoning then the answer text, as raw JSON string contents.
+    texts: [Option<&'a [u8]>; 2],
+    /// Whether a text holds escapes (its raw bytes are not the text).
+    escaped: bool,
+    /// The byte range of the only text string, and its kind when not
+    /// empty (for [`Skeleton`]).
+    slot: Option<((usize, usize), EventKind)>,
+}
+
+/// [`fast_classify`] with the texts, for a response that keeps its text
+/// (a tokenizer counts output tokens when the server sends no usage).
+fn fast_event(data: &[u8]) -> Option<FastEvent<'_>> {
     // serde checks the strings it reads for UTF-8; checking the whole event
     // once is cheaper and only stricter.
     std::str::from_utf8(data).ok()?;
@@ -727,32 +781,138 @@ fn fast_classify(data: &[u8]) -> Option<(EventKind, u64)> {
         None => (c.text, None),
     };
     // An empty string counts as no text, as in the full parse.
-    let (c, r) = (content.unwrap_or(0), reasoning.unwrap_or(0));
-    let kind = if c > 0 {
+    let (cl, rl) = (content.map_or(0, |s| s.len), reasoning.map_or(0, |s| s.len));
+    let kind = if cl > 0 {
         EventKind::Content
-    } else if r > 0 {
+    } else if rl > 0 {
         EventKind::Reasoning
     } else {
         EventKind::Role
     };
-    Some((kind, c + r))
+    // Every escape is longer than what it decodes to.
+    let escaped = [content, reasoning]
+        .iter()
+        .flatten()
+        .any(|s| s.raw.len() as u64 != s.len);
+    // A chunk whose only string of text is one field can be the template
+    // of the next ones (see [`Skeleton`]).
+    let strings = [c.text]
+        .into_iter()
+        .chain(
+            [c.delta, c.message]
+                .into_iter()
+                .flatten()
+                .flat_map(|d| [d.content, d.reasoning_content, d.reasoning]),
+        )
+        .flatten()
+        .count();
+    let slot = match (strings, content, reasoning) {
+        (1, Some(s), None) => Some((offset(data, s.raw), EventKind::Content)),
+        (1, None, Some(s)) => Some((offset(data, s.raw), EventKind::Reasoning)),
+        _ => None,
+    };
+    Some(FastEvent {
+        kind,
+        chars: cl + rl,
+        texts: [reasoning.map(|s| s.raw), content.map(|s| s.raw)],
+        escaped,
+        slot,
+    })
+}
+
+/// Where `part` (a sub-slice of `whole`) starts and ends in `whole`.
+fn offset(whole: &[u8], part: &[u8]) -> (usize, usize) {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    (start, start + part.len())
+}
+
+/// The last plain chunk of a stream, as a template: servers send every
+/// mid-stream chunk with the same bytes around its text (same id, model,
+/// `created`, `finish_reason: null`, ...). A chunk equal to the template
+/// but for the text is the same JSON with another string there, so only
+/// that string needs reading; anything else takes [`fast_event`] and
+/// becomes the template. It answers exactly what [`fast_event`] would (a
+/// property test checks it on arbitrary streams).
+#[derive(Default)]
+struct Skeleton {
+    /// The template chunk.
+    bytes: Vec<u8>,
+    /// Where its text string's contents start and end.
+    text: (usize, usize),
+    /// What a non-empty text there is.
+    kind: EventKind,
+    /// Whether there is a template.
+    set: bool,
+}
+
+impl Skeleton {
+    /// The chunk read against the template: `(kind, decoded length, raw
+    /// text, escaped)`, or `None` when it differs outside the text.
+    fn read<'a>(&self, data: &'a [u8]) -> Option<(EventKind, u64, &'a [u8], bool)> {
+        if !self.set {
+            return None;
+        }
+        let (start, end) = self.text;
+        let suffix = &self.bytes[end..];
+        let cut = data.len().checked_sub(suffix.len())?;
+        if cut < start || data[..start] != self.bytes[..start] || data[cut..] != *suffix {
+            return None;
+        }
+        // The text with its quotes (the template has them right outside).
+        let quoted = data.get(start.checked_sub(1)?..cut + 1)?;
+        let mut j = Json {
+            b: quoted,
+            i: 0,
+            depth: 0,
+        };
+        let len = j.string()?;
+        if j.i != quoted.len() {
+            return None; // a quote inside: not one string
+        }
+        let raw = &data[start..cut];
+        std::str::from_utf8(raw).ok()?;
+        let kind = if len > 0 { self.kind } else { EventKind::Role };
+        Some((kind, len, raw, raw.len() as u64 != len))
+    }
+
+    /// Make `data` the template, when it has one text string.
+    fn learn(&mut self, data: &[u8], slot: Option<((usize, usize), EventKind)>) {
+        match slot {
+            Some((text, kind)) => {
+                self.bytes.clear();
+                self.bytes.extend_from_slice(data);
+                self.text = text;
+                self.kind = kind;
+                self.set = true;
+            }
+            None => self.set = false,
+        }
+    }
+}
+
+/// A JSON string as [`fast_event`] keeps it: its decoded length and its
+/// raw contents (between the quotes).
+#[derive(Clone, Copy)]
+struct RawStr<'a> {
+    len: u64,
+    raw: &'a [u8],
 }
 
 /// What [`fast_classify`] keeps of a choice: string lengths, `None` for
 /// absent or `null`.
 #[derive(Default)]
-struct FastChoice {
-    delta: Option<FastDelta>,
-    message: Option<FastDelta>,
-    text: Option<u64>,
+struct FastChoice<'a> {
+    delta: Option<FastDelta<'a>>,
+    message: Option<FastDelta<'a>>,
+    text: Option<RawStr<'a>>,
 }
 
 /// What [`fast_classify`] keeps of a delta or message.
 #[derive(Default, Clone, Copy)]
-struct FastDelta {
-    content: Option<u64>,
-    reasoning_content: Option<u64>,
-    reasoning: Option<u64>,
+struct FastDelta<'a> {
+    content: Option<RawStr<'a>>,
+    reasoning_content: Option<RawStr<'a>>,
+    reasoning: Option<RawStr<'a>>,
 }
 
 /// A validating JSON reader for [`fast_classify`]: every method returns
@@ -964,17 +1124,22 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// A string's length, `None` inside for `null`; other types decline.
-    fn text(&mut self) -> Option<Option<u64>> {
+    /// A string, `None` inside for `null`; other types decline.
+    fn text(&mut self) -> Option<Option<RawStr<'a>>> {
         if self.peek()? == b'n' {
             self.null().map(|()| None)
         } else {
-            self.string().map(Some)
+            let start = self.i + 1;
+            let len = self.string()?;
+            Some(Some(RawStr {
+                len,
+                raw: &self.b[start..self.i - 1],
+            }))
         }
     }
 
     /// `choices`: a non-empty array whose first element is an object.
-    fn first_choice(&mut self) -> Option<FastChoice> {
+    fn first_choice(&mut self) -> Option<FastChoice<'a>> {
         if self.peek()? != b'[' {
             return None;
         }
@@ -990,7 +1155,7 @@ impl<'a> Json<'a> {
         first
     }
 
-    fn choice(&mut self) -> Option<FastChoice> {
+    fn choice(&mut self) -> Option<FastChoice<'a>> {
         if self.peek()? != b'{' {
             return None;
         }
@@ -1033,7 +1198,7 @@ impl<'a> Json<'a> {
         Some(c)
     }
 
-    fn delta(&mut self) -> Option<FastDelta> {
+    fn delta(&mut self) -> Option<FastDelta<'a>> {
         if self.peek()? != b'{' {
             return None;
         }
@@ -1063,13 +1228,19 @@ impl<'a> Json<'a> {
     }
 }
 
-/// Handles one event's data in a stream; false stops the stream (`[DONE]`
+/// Handles one event's data in a stream, read against the stream's
+/// [`Skeleton`] (`None`: the full parse); false stops the stream (`[DONE]`
 /// or a failure, recorded in `out`).
-fn handle_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> bool {
+fn handle_event_with(
+    data: &[u8],
+    t_us: u64,
+    out: &mut TimedResponse,
+    skeleton: Option<&mut Skeleton>,
+) -> bool {
     if data == b"[DONE]" {
         return false;
     }
-    if let Err(f) = on_event(data, t_us, out) {
+    if let Err(f) = on_event_via(data, t_us, out, skeleton) {
         out.failed(f.kind, f.message);
         return false;
     }
@@ -1078,9 +1249,44 @@ fn handle_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> bool {
 
 /// Classify and account one SSE event that arrived at `t_us`.
 fn on_event(data: &[u8], t_us: u64, out: &mut TimedResponse) -> Result<(), Failure> {
-    if out.text.is_none()
-        && let Some((kind, chars)) = fast_classify(data)
+    on_event_via(data, t_us, out, Some(&mut Skeleton::default()))
+}
+
+/// [`on_event`] with the stream's [`Skeleton`]; `None` skips the fast
+/// paths (tests compare them with the full parse).
+fn on_event_via(
+    data: &[u8],
+    t_us: u64,
+    out: &mut TimedResponse,
+    skeleton: Option<&mut Skeleton>,
+) -> Result<(), Failure> {
+    let fast = match skeleton {
+        None => None,
+        Some(sk) => match sk.read(data) {
+            Some((kind, chars, raw, escaped)) => {
+                let texts = match kind {
+                    EventKind::Reasoning => [Some(raw), None],
+                    _ => [None, Some(raw)],
+                };
+                Some((kind, chars, texts, escaped))
+            }
+            None => fast_event(data).map(|e| {
+                sk.learn(data, e.slot);
+                (e.kind, e.chars, e.texts, e.escaped)
+            }),
+        },
+    };
+    // A kept text needs the decoded strings: text with escapes takes the
+    // full parse, plain text is its own raw bytes.
+    if let Some((kind, chars, texts, escaped)) = fast
+        && !(escaped && out.text.is_some())
     {
+        if let Some(text) = out.text.as_mut() {
+            for raw in texts.into_iter().flatten() {
+                // Slices of checked UTF-8 cut at quotes: always UTF-8.
+                text.push_str(std::str::from_utf8(raw).unwrap_or_default());
+            }
+        }
         out.output_chars += chars;
         if kind.has_tokens() {
             out.token_events += 1;
@@ -1297,11 +1503,11 @@ mod tests {
                 finish_reason: None,
                 status: None,
                 error: None,
-                text: Some(String::new()), // forces the full parse
+                text: Some(String::new()),
                 output_chars: 0,
                 token_events: 0,
             };
-            on_event(data.as_bytes(), 5, &mut slow).unwrap();
+            on_event_via(data.as_bytes(), 5, &mut slow, None).unwrap();
             if let Some((kind, chars)) = fast_classify(data.as_bytes()) {
                 assert_eq!(kind, slow.events[0].kind, "{data}");
                 // Lengths are counted decoded, escapes included.
@@ -1359,12 +1565,26 @@ mod tests {
     /// One event's data through the fast path (no text kept, so
     /// [`fast_classify`] is tried first) and through the full parse.
     fn both_ways(data: &[u8]) -> (Seen, Seen) {
-        let run = |keep_text| {
+        let run = |keep_text, fast: bool| {
             let mut out = blank(keep_text);
-            handle_event(data, 7, &mut out);
-            seen(&out)
+            let mut sk = Skeleton::default();
+            if data != b"[DONE]"
+                && let Err(f) = on_event_via(data, 7, &mut out, fast.then_some(&mut sk))
+            {
+                out.failed(f.kind, f.message);
+            }
+            (seen(&out), out.text)
         };
-        (run(false), run(true))
+        let (fast, _) = run(false, true);
+        let (full, full_text) = run(true, false);
+        // Keeping the text does not change what the fast path sees, and it
+        // keeps the text the full parse decodes.
+        let (fast_kept, fast_text) = run(true, true);
+        assert_eq!(fast_kept, full, "fast path with the text kept");
+        if full.error.is_none() {
+            assert_eq!(fast_text, full_text, "kept text");
+        }
+        (fast, full)
     }
 
     fn check_agree(data: &str) -> Seen {
@@ -1445,6 +1665,79 @@ mod tests {
         ] {
             assert_eq!(check_agree(data).error, Some(ErrorKind::Decode), "{data}");
         }
+    }
+
+    /// Issue 10: chunks read against the previous chunk's template (only
+    /// the text read) give what the full parse gives, whatever lands in
+    /// the text: escapes, quotes that end the string early, control
+    /// characters, bytes that are not UTF-8, a changed tail.
+    #[test]
+    fn template_chunks_agree_with_the_full_parse() {
+        let pre: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":""#;
+        let post: &[u8] = br#""},"logprobs":null,"finish_reason":null}]}"#;
+        let texts: &[&[u8]] = &[
+            b" tok",
+            b"",
+            br#"a\"b"#,
+            br#"\u00e9\n"#,
+            br#"a"b"#,
+            br#"a","content":"b"#,
+            br#"x\"#,
+            b"\x01",
+            b"\xff\xfe",
+            br#" \ud83d\ude00"#,
+            b" ok",
+            b"\xc3\xa9",
+        ];
+        let mut input = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            input.extend_from_slice(b"data: ");
+            input.extend_from_slice(pre);
+            input.extend_from_slice(t);
+            input.extend_from_slice(post);
+            input.extend_from_slice(b"\n\n");
+            if i == 3 {
+                // Reasoning chunks in between: a template of their own.
+                for r in ["hm", "hmm"] {
+                    input.extend_from_slice(b"data: ");
+                    input.extend_from_slice(
+                        format!(r#"{{"choices":[{{"delta":{{"reasoning_content":"{r}"}}}}]}}"#)
+                            .as_bytes(),
+                    );
+                    input.extend_from_slice(b"\n\n");
+                }
+            }
+        }
+        input.extend_from_slice(b"data: [DONE]\n\n");
+        // Each event through the template path and through the full parse,
+        // with the text kept, until the first failure stops both.
+        let mut kept = blank(true);
+        let mut sk = Skeleton::default();
+        let mut full = blank(true);
+        let mut failed = 0;
+        for data in general_events(&input) {
+            let a = handle_event_with(&data, 1, &mut kept, Some(&mut sk));
+            let b = handle_event_with(&data, 1, &mut full, None);
+            assert_eq!(a, b, "{}", String::from_utf8_lossy(&data));
+            assert_eq!(
+                seen(&kept),
+                seen(&full),
+                "{}",
+                String::from_utf8_lossy(&data)
+            );
+            assert_eq!(kept.text, full.text);
+            if !a {
+                // Start again after a failure, to reach the later cases.
+                failed += 1;
+                (kept, full) = (blank(true), blank(true));
+            }
+        }
+        assert!(failed >= 4, "the bad texts failed: {failed}");
+        // And without the text kept, as one read through the hot path.
+        assert_eq!(
+            through_hot_path(&[&input[..600]]),
+            through_general(&input[..600])
+        );
     }
 
     #[test]
@@ -1813,15 +2106,16 @@ mod tests {
     fn through_hot_path(reads: &[&[u8]]) -> Seen {
         let mut out = blank(false);
         let mut h = HotSse::default();
+        let mut sk = Skeleton::default();
         let mut go = true;
         for r in reads {
-            if !h.feed(r, &mut |d| handle_event(d, 1, &mut out)) {
+            if !h.feed(r, &mut |d| handle_event_with(d, 1, &mut out, Some(&mut sk))) {
                 go = false;
                 break;
             }
         }
         if go {
-            h.finish(&mut |d| handle_event(d, 1, &mut out));
+            h.finish(&mut |d| handle_event_with(d, 1, &mut out, Some(&mut sk)));
         }
         seen(&out)
     }
@@ -1830,7 +2124,7 @@ mod tests {
     fn through_general(input: &[u8]) -> Seen {
         let mut out = blank(true);
         for data in general_events(input) {
-            if !handle_event(&data, 1, &mut out) {
+            if !handle_event_with(&data, 1, &mut out, None) {
                 break;
             }
         }

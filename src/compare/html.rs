@@ -21,12 +21,11 @@ use std::time::SystemTime;
 use sha2::Digest;
 
 use super::{Comparison, PerfComparison, Shift};
-use crate::perf::report::{PerfView, level_values, sweep_axis, x_of};
-use crate::perf::stats::RequestMetrics;
+use crate::perf::report::{Cdf, PerfView, level_cdf, sweep_axis, x_of};
 use crate::perf::summary::PerfDir;
 use crate::record::RunDir;
 use crate::report::html::{STYLE, escape, shorten};
-use crate::report::svg::{Chart, Series, cdf_points, line_chart};
+use crate::report::svg::{Chart, Series, line_chart};
 use crate::report::{ReportError, RunView};
 
 /// Where a run's own report is, relative to the comparison page (`None`:
@@ -510,29 +509,21 @@ pub fn perf_page(views: &[(String, &PerfView)], cs: &[PerfComparison], link: Rep
         }
     }
     for label in &labels {
-        for (what, f) in [
-            (
-                "TTFT",
-                (&|m: &RequestMetrics| m.ttft_ms) as &dyn Fn(&RequestMetrics) -> Option<f64>,
-            ),
-            ("E2E latency", &|m| m.e2el_ms),
-        ] {
+        for (what, which) in [("TTFT", Cdf::Ttft), ("E2E latency", Cdf::E2el)] {
             let series: Vec<Series> = views
                 .iter()
                 .enumerate()
-                .map(|(i, (_, v))| {
-                    let level = v
+                .map(|(i, (_, v))| Series {
+                    label: name(i),
+                    points: v
                         .summary
                         .levels
                         .iter()
                         .find(|l| &l.label == label)
-                        .map_or(usize::MAX, |l| l.index);
-                    Series {
-                        label: name(i),
-                        points: cdf_points(&level_values(v, level, f), 200),
-                        colour: Some(i),
-                        dash: 0,
-                    }
+                        .map(|l| level_cdf(v, l, which))
+                        .unwrap_or_default(),
+                    colour: Some(i),
+                    dash: 0,
                 })
                 .collect();
             let title = format!("{what} CDF, {label}");

@@ -253,6 +253,7 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         slo,
         output,
         count_tokens: workload.counter.map(|c| c as Arc<_>),
+        record: a.record,
         progress: !a.no_progress,
         print: true,
         command,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::record::RequestRecord;
-use super::run::{LevelOptions, Load, PreparedRequest, Stop, run_level};
+use super::record::RecordLevel;
+use super::run::{LevelOptions, Load, PreparedRequest, SinkOptions, Stop, run_level};
 use super::server_metrics;
 use super::stats::{LevelStats, Slo, StatsOptions, vllm_block};
 use super::summary::{LevelSummary, PERF_SCHEMA_VERSION, PerfDir, PerfSettings, PerfSummary};
@@ -70,6 +70,8 @@ pub struct PerfConfig {
     pub output: PathBuf,
     /// Output-token fallback when the server sends no usage.
     pub count_tokens: Option<TokenCounter>,
+    /// What `requests.jsonl` keeps of each request.
+    pub record: RecordLevel,
     /// Progress bars.
     pub progress: bool,
     /// Print tables to stdout.
@@ -324,7 +326,9 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         .trim_end_matches('/')
         .trim_end_matches("/v1")
         .to_string();
-    let metrics_http = reqwest::Client::new();
+    // The server's own origin: the API client serves (one set of root
+    // certificates loaded per run, not two).
+    let metrics_http = client.http().clone();
     let metrics_url = Some(format!("{origin}/metrics"));
     let metrics_url = if scrape(&metrics_http, &metrics_url).await.is_some() {
         metrics_url
@@ -363,6 +367,7 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
             seed: cfg.seed,
             slo: cfg.slo.as_ref().map(|s| s.to_string()),
             headers: cfg.client.headers.iter().map(|(k, _)| k.clone()).collect(),
+            record: cfg.record,
         },
         served_models: served,
         levels: vec![],
@@ -389,35 +394,29 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
             seed: cfg.seed.wrapping_add(i as u64),
             keep_text: cfg.count_tokens.is_some(),
         };
-        let (run, texts) = run_level(&client, requests.clone(), &opts, &cancel, &bar).await;
-        bar.finish_and_clear();
-        let after = match &metrics_url {
-            Some(_) => scrape(&metrics_http, &metrics_url).await,
-            None => None,
-        };
-        let mut records: Vec<RequestRecord> = run.records;
-        // Off the hot path: count output tokens the server did not report.
-        if let Some(count) = &cfg.count_tokens {
-            for (r, t) in records.iter_mut().zip(&texts) {
-                if r.completion_tokens.is_none() {
-                    r.client_completion_tokens = t.as_deref().and_then(|t| count(t));
-                }
-            }
-        }
         let max_concurrency = match load {
             Load::Concurrency { concurrency } => Some(*concurrency as u64),
             Load::Rate {
                 max_concurrency, ..
             } => max_concurrency.map(|m| m as u64),
         };
-        let stats = LevelStats::compute(
-            &records,
-            &StatsOptions {
+        let sink = SinkOptions {
+            path: (cfg.record != RecordLevel::None).then(|| dir.requests()),
+            record: cfg.record,
+            stats: StatsOptions {
                 slo: cfg.slo,
                 expected_min_output,
                 max_concurrency,
             },
-        );
+            count_tokens: cfg.count_tokens.clone(),
+        };
+        let run = run_level(&client, requests.clone(), &opts, sink, &cancel, &bar).await;
+        bar.finish_and_clear();
+        let after = match &metrics_url {
+            Some(_) => scrape(&metrics_http, &metrics_url).await,
+            None => None,
+        };
+        let stats = run.stats;
         let mut vllm = vllm_block(&stats);
         if let Load::Rate {
             rate, burstiness, ..
@@ -427,14 +426,13 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
             vllm.insert("burstiness".into(), json!(burstiness));
         }
         let warnings = warnings_for(load, &stats, &run.health, ignore_eos);
-        dir.append_records(&records)
-            .map_err(io_err(dir.requests()))?;
         summary.levels.push(LevelSummary {
             index: i,
             load: *load,
             stop: *stop,
             label: load.label(),
             stats,
+            cdf: Some(run.cdfs),
             vllm,
             client: run.health,
             server: match (before, after) {
@@ -444,6 +442,11 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
             warnings,
         });
         dir.write_summary(&summary).map_err(io_err(dir.summary()))?;
+        if let Some(e) = run.write_error {
+            // The level's statistics are in summary.json; the records stop
+            // where the write failed.
+            return Err(io_err(dir.requests())(e));
+        }
         super::report::write_reports(&dir)?;
         if cfg.print {
             let last = summary.levels.last().expect("just pushed");

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod hist;
 pub mod prompts;
 pub mod record;
 pub mod report;

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::client::ErrorKind;
 
 /// What an SSE event carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Only `role` (or an empty delta): no generated token.
+    #[default]
     Role,
     /// Reasoning text (`reasoning_content` / `reasoning`): generated tokens.
     Reasoning,
@@ -61,8 +62,18 @@ pub struct RequestRecord {
     pub sent_us: u64,
     /// Response headers received, µs after send.
     pub headers_us: Option<u64>,
-    /// Every event with its arrival time (streaming only).
+    /// Every event with its arrival time (streaming, `--record events`
+    /// only; left out otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventRecord>,
+    /// How many events the response had, when `events` was left out
+    /// (`--record requests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_count: Option<u64>,
+    /// First generated token (streaming), µs after send; with `events` it
+    /// repeats the first token-bearing event's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_us: Option<u64>,
     /// Last generated token (streaming) or full body (non-streaming), µs after send.
     pub last_token_us: Option<u64>,
     /// Stream closed / body complete, µs after send.
@@ -102,11 +113,54 @@ impl RequestRecord {
             .unwrap_or(self.token_events)
     }
 
-    /// Time of the first token-bearing event, µs after send.
+    /// Time of the first token-bearing event, µs after send (from the
+    /// events when recorded, else from `first_token_us`).
     pub fn first_token_us(&self) -> Option<u64> {
         self.events
             .iter()
             .find(|e| e.kind.has_tokens())
             .map(|e| e.t_us)
+            .or(self.first_token_us)
+    }
+
+    /// Whether the response was streamed (it had events).
+    pub fn streamed(&self) -> bool {
+        !self.events.is_empty() || self.event_count.is_some_and(|n| n > 0)
+    }
+
+    /// Leave the events out, keeping what the per-request metrics need
+    /// (`--record requests`).
+    pub fn drop_events(&mut self) {
+        if !self.events.is_empty() {
+            self.event_count = Some(self.events.len() as u64);
+            self.first_token_us = self.first_token_us();
+            self.events = Vec::new();
+        }
+    }
+}
+
+/// How much of each request `requests.jsonl` keeps (`--record`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordLevel {
+    /// One line per request with every SSE event's arrival time and kind
+    /// (about 25 bytes per event).
+    Events,
+    /// One line per request: times (send, headers, first and last token,
+    /// end), token counts, status and error; no events.
+    #[default]
+    Requests,
+    /// No `requests.jsonl`: the summary and reports only.
+    None,
+}
+
+impl RecordLevel {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordLevel::Events => "events",
+            RecordLevel::Requests => "requests",
+            RecordLevel::None => "none",
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::record::RequestRecord;
 use super::run::Load;
-use super::stats::{Distribution, RequestMetrics};
+use super::stats::{CDF_POINTS, Distribution, RequestMetrics};
 use super::summary::{LevelSummary, PerfDir, PerfSummary};
 use crate::report::html::escape;
 use crate::report::markdown::{code, text};
@@ -43,6 +43,9 @@ pub fn load_with(dir: &PerfDir, records: bool) -> Result<PerfView, ReportError> 
     if crate::rundir::stale_running(&dir.root, &summary.status).is_some() {
         summary.status = "interrupted".into();
     }
+    // Runs that keep their CDFs in the summary need no records for the
+    // reports (a long run's requests.jsonl can be gigabytes).
+    let records = records && summary.levels.iter().any(|l| l.cdf.is_none());
     let records = if records {
         let (records, skipped) = dir.read_records_checked().map_err(io(dir.requests()))?;
         if let Some(w) = crate::report::skipped_warning("requests.jsonl", &skipped) {
@@ -331,6 +334,30 @@ pub(crate) fn level_values(
         .unwrap_or_default()
 }
 
+/// Which latency CDF a chart draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cdf {
+    /// Time to first token.
+    Ttft,
+    /// End-to-end latency.
+    E2el,
+}
+
+/// The points of a level's CDF: from `summary.json` when the run kept them
+/// there, else computed from `requests.jsonl` (runs made before).
+pub(crate) fn level_cdf(view: &PerfView, level: &LevelSummary, which: Cdf) -> Vec<(f64, f64)> {
+    match (&level.cdf, which) {
+        (Some(c), Cdf::Ttft) => c.ttft.clone(),
+        (Some(c), Cdf::E2el) => c.e2el.clone(),
+        (None, Cdf::Ttft) => {
+            cdf_points(&level_values(view, level.index, &|m| m.ttft_ms), CDF_POINTS)
+        }
+        (None, Cdf::E2el) => {
+            cdf_points(&level_values(view, level.index, &|m| m.e2el_ms), CDF_POINTS)
+        }
+    }
+}
+
 impl Renderer<PerfView> for PerfHtml {
     fn file_name(&self) -> &'static str {
         "report.html"
@@ -461,16 +488,11 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
                 series("p99", &|l| l.stats.e2el.p99),
             ],
         ));
-        // CDFs from the raw records.
-        let cdf = |f: &dyn Fn(&RequestMetrics) -> Option<f64>| -> Vec<Series> {
+        // CDFs kept in the summary (older runs: from the raw records).
+        let cdf = |which: Cdf| -> Vec<Series> {
             s.levels
                 .iter()
-                .map(|l| {
-                    Series::new(
-                        l.label.clone(),
-                        cdf_points(&level_values(view, l.index, f), 200),
-                    )
-                })
+                .map(|l| Series::new(l.label.clone(), level_cdf(view, l, which)))
                 .collect()
         };
         out.push_str(&line_chart(
@@ -480,7 +502,7 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
                 y_label: "fraction of requests",
                 ..Default::default()
             },
-            &cdf(&|m| m.ttft_ms),
+            &cdf(Cdf::Ttft),
         ));
         out.push_str(&line_chart(
             &Chart {
@@ -489,7 +511,7 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
                 y_label: "fraction of requests",
                 ..Default::default()
             },
-            &cdf(&|m| m.e2el_ms),
+            &cdf(Cdf::E2el),
         ));
         out.push_str("</div>");
         // Per-level details.

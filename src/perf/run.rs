@@ -1,10 +1,15 @@
 //! The load generator: runs one level (a concurrency or an arrival rate)
-//! and returns the raw records; statistics come afterwards ([`super::stats`]).
+//! and hands each finished request to a sink that folds it into the level's
+//! statistics ([`LevelAggregator`]) and appends it to `requests.jsonl` at
+//! the chosen [`RecordLevel`], then drops it. Memory is flat in the number
+//! of requests: records live only between their last byte and the sink
+//! (a bounded channel), and [`LevelRun::peak_live_records`] says how many
+//! were alive at once.
 //!
 //! Design (after oha): request bodies are serialised before the clock
-//! starts; closed-loop workers take request numbers from an atomic budget
-//! and keep their records in a local `Vec` that is returned once at the end
-//! (no channel or lock per request); open-loop arrivals follow an absolute,
+//! starts; closed-loop workers take request numbers from an atomic budget;
+//! the sink runs on its own thread, so JSON writing and statistics stay off
+//! the tasks that read sockets; open-loop arrivals follow an absolute,
 //! precomputed, seeded schedule (Poisson, or gamma with `burstiness`), paced
 //! by a dedicated thread that sleeps coarsely and spins the last fraction of
 //! a millisecond, so pacing error does not accumulate and dispatch lag stays
@@ -13,7 +18,7 @@
 //! `ttft_queued` instead of hiding (no coordinated omission).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +26,10 @@ use rand::{RngExt, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::record::RequestRecord;
+use super::driver::TokenCounter;
+use super::hist::Accumulator;
+use super::record::{RecordLevel, RequestRecord};
+use super::stats::{LevelAggregator, LevelCdfs, LevelStats, StatsOptions};
 use crate::client::Client;
 use crate::client::timed::{RawConn, RawTarget, TimedResponse};
 
@@ -114,17 +122,164 @@ pub struct ClientHealth {
     pub cores: usize,
     /// Wall time of the level, seconds.
     pub wall_s: f64,
+    /// Most request records alive at once (in flight to the sink or being
+    /// written): bounded by the concurrency plus the sink's queue, whatever
+    /// the number of requests.
+    #[serde(default)]
+    pub peak_live_records: u64,
 }
 
-/// Raw results of one level.
+/// Results of one level.
 #[derive(Debug)]
 pub struct LevelRun {
-    /// Every request (warmup ones flagged), in dispatch order.
-    pub records: Vec<RequestRecord>,
+    /// Statistics of the measured requests.
+    pub stats: LevelStats,
+    /// Their TTFT and E2E CDFs.
+    pub cdfs: LevelCdfs,
     /// Client self-measurements.
     pub health: ClientHealth,
     /// True when cancelled before the end.
     pub interrupted: bool,
+    /// Requests handed to the sink (warmup included).
+    pub finished: u64,
+    /// The first error writing `requests.jsonl`, if any (the level still
+    /// ran and its statistics are complete; the file stops at the error).
+    pub write_error: Option<std::io::Error>,
+}
+
+/// Where finished requests go, and what becomes of them.
+#[derive(Clone)]
+pub struct SinkOptions {
+    /// `requests.jsonl` to append to; `None` records nothing.
+    pub path: Option<std::path::PathBuf>,
+    /// What each line keeps.
+    pub record: RecordLevel,
+    /// Statistics options of the level.
+    pub stats: StatsOptions,
+    /// Output-token fallback for responses without usage (run in the sink,
+    /// off the socket tasks).
+    pub count_tokens: Option<TokenCounter>,
+}
+
+impl std::fmt::Debug for SinkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkOptions")
+            .field("path", &self.path)
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Finished requests waiting for the sink at most: a bound on the records
+/// alive at once besides the ones in flight.
+pub const SINK_QUEUE: usize = 1024;
+
+/// Records alive (made and not yet dropped by the sink), and the peak.
+#[derive(Debug, Default)]
+pub struct LiveRecords {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl LiveRecords {
+    fn made(&self) {
+        let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn dropped(&self) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Most records alive at once.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// What the sink thread is sent.
+// `End` is sent once per level; boxing the record would cost an allocation
+// per request to save bytes in a bounded queue.
+#[allow(clippy::large_enum_variant)]
+enum ToSink {
+    Done(RequestRecord, Option<String>),
+    End,
+}
+
+/// What the sink thread made of a level.
+struct SinkOutput {
+    agg: LevelAggregator,
+    finished: u64,
+    write_error: Option<std::io::Error>,
+}
+
+/// The sink thread: counts tokens the server did not report, folds each
+/// record into the statistics, writes it, and drops it.
+fn spawn_sink(
+    opts: SinkOptions,
+    live: Arc<LiveRecords>,
+) -> (
+    tokio::sync::mpsc::Sender<ToSink>,
+    std::thread::JoinHandle<SinkOutput>,
+) {
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ToSink>(SINK_QUEUE);
+    let handle = std::thread::spawn(move || {
+        let mut out = SinkOutput {
+            agg: LevelAggregator::new(&opts.stats),
+            finished: 0,
+            write_error: None,
+        };
+        let mut file = match (&opts.path, opts.record) {
+            (Some(path), RecordLevel::Events | RecordLevel::Requests) => {
+                match std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
+                    Ok(f) => Some(std::io::BufWriter::with_capacity(1 << 16, f)),
+                    Err(e) => {
+                        out.write_error = Some(e);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut line = Vec::with_capacity(4096);
+        while let Some(ToSink::Done(mut record, text)) = rx.blocking_recv() {
+            if let (Some(count), None) = (&opts.count_tokens, record.completion_tokens) {
+                record.client_completion_tokens = text.as_deref().and_then(|t| count(t));
+            }
+            out.agg.add(&record);
+            out.finished += 1;
+            if let Some(w) = file.as_mut() {
+                if opts.record == RecordLevel::Requests {
+                    record.drop_events();
+                }
+                line.clear();
+                let written = serde_json::to_writer(&mut line, &record)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| {
+                        line.push(b'\n');
+                        w.write_all(&line)
+                    });
+                if let Err(e) = written {
+                    out.write_error = Some(e);
+                    file = None;
+                }
+            }
+            drop(record);
+            live.dropped();
+        }
+        if let Some(mut w) = file
+            && let Err(e) = w.flush()
+        {
+            out.write_error = Some(e);
+        }
+        out
+    });
+    (tx, handle)
 }
 
 /// Shared state of a running level.
@@ -141,6 +296,8 @@ struct Shared {
     start: Instant,
     done: AtomicU64,
     cancel: CancellationToken,
+    sink: tokio::sync::mpsc::Sender<ToSink>,
+    live: Arc<LiveRecords>,
 }
 
 impl Shared {
@@ -184,7 +341,17 @@ impl Shared {
             }
         };
         self.done.fetch_add(1, Ordering::Relaxed);
+        self.live.made();
         to_record(self.level, index, warmup, self.start, scheduled, req, r)
+    }
+
+    /// Hand a finished request to the sink; false when the sink is gone.
+    async fn finish(&self, (record, text): (RequestRecord, Option<String>)) -> bool {
+        if self.sink.send(ToSink::Done(record, text)).await.is_err() {
+            self.live.dropped();
+            return false;
+        }
+        true
     }
 }
 
@@ -217,6 +384,12 @@ fn to_record(
         scheduled_us: scheduled.map(since),
         sent_us: since(r.sent),
         headers_us: r.headers_us,
+        first_token_us: r
+            .events
+            .iter()
+            .find(|e| e.kind.has_tokens())
+            .map(|e| e.t_us),
+        event_count: None,
         events: r.events,
         last_token_us,
         end_us: r.end_us,
@@ -257,30 +430,64 @@ pub fn process_cpu_seconds() -> f64 {
 /// the achieved rate measures the client's pacing and not sampling noise.
 /// With a duration, n = rate × duration (at least 1).
 pub fn schedule(rate: f64, burstiness: f64, stop: Stop, seed: u64) -> Vec<Duration> {
-    let n = match stop {
-        Stop::Count(n) => n as usize,
-        Stop::Duration(d) => ((d.as_secs_f64() * rate).round() as usize).max(1),
-    };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let shape = burstiness.max(1e-3);
-    let gaps: Vec<f64> = (1..n).map(|_| gamma(&mut rng, shape)).collect();
-    let total: f64 = gaps.iter().sum();
-    let scale = if total > 0.0 {
-        (n.saturating_sub(1)) as f64 / rate / total
-    } else {
-        0.0
-    };
-    let mut out = Vec::with_capacity(n);
-    let mut t = 0.0f64;
-    out.push(Duration::ZERO);
-    for g in gaps {
-        t += g * scale;
+    Schedule::new(rate, burstiness, stop, seed).collect()
+}
+
+/// [`schedule`] one arrival at a time, so a long level does not hold its
+/// whole schedule: the gaps are drawn twice from the same seed, once to
+/// sum them (for the scale) and once to hand them out.
+#[derive(Debug)]
+pub struct Schedule {
+    rng: rand::rngs::StdRng,
+    shape: f64,
+    scale: f64,
+    left: usize,
+    t: f64,
+    first: bool,
+}
+
+impl Schedule {
+    /// The schedule of `rate` arrivals per second (see [`schedule`]).
+    pub fn new(rate: f64, burstiness: f64, stop: Stop, seed: u64) -> Schedule {
+        let n = match stop {
+            Stop::Count(n) => n as usize,
+            Stop::Duration(d) => ((d.as_secs_f64() * rate).round() as usize).max(1),
+        };
+        let shape = burstiness.max(1e-3);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let total: f64 = (1..n).map(|_| gamma(&mut rng, shape)).sum();
+        let scale = if total > 0.0 {
+            (n.saturating_sub(1)) as f64 / rate / total
+        } else {
+            0.0
+        };
+        Schedule {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            shape,
+            scale,
+            left: n,
+            t: 0.0,
+            first: true,
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        if std::mem::take(&mut self.first) {
+            return Some(Duration::ZERO);
+        }
+        self.t += gamma(&mut self.rng, self.shape) * self.scale;
         // Saturates rather than panics for a rate too low to be useful
         // (the flags refuse those; this guards other callers).
-        out.push(Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX));
+        Some(Duration::try_from_secs_f64(self.t).unwrap_or(Duration::MAX))
     }
-    out.truncate(n);
-    out
 }
 
 /// A Gamma(shape, 1) draw (Marsaglia–Tsang; shape < 1 via the boost
@@ -343,9 +550,12 @@ pub async fn run_level(
     client: &Client,
     requests: Vec<PreparedRequest>,
     opts: &LevelOptions,
+    sink: SinkOptions,
     cancel: &CancellationToken,
     progress: &indicatif::ProgressBar,
-) -> (LevelRun, Vec<Option<String>>) {
+) -> LevelRun {
+    let live = Arc::new(LiveRecords::default());
+    let (tx, sink_thread) = spawn_sink(sink, live.clone());
     let make = |requests: Vec<PreparedRequest>| {
         Arc::new(Shared {
             client: client.clone(),
@@ -357,6 +567,8 @@ pub async fn run_level(
             start: Instant::now(),
             done: AtomicU64::new(0),
             cancel: cancel.clone(),
+            sink: tx.clone(),
+            live: live.clone(),
         })
     };
     // Warmup: closed loop at the level's concurrency, flagged and excluded
@@ -368,19 +580,15 @@ pub async fn run_level(
         } => max_concurrency.unwrap_or(1),
     }
     .max(1) as u64;
-    let mut records = Vec::new();
-    let mut texts = Vec::new();
     if opts.warmup > 0 {
         let warm = make(requests.clone());
-        let (r, t) = closed_loop(
+        closed_loop(
             &warm,
             warm_c.min(opts.warmup) as usize,
             Stop::Count(opts.warmup),
             true,
         )
         .await;
-        records.extend(r);
-        texts.extend(t);
     }
     let shared = make(requests);
 
@@ -400,32 +608,30 @@ pub async fn run_level(
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..Default::default()
     };
-    let (measured, measured_texts) = match opts.load {
+    match opts.load {
         Load::Concurrency { concurrency } => {
-            closed_loop(&shared, concurrency, opts.stop, false).await
+            closed_loop(&shared, concurrency, opts.stop, false).await;
         }
         Load::Rate {
             rate,
             burstiness,
             max_concurrency,
         } => {
-            let sched = schedule(rate, burstiness, opts.stop, opts.seed);
-            let (r, t, lags, window) = open_loop(&shared, sched, max_concurrency).await;
+            let sched = Schedule::new(rate, burstiness, opts.stop, opts.seed);
+            let (mut lags, window) = open_loop(&shared, sched, max_concurrency).await;
             if !lags.is_empty() {
-                let mut l = lags;
-                l.sort_by(f64::total_cmp);
-                let q = |p: f64| l[((l.len() - 1) as f64 * p).round() as usize];
-                health.dispatch_lag_p50_ms = Some(q(0.5));
-                health.dispatch_lag_p99_ms = Some(q(0.99));
-                health.dispatch_lag_max_ms = l.last().copied();
+                let d = lags.summary();
+                health.dispatch_lag_p50_ms = Some(d.p50);
+                health.dispatch_lag_p99_ms = Some(d.p99);
+                health.dispatch_lag_max_ms = Some(d.max);
                 if window > 0.0 {
-                    health.achieved_rate = Some((l.len() as f64 - 1.0).max(0.0) / window);
+                    health.achieved_rate = Some((d.n as f64 - 1.0).max(0.0) / window);
                 }
             }
-            (r, t)
         }
-    };
+    }
     ticker.abort();
+    let _ = ticker.await;
     progress.set_position(shared.done.load(Ordering::Relaxed));
     health.wall_s = t0.elapsed().as_secs_f64();
     health.cpu_cores_used = if health.wall_s > 0.0 {
@@ -433,22 +639,37 @@ pub async fn run_level(
     } else {
         0.0
     };
-    records.extend(measured);
-    texts.extend(measured_texts);
-    (
-        LevelRun {
-            records,
-            health,
-            interrupted: cancel.is_cancelled(),
-        },
-        texts,
-    )
+    drop(shared);
+    let _ = tx.send(ToSink::End).await;
+    drop(tx);
+    let out = tokio::task::spawn_blocking(move || sink_thread.join())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    health.peak_live_records = live.peak();
+    let (mut agg, finished, write_error) = match out {
+        Some(o) => (o.agg, o.finished, o.write_error),
+        None => (
+            LevelAggregator::default(),
+            0,
+            Some(std::io::Error::other(
+                "the record writer stopped unexpectedly",
+            )),
+        ),
+    };
+    LevelRun {
+        stats: agg.finish(),
+        cdfs: agg.cdfs(),
+        health,
+        interrupted: cancel.is_cancelled(),
+        finished,
+        write_error,
+    }
 }
 
-type Collected = (Vec<RequestRecord>, Vec<Option<String>>);
-
-/// `workers` tasks share an atomic request budget until `stop`.
-async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: bool) -> Collected {
+/// `workers` tasks share an atomic request budget until `stop`; each hands
+/// its finished requests to the sink.
+async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: bool) {
     let next = Arc::new(AtomicU64::new(0));
     let deadline = match stop {
         Stop::Duration(d) => Some(Instant::now() + d),
@@ -463,8 +684,6 @@ async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: b
         let shared = shared.clone();
         let next = next.clone();
         set.spawn(async move {
-            let mut recs = Vec::new();
-            let mut texts = Vec::new();
             // Each worker keeps one keep-alive connection for its whole life.
             let mut conn: Option<RawConn> = None;
             loop {
@@ -476,55 +695,42 @@ async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: b
                     break;
                 }
                 let fut = shared.one(i, None, warmup, Some(&mut conn));
-                let (rec, text) = tokio::select! {
+                let done = tokio::select! {
                     r = fut => r,
                     _ = shared.cancel.cancelled() => break,
                 };
-                recs.push(rec);
-                texts.push(text);
+                if !shared.finish(done).await {
+                    break;
+                }
             }
-            (recs, texts)
         });
     }
-    let mut all = Vec::new();
-    let mut texts = Vec::new();
-    while let Some(res) = set.join_next().await {
-        if let Ok((r, t)) = res {
-            all.extend(r);
-            texts.extend(t);
-        }
-    }
-    sort_by_index(all, texts)
+    while set.join_next().await.is_some() {}
 }
 
-fn sort_by_index(records: Vec<RequestRecord>, texts: Vec<Option<String>>) -> Collected {
-    let mut pairs: Vec<_> = records.into_iter().zip(texts).collect();
-    pairs.sort_by_key(|(r, _)| r.index);
-    pairs.into_iter().unzip()
-}
-
-/// Arrivals on `sched`; returns records, texts, dispatch lags (ms) and the
-/// dispatch window (first to last arrival, s).
+/// Arrivals on `sched`, each handed to the sink when it finishes; returns
+/// the dispatch lags (ms) and the dispatch window (first to last arrival, s).
 async fn open_loop(
     shared: &Arc<Shared>,
-    sched: Vec<Duration>,
+    sched: Schedule,
     max_concurrency: Option<usize>,
-) -> (Vec<RequestRecord>, Vec<Option<String>>, Vec<f64>, f64) {
+) -> (Accumulator, f64) {
     let handle = tokio::runtime::Handle::current();
     let sem = max_concurrency.map(|m| Arc::new(Semaphore::new(m.max(1))));
-    let stop_flag = Arc::new(AtomicBool::new(false));
+    let tracker = tokio_util::task::TaskTracker::new();
     let shared2 = shared.clone();
     let cancel = shared.cancel.clone();
-    let flag = stop_flag.clone();
+    let tracker2 = tracker.clone();
     // The pacer runs on its own OS thread so that a busy runtime cannot delay
-    // arrivals; it spawns each request onto the runtime at its time.
+    // arrivals; it spawns each request onto the runtime at its time. The
+    // tracker keeps no handle of a finished task, so nothing grows with the
+    // number of arrivals.
     let pacer = std::thread::spawn(move || {
         let start = shared2.start;
-        let mut handles = Vec::with_capacity(sched.len());
-        let mut lags = Vec::with_capacity(sched.len());
+        let mut lags = Accumulator::default();
         let mut first_last: Option<(Instant, Instant)> = None;
-        for (i, offset) in sched.into_iter().enumerate() {
-            if cancel.is_cancelled() || flag.load(Ordering::Relaxed) {
+        for (i, offset) in sched.enumerate() {
+            if cancel.is_cancelled() {
                 break;
             }
             let due = start + offset;
@@ -534,40 +740,36 @@ async fn open_loop(
             first_last = Some((first_last.map_or(now, |f| f.0), now));
             let shared = shared2.clone();
             let sem = sem.clone();
-            handles.push(handle.spawn(async move {
-                let _permit = match &sem {
-                    Some(s) => Some(s.clone().acquire_owned().await.ok()?),
-                    None => None,
-                };
-                if shared.cancel.is_cancelled() {
-                    return None;
-                }
-                let fut = shared.one(i as u64, Some(due), false, None);
-                tokio::select! {
-                    r = fut => Some(r),
-                    _ = shared.cancel.cancelled() => None,
-                }
-            }));
+            tracker2.spawn_on(
+                async move {
+                    let _permit = match &sem {
+                        Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+                        None => None,
+                    };
+                    if shared.cancel.is_cancelled() {
+                        return None;
+                    }
+                    let fut = shared.one(i as u64, Some(due), false, None);
+                    let done = tokio::select! {
+                        r = fut => r,
+                        _ = shared.cancel.cancelled() => return None,
+                    };
+                    shared.finish(done).await.then_some(())
+                },
+                &handle,
+            );
         }
         let window = first_last.map_or(0.0, |(a, b)| (b - a).as_secs_f64());
-        (handles, lags, window)
+        (lags, window)
     });
-    let (handles, lags, window) = tokio::task::spawn_blocking(move || pacer.join())
+    let (lags, window) = tokio::task::spawn_blocking(move || pacer.join())
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let mut records = Vec::new();
-    let mut texts = Vec::new();
-    for h in handles {
-        if let Ok(Some((r, t))) = h.await {
-            records.push(r);
-            texts.push(t);
-        }
-    }
-    stop_flag.store(true, Ordering::Relaxed);
-    let (records, texts) = sort_by_index(records, texts);
-    (records, texts, lags, window)
+    tracker.close();
+    tracker.wait().await;
+    (lags, window)
 }
 
 #[cfg(test)]

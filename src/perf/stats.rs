@@ -101,6 +101,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::hist::Accumulator;
 use super::record::RequestRecord;
 
 /// Microseconds to milliseconds.
@@ -142,6 +143,12 @@ pub struct Distribution {
     pub p99: f64,
     /// 99.9th percentile.
     pub p999: f64,
+    /// The percentiles come from a histogram (more samples than
+    /// [`super::hist::EXACT_LIMIT`]): each within
+    /// [`super::hist::RELATIVE_ERROR`] of the exact value. Count, mean, std,
+    /// min and max stay exact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binned: bool,
 }
 
 impl From<&mut Vec<f64>> for Distribution {
@@ -169,6 +176,7 @@ impl From<&mut Vec<f64>> for Distribution {
             p95: percentile(samples, 95.0),
             p99: percentile(samples, 99.0),
             p999: percentile(samples, 99.9),
+            binned: false,
         }
     }
 }
@@ -369,10 +377,14 @@ impl RequestMetrics {
     /// Derives the scalar metrics of one record.
     pub fn of(r: &RequestRecord) -> RequestMetrics {
         let (output_tokens, output_token_source) = output_tokens(r);
-        let token_events = r.events.iter().filter(|e| e.kind.has_tokens()).count() as u64;
+        let token_events = if r.events.is_empty() {
+            r.token_events
+        } else {
+            r.events.iter().filter(|e| e.kind.has_tokens()).count() as u64
+        };
         let mut m = RequestMetrics {
             ok: r.ok(),
-            streamed: !r.events.is_empty(),
+            streamed: r.streamed(),
             output_tokens,
             output_token_source,
             token_events,
@@ -392,7 +404,13 @@ impl RequestMetrics {
             .iter()
             .rev()
             .find(|e| e.kind.has_tokens())
-            .map(|e| e.t_us);
+            .map(|e| e.t_us)
+            // Recorded without events: the record's own last-token time.
+            .or(if r.events.is_empty() && first_us.is_some() {
+                r.last_token_us
+            } else {
+                None
+            });
         let e2el_us = if m.streamed {
             // A stream without a single token (empty answer) still completed:
             // its latency is the last token the client saw, else the close.
@@ -641,133 +659,223 @@ fn completion_us(r: &RequestRecord) -> u64 {
 
 impl LevelStats {
     /// Computes the statistics of one level's records. Warmup records are
-    /// skipped, and no records give zeroed stats.
+    /// skipped, and no records give zeroed stats. The same as feeding each
+    /// record to a [`LevelAggregator`].
     pub fn compute(records: &[RequestRecord], opts: &StatsOptions) -> LevelStats {
-        let slo = opts.slo.filter(|s| !s.is_empty());
-        let mut s = LevelStats {
-            slo,
-            expected_min_output: opts.expected_min_output,
-            max_concurrency: opts.max_concurrency,
-            ..LevelStats::default()
+        let mut agg = LevelAggregator::new(opts);
+        for r in records {
+            agg.add(r);
+        }
+        agg.finish()
+    }
+}
+
+/// Every distribution of a level, as bounded-memory accumulators.
+#[derive(Debug, Clone, Default)]
+struct Accumulators {
+    ttft: Accumulator,
+    tpot: Accumulator,
+    itl: Accumulator,
+    icl: Accumulator,
+    e2el: Accumulator,
+    queue: Accumulator,
+    ttft_queued: Accumulator,
+    e2el_queued: Accumulator,
+    output_tokens: Accumulator,
+    tokens_per_chunk: Accumulator,
+    decode_rate: Accumulator,
+}
+
+/// The latency CDFs the reports draw, kept in `summary.json` so that
+/// reports and comparisons need not read `requests.jsonl`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelCdfs {
+    /// TTFT, `(ms, fraction of requests ≤ ms)`, at most 200 points.
+    pub ttft: Vec<(f64, f64)>,
+    /// E2E latency, the same way.
+    pub e2el: Vec<(f64, f64)>,
+}
+
+/// Points kept per CDF.
+pub const CDF_POINTS: usize = 200;
+
+/// The statistics of one level, built as requests complete: each record is
+/// folded in and can be dropped, so memory stays flat in the number of
+/// requests (distributions are exact up to [`super::hist::EXACT_LIMIT`]
+/// samples each, then binned; see [`super::hist`]).
+#[derive(Debug, Clone, Default)]
+pub struct LevelAggregator {
+    s: LevelStats,
+    acc: Accumulators,
+    good: u64,
+    short: u64,
+    len_err: (u64, u64, u64),
+    window: Option<(u64, u64)>,
+}
+
+impl LevelAggregator {
+    /// An empty level.
+    pub fn new(opts: &StatsOptions) -> LevelAggregator {
+        LevelAggregator {
+            s: LevelStats {
+                slo: opts.slo.filter(|s| !s.is_empty()),
+                expected_min_output: opts.expected_min_output,
+                max_concurrency: opts.max_concurrency,
+                ..LevelStats::default()
+            },
+            ..LevelAggregator::default()
+        }
+    }
+
+    /// Requests folded in so far (warmup excluded).
+    pub fn total(&self) -> u64 {
+        self.s.total
+    }
+
+    /// Fold in one request (warmup records are skipped).
+    pub fn add(&mut self, r: &RequestRecord) {
+        if r.warmup {
+            return;
+        }
+        let s = &mut self.s;
+        let acc = &mut self.acc;
+        s.total += 1;
+        let (start, end) = (r.sent_us, completion_us(r));
+        self.window = Some(
+            self.window
+                .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
+        );
+
+        let m = RequestMetrics::of(r);
+        if !m.ok {
+            s.failed += 1;
+            let group = s.errors.entry(error_key(r)).or_insert_with(|| ErrorGroup {
+                count: 0,
+                example: match (r.status, r.error.as_deref()) {
+                    (Some(st), Some(msg)) => format!("HTTP {st}: {msg}"),
+                    (Some(st), None) => format!("HTTP {st}"),
+                    (None, Some(msg)) => msg.to_owned(),
+                    (None, None) => "(no message)".to_owned(),
+                },
+            });
+            group.count += 1;
+            return;
+        }
+        s.succeeded += 1;
+        let n = m.output_tokens;
+        s.total_output_tokens += n;
+        s.total_input_tokens += r.prompt_tokens.unwrap_or(0);
+        acc.output_tokens.push(n as f64);
+        match m.output_token_source {
+            TokenSource::Usage => s.output_token_source.usage += 1,
+            TokenSource::Tokenizer => s.output_token_source.tokenizer += 1,
+            TokenSource::TokenEvents => s.output_token_source.token_events += 1,
+        }
+        let put = |a: &mut Accumulator, x: Option<f64>| {
+            if let Some(x) = x {
+                a.push(x);
+            }
         };
-        let (mut ttft, mut tpot, mut itl, mut icl, mut e2el) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let (mut queue, mut ttft_q, mut e2el_q) = (vec![], vec![], vec![]);
-        let (mut out_tokens, mut per_chunk, mut decode) = (vec![], vec![], vec![]);
-        let (mut good, mut short) = (0u64, 0u64);
-        let (mut len_err_n, mut len_err_sum, mut len_err_max) = (0u64, 0u64, 0u64);
-        let mut window: Option<(u64, u64)> = None;
-
-        for r in records.iter().filter(|r| !r.warmup) {
-            s.total += 1;
-            let (start, end) = (r.sent_us, completion_us(r));
-            window = Some(window.map_or((start, end), |(a, b)| (a.min(start), b.max(end))));
-
-            let m = RequestMetrics::of(r);
-            if !m.ok {
-                s.failed += 1;
-                let group = s.errors.entry(error_key(r)).or_insert_with(|| ErrorGroup {
-                    count: 0,
-                    example: match (r.status, r.error.as_deref()) {
-                        (Some(st), Some(msg)) => format!("HTTP {st}: {msg}"),
-                        (Some(st), None) => format!("HTTP {st}"),
-                        (None, Some(msg)) => msg.to_owned(),
-                        (None, None) => "(no message)".to_owned(),
-                    },
-                });
-                group.count += 1;
-                continue;
-            }
-            s.succeeded += 1;
-            let n = m.output_tokens;
-            s.total_output_tokens += n;
-            s.total_input_tokens += r.prompt_tokens.unwrap_or(0);
-            out_tokens.push(n as f64);
-            match m.output_token_source {
-                TokenSource::Usage => s.output_token_source.usage += 1,
-                TokenSource::Tokenizer => s.output_token_source.tokenizer += 1,
-                TokenSource::TokenEvents => s.output_token_source.token_events += 1,
-            }
-            ttft.extend(m.ttft_ms);
-            e2el.extend(m.e2el_ms);
-            tpot.extend(m.tpot_ms);
-            decode.extend(m.decode_rate());
-            queue.extend(m.queue_ms);
-            ttft_q.extend(m.ttft_queued_ms);
-            e2el_q.extend(m.e2el_queued_ms);
-            if slo.is_some_and(|slo| slo.met(&m)) {
-                good += 1;
-            }
-            if opts.expected_min_output.is_some_and(|min| n < min) {
-                short += 1;
-            }
-            if let (Some(got), Some(want)) = (r.prompt_tokens, r.expected_prompt_tokens) {
-                let err = got.abs_diff(want);
-                len_err_n += 1;
-                len_err_sum += err;
-                len_err_max = len_err_max.max(err);
-            }
-
-            let timeline = token_timeline(r, n);
-            per_chunk.extend(timeline.iter().map(|&(_, d)| d as f64));
-            for pair in timeline.windows(2) {
-                icl.push(ms(pair[1].0.saturating_sub(pair[0].0)));
-            }
-            // Token-level ITL: the same requests as TPOT (n ≥ 2, streamed).
-            if let (Some(&(t_first, d_first)), Some(&(t_last, _))) =
-                (timeline.first(), timeline.last())
-                && n >= 2
-            {
-                let before = itl.len();
-                itl.extend(std::iter::repeat_n(0.0, d_first.saturating_sub(1) as usize));
-                for pair in timeline.windows(2) {
-                    let (gap, d) = (ms(pair[1].0.saturating_sub(pair[0].0)), pair[1].1);
-                    itl.extend(std::iter::repeat_n(gap / d as f64, d as usize));
-                }
-                let inv = &mut s.invariants;
-                inv.itl_sum_ms += itl[before..].iter().sum::<f64>();
-                inv.e2el_minus_ttft_sum_ms += ms(t_last.saturating_sub(t_first));
-                inv.itl_samples += (itl.len() - before) as u64;
-                inv.expected_itl_samples += n - 1;
-            }
+        put(&mut acc.ttft, m.ttft_ms);
+        put(&mut acc.e2el, m.e2el_ms);
+        put(&mut acc.tpot, m.tpot_ms);
+        put(&mut acc.decode_rate, m.decode_rate());
+        put(&mut acc.queue, m.queue_ms);
+        put(&mut acc.ttft_queued, m.ttft_queued_ms);
+        put(&mut acc.e2el_queued, m.e2el_queued_ms);
+        if s.slo.is_some_and(|slo| slo.met(&m)) {
+            self.good += 1;
+        }
+        if s.expected_min_output.is_some_and(|min| n < min) {
+            self.short += 1;
+        }
+        if let (Some(got), Some(want)) = (r.prompt_tokens, r.expected_prompt_tokens) {
+            let err = got.abs_diff(want);
+            self.len_err.0 += 1;
+            self.len_err.1 += err;
+            self.len_err.2 = self.len_err.2.max(err);
         }
 
-        let (start, end) = window.unwrap_or((0, 0));
+        let timeline = token_timeline(r, n);
+        for &(_, d) in &timeline {
+            acc.tokens_per_chunk.push(d as f64);
+        }
+        for pair in timeline.windows(2) {
+            acc.icl.push(ms(pair[1].0.saturating_sub(pair[0].0)));
+        }
+        // Token-level ITL: the same requests as TPOT (n ≥ 2, streamed).
+        if let (Some(&(t_first, d_first)), Some(&(t_last, _))) = (timeline.first(), timeline.last())
+            && n >= 2
+        {
+            let zeros = d_first.saturating_sub(1);
+            acc.itl.push_n(0.0, zeros);
+            let (mut sum, mut samples) = (0.0f64, zeros);
+            for pair in timeline.windows(2) {
+                let (gap, d) = (ms(pair[1].0.saturating_sub(pair[0].0)), pair[1].1);
+                let x = gap / d as f64;
+                acc.itl.push_n(x, d);
+                // Summed sample by sample, in the order they were pushed.
+                for _ in 0..d {
+                    sum += x;
+                }
+                samples += d;
+            }
+            let inv = &mut s.invariants;
+            inv.itl_sum_ms += sum;
+            inv.e2el_minus_ttft_sum_ms += ms(t_last.saturating_sub(t_first));
+            inv.itl_samples += samples;
+            inv.expected_itl_samples += n - 1;
+        }
+    }
+
+    /// The TTFT and E2E CDFs so far.
+    pub fn cdfs(&self) -> LevelCdfs {
+        LevelCdfs {
+            ttft: self.acc.ttft.cdf(CDF_POINTS),
+            e2el: self.acc.e2el.cdf(CDF_POINTS),
+        }
+    }
+
+    /// The level's statistics.
+    pub fn finish(&mut self) -> LevelStats {
+        let mut s = self.s.clone();
+        let (start, end) = self.window.unwrap_or((0, 0));
         s.duration_s = (end - start) as f64 / 1e6;
         let d = s.duration_s;
         s.request_throughput = ratio(s.succeeded as f64, d);
         s.input_throughput = ratio(s.total_input_tokens as f64, d);
         s.output_throughput = ratio(s.total_output_tokens as f64, d);
         s.total_token_throughput = ratio((s.total_input_tokens + s.total_output_tokens) as f64, d);
-        if slo.is_some() {
-            s.good_requests = Some(good);
-            s.goodput = Some(ratio(good as f64, d));
-            s.goodput_fraction = Some(ratio(good as f64, s.total as f64));
+        if s.slo.is_some() {
+            s.good_requests = Some(self.good);
+            s.goodput = Some(ratio(self.good as f64, d));
+            s.goodput_fraction = Some(ratio(self.good as f64, s.total as f64));
         }
-        s.min_tokens_violations = opts.expected_min_output.map(|_| short);
-        if len_err_n > 0 {
+        s.min_tokens_violations = s.expected_min_output.map(|_| self.short);
+        let (len_n, len_sum, len_max) = self.len_err;
+        if len_n > 0 {
             s.input_length_error = Some(InputLengthError {
-                requests: len_err_n,
-                mean_abs: len_err_sum as f64 / len_err_n as f64,
-                max_abs: len_err_max,
+                requests: len_n,
+                mean_abs: len_sum as f64 / len_n as f64,
+                max_abs: len_max,
             });
         }
         s.invariants.token_weighted_tpot_ms = ratio(
             s.invariants.e2el_minus_ttft_sum_ms,
             s.invariants.expected_itl_samples as f64,
         );
-
-        s.ttft = Distribution::from(&mut ttft);
-        s.tpot = Distribution::from(&mut tpot);
-        s.itl = Distribution::from(&mut itl);
-        s.icl = Distribution::from(&mut icl);
-        s.e2el = Distribution::from(&mut e2el);
-        s.queue_time = Distribution::from(&mut queue);
-        s.ttft_queued = Distribution::from(&mut ttft_q);
-        s.e2el_queued = Distribution::from(&mut e2el_q);
-        s.output_tokens = Distribution::from(&mut out_tokens);
-        s.tokens_per_chunk = Distribution::from(&mut per_chunk);
-        s.decode_rate = Distribution::from(&mut decode);
+        let a = &mut self.acc;
+        s.ttft = a.ttft.summary();
+        s.tpot = a.tpot.summary();
+        s.itl = a.itl.summary();
+        s.icl = a.icl.summary();
+        s.e2el = a.e2el.summary();
+        s.queue_time = a.queue.summary();
+        s.ttft_queued = a.ttft_queued.summary();
+        s.e2el_queued = a.e2el_queued.summary();
+        s.output_tokens = a.output_tokens.summary();
+        s.tokens_per_chunk = a.tokens_per_chunk.summary();
+        s.decode_rate = a.decode_rate.summary();
         s
     }
 }
@@ -870,6 +978,8 @@ mod tests {
                 .map(|e| e.t_us),
             end_us: events.last().map(|e| e.t_us + 100),
             events,
+            event_count: None,
+            first_token_us: None,
             prompt_tokens: Some(10),
             expected_prompt_tokens: None,
             completion_tokens: None,

@@ -3,16 +3,15 @@
 //! [`RequestRecord`] per line). Reports are rendered from these two files.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::record::RequestRecord;
+use super::record::{RecordLevel, RequestRecord};
 use super::run::{ClientHealth, Load, Stop};
 use super::server_metrics::ServerDelta;
-use super::stats::LevelStats;
+use super::stats::{LevelCdfs, LevelStats};
 use crate::record::{SkippedLine, ToolInfo};
 
 /// Version of `summary.json`.
@@ -45,6 +44,14 @@ pub struct PerfSettings {
     pub slo: Option<String>,
     /// Header names sent with `--header` (values are not recorded).
     pub headers: Vec<String>,
+    /// What `requests.jsonl` keeps of each request (`--record`); runs made
+    /// before the flag existed recorded every event.
+    #[serde(default = "events_level")]
+    pub record: RecordLevel,
+}
+
+fn events_level() -> RecordLevel {
+    RecordLevel::Events
 }
 
 /// One level's results.
@@ -60,6 +67,10 @@ pub struct LevelSummary {
     pub label: String,
     /// All statistics.
     pub stats: LevelStats,
+    /// TTFT and E2E CDFs for the charts (absent in runs made before they
+    /// were kept here: the reports then read `requests.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdf: Option<LevelCdfs>,
     /// The same numbers under `vllm bench serve`'s key names.
     pub vllm: Map<String, Value>,
     /// Client self-measurements.
@@ -126,20 +137,6 @@ impl PerfDir {
         crate::record::write_atomic(&self.summary(), serde_json::to_string_pretty(s)?.as_bytes())
     }
 
-    /// Append one level's records to `requests.jsonl`.
-    pub fn append_records(&self, records: &[RequestRecord]) -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.requests())?;
-        let mut w = std::io::BufWriter::new(f);
-        for r in records {
-            serde_json::to_writer(&mut w, r)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()
-    }
-
     /// Every record, grouped by level (lines that do not parse are left
     /// out; [`PerfDir::read_records_checked`] says which).
     pub fn read_records(&self) -> std::io::Result<BTreeMap<usize, Vec<RequestRecord>>> {
@@ -147,7 +144,11 @@ impl PerfDir {
     }
 
     /// As [`PerfDir::read_records`], with the lines that were skipped.
+    /// A run recorded with `--record none` has no file: no records.
     pub fn read_records_checked(&self) -> std::io::Result<(LevelRecords, Vec<SkippedLine>)> {
+        if !self.requests().exists() {
+            return Ok((LevelRecords::new(), Vec::new()));
+        }
         let lines = crate::record::read_jsonl::<RequestRecord>(&self.requests())?;
         let mut out = LevelRecords::new();
         for (_, r) in lines.values {

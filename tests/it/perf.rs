@@ -35,6 +35,7 @@ fn config(url: &str, model: &str, levels: Vec<(Load, Stop)>, out: &std::path::Pa
         slo: None,
         output: out.to_path_buf(),
         count_tokens: None,
+        record: bench::perf::record::RecordLevel::Events,
         progress: false,
         print: false,
         command: vec![],
@@ -412,4 +413,145 @@ async fn perf_through_the_binary_and_bad_flags() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: expected `{want}` in: {err}");
     }
+}
+
+/// Issue 10: records are folded into the statistics and written as they
+/// finish, so the records alive at once are bounded by the concurrency and
+/// the sink's queue, not by the number of requests. Counted, not timed: a
+/// run ten times longer holds no more records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_records_stay_bounded_however_many_requests_run() {
+    use bench::perf::record::RecordLevel;
+    use bench::perf::run::SINK_QUEUE;
+    let mock = MockServer::start(MockConfig {
+        output_tokens: 16,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut peaks = Vec::new();
+    for (i, (n, record)) in [
+        (500u64, RecordLevel::Events),
+        (5000, RecordLevel::Events),
+        (5000, RecordLevel::Requests),
+        (5000, RecordLevel::None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("run{i}"));
+        let mut cfg = config(
+            &mock.url(),
+            "mock",
+            vec![(Load::Concurrency { concurrency: 8 }, Stop::Count(n))],
+            &out,
+        );
+        cfg.max_tokens = Some(16);
+        cfg.record = record;
+        let res = run_perf(cfg, CancellationToken::new()).await.unwrap();
+        let l = &res.summary.levels[0];
+        assert_eq!((l.stats.total, l.stats.succeeded), (n, n), "{record:?}");
+        assert_eq!(l.stats.itl.n, n * 15, "every sample folded in");
+        let peak = l.client.peak_live_records;
+        assert!(peak >= 1, "the gauge counted records");
+        assert!(
+            peak <= (SINK_QUEUE + 8 + 1) as u64,
+            "{n} requests at c=8 ({record:?}): {peak} records alive at once"
+        );
+        peaks.push(peak);
+        // What each level writes.
+        let dir = PerfDir { root: out.clone() };
+        let recs = dir.read_records().unwrap();
+        match record {
+            RecordLevel::None => {
+                assert!(
+                    !dir.requests().exists(),
+                    "--record none writes no requests.jsonl"
+                );
+                assert!(recs.is_empty());
+            }
+            RecordLevel::Requests => {
+                let r = &recs[&0];
+                assert_eq!(r.len() as u64, n);
+                assert!(
+                    r.iter()
+                        .all(|r| r.events.is_empty() && r.event_count >= Some(17))
+                );
+                assert!(
+                    r.iter()
+                        .all(|r| r.first_token_us.is_some() && r.token_events == 16)
+                );
+            }
+            RecordLevel::Events => {
+                let r = &recs[&0];
+                assert_eq!(r.len() as u64, n);
+                assert!(
+                    r.iter()
+                        .all(|r| r.events.iter().filter(|e| e.kind.has_tokens()).count() == 16)
+                );
+            }
+        }
+        // The reports draw their CDFs from the summary, whatever was recorded.
+        let cdf = l.cdf.as_ref().expect("CDFs kept in the summary");
+        assert_eq!(cdf.ttft.last().map(|p| p.1), Some(1.0));
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(html.contains("TTFT CDF"));
+    }
+    // Ten times the requests, not ten times the records.
+    assert!(
+        peaks[1] <= (SINK_QUEUE + 9) as u64 && peaks[1] < 5000 / 2,
+        "{peaks:?}"
+    );
+}
+
+/// Per-request records (`--record requests`) give the same per-request
+/// metrics as full event records: TTFT and E2E survive without the events.
+#[test]
+fn request_level_records_keep_ttft_and_e2e() {
+    use bench::perf::record::{EventKind, EventRecord, RequestRecord};
+    use bench::perf::stats::RequestMetrics;
+    let ev = |t_us, kind| EventRecord {
+        t_us,
+        kind,
+        tokens: 0,
+    };
+    let full = RequestRecord {
+        level: 0,
+        index: 0,
+        warmup: false,
+        scheduled_us: None,
+        sent_us: 10,
+        headers_us: Some(5),
+        events: vec![
+            ev(100, EventKind::Role),
+            ev(120, EventKind::Content),
+            ev(150, EventKind::Content),
+            ev(190, EventKind::Content),
+            ev(200, EventKind::Usage),
+        ],
+        event_count: None,
+        first_token_us: Some(120),
+        last_token_us: Some(190),
+        end_us: Some(210),
+        prompt_tokens: Some(3),
+        expected_prompt_tokens: Some(3),
+        completion_tokens: Some(3),
+        client_completion_tokens: None,
+        token_events: 3,
+        output_chars: 3,
+        finish_reason: Some("length".into()),
+        status: Some(200),
+        error_kind: None,
+        error: None,
+    };
+    let mut lean = full.clone();
+    lean.drop_events();
+    assert!(lean.events.is_empty());
+    assert_eq!(lean.event_count, Some(5));
+    // Through the file format and back.
+    let line = serde_json::to_string(&lean).unwrap();
+    assert!(!line.contains("\"events\""), "{line}");
+    let back: RequestRecord = serde_json::from_str(&line).unwrap();
+    assert_eq!(RequestMetrics::of(&back), RequestMetrics::of(&full));
 }

@@ -214,6 +214,7 @@ async fn real_servers_perf_sweep() {
             slo: None,
             output: tmp.path().join("run"),
             count_tokens: None,
+            record: bench::perf::record::RecordLevel::Events,
             progress: false,
             print: false,
             command: vec![],

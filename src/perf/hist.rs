@@ -1,0 +1,353 @@
+//! Bounded-memory distributions for long perf runs.
+//!
+//! A level can see millions of requests and, through ITL, hundreds of
+//! millions of samples. [`Accumulator`] keeps a metric's samples exactly
+//! while there are at most [`EXACT_LIMIT`] of them, so short runs report the
+//! same numbers as numpy (see [`super::stats`]). Past that it folds them into
+//! a [`LogHistogram`] and keeps only the count, an exact running mean and
+//! variance (Welford), the exact minimum and maximum, and the histogram; the
+//! percentiles then come from the histogram, within [`RELATIVE_ERROR`] of
+//! the exact ones, and the summary says so (`binned`).
+//!
+//! Why not the `hdrhistogram` crate: it records integers, while our samples
+//! are fractional milliseconds spanning nine decades (a split ITL gap of a
+//! few nanoseconds to a timeout of hours), and its serialised form is an
+//! opaque blob; the CDFs of the reports need plain bucket points. Bucketing
+//! on the bits of an `f64` gives the same log-linear layout in a few lines.
+
+use super::stats::{Distribution, percentile};
+
+/// Samples kept exactly per metric before switching to the histogram
+/// (512 KiB of `f64`s).
+pub const EXACT_LIMIT: usize = 1 << 16;
+
+/// Mantissa bits that select a sub-bucket within a power of two.
+const SUB_BITS: u32 = 10;
+/// Sub-buckets per power of two.
+const SUB: usize = 1 << SUB_BITS;
+/// Powers of two an `f64` exponent can take (biased, normal numbers).
+const BINADES: usize = 2048;
+
+/// Largest relative error of a percentile read from the histogram: half a
+/// bucket, and a bucket spans 2⁻¹⁰ of its lower bound.
+pub const RELATIVE_ERROR: f64 = 1.0 / (2 * SUB) as f64;
+
+/// A log-linear histogram of non-negative samples: 1024 equal buckets per
+/// power of two, allocated per power of two on first use, so memory follows
+/// the range of the data (8 KiB per power of two touched), never its count.
+/// Zero (and anything below the smallest normal `f64`) has its own bucket.
+#[derive(Debug, Clone, Default)]
+pub struct LogHistogram {
+    /// Buckets by binade (biased exponent); `None` until a sample lands in it.
+    blocks: Vec<Option<Box<[u64; SUB]>>>,
+    zeros: u64,
+    count: u64,
+}
+
+impl LogHistogram {
+    /// Count one sample. Negative samples count as zero; non-finite ones are
+    /// ignored (callers drop them first).
+    pub fn record(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        self.count += 1;
+        if x < f64::MIN_POSITIVE {
+            self.zeros += 1;
+            return;
+        }
+        let bits = x.to_bits();
+        let exp = (bits >> 52) as usize & (BINADES - 1);
+        let sub = (bits >> (52 - SUB_BITS)) as usize & (SUB - 1);
+        if self.blocks.is_empty() {
+            self.blocks.resize_with(BINADES, || None);
+        }
+        let block = self.blocks[exp].get_or_insert_with(|| Box::new([0; SUB]));
+        block[sub] += 1;
+    }
+
+    /// Samples counted.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Buckets in value order: `(lower bound, upper bound, count)`, the zero
+    /// bucket as `(0, 0, n)`; empty buckets left out.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, f64, u64)> + '_ {
+        let zeros = (self.zeros > 0).then_some((0.0, 0.0, self.zeros));
+        let rest = self.blocks.iter().enumerate().flat_map(|(exp, b)| {
+            b.iter().flat_map(move |block| {
+                block
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(move |(sub, &c)| {
+                        let key = ((exp as u64) << SUB_BITS) | sub as u64;
+                        let lo = f64::from_bits(key << (52 - SUB_BITS));
+                        let hi = f64::from_bits((key + 1) << (52 - SUB_BITS));
+                        (lo, hi, c)
+                    })
+            })
+        });
+        zeros.into_iter().chain(rest)
+    }
+
+    /// The `k`-th smallest sample (0-based), estimated: the samples of a
+    /// bucket are taken as spread evenly over it.
+    fn order_statistic(&self, k: u64) -> f64 {
+        let mut seen = 0u64;
+        for (lo, hi, c) in self.buckets() {
+            if k < seen + c {
+                let within = (k - seen) as f64 + 0.5;
+                return lo + (hi - lo) * within / c as f64;
+            }
+            seen += c;
+        }
+        0.0
+    }
+}
+
+/// One metric's samples: exact while few, then binned (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Accumulator {
+    /// Samples while there are at most [`EXACT_LIMIT`]; `None` once binned.
+    exact: Option<Vec<f64>>,
+    hist: LogHistogram,
+    binned: bool,
+    n: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Accumulator {
+    /// Add one sample; non-finite samples are dropped (one NaN would poison
+    /// every statistic, and they can only come from a bug upstream).
+    pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        // Welford's update: exact enough for any count, no cancellation.
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+        if self.n == 1 {
+            (self.min, self.max) = (x, x);
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        if self.binned {
+            self.hist.record(x);
+            return;
+        }
+        let exact = self.exact.get_or_insert_with(Vec::new);
+        if exact.len() < EXACT_LIMIT {
+            exact.push(x);
+        } else {
+            for &v in exact.iter() {
+                self.hist.record(v);
+            }
+            self.hist.record(x);
+            self.exact = None;
+            self.binned = true;
+        }
+    }
+
+    /// Add `count` copies of `x`.
+    pub fn push_n(&mut self, x: f64, count: u64) {
+        for _ in 0..count {
+            self.push(x);
+        }
+    }
+
+    /// Samples added.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// Whether no sample was added.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether the percentiles come from the histogram.
+    pub fn is_binned(&self) -> bool {
+        self.binned
+    }
+
+    /// The summary: exact (numpy's) while the samples were kept, else from
+    /// the histogram with the exact count, mean, std, min and max.
+    pub fn summary(&mut self) -> Distribution {
+        if let Some(exact) = self.exact.as_mut() {
+            return Distribution::from(exact);
+        }
+        if self.n == 0 {
+            return Distribution::default();
+        }
+        let p = |p: f64| self.percentile(p);
+        Distribution {
+            n: self.n,
+            mean: self.mean,
+            std: (self.m2 / self.n as f64).max(0.0).sqrt(),
+            min: self.min,
+            max: self.max,
+            p50: p(50.0),
+            p90: p(90.0),
+            p95: p(95.0),
+            p99: p(99.0),
+            p999: p(99.9),
+            binned: true,
+        }
+    }
+
+    /// The `p`-th percentile by numpy's linear rule over the (estimated)
+    /// order statistics, clamped to the exact minimum and maximum.
+    fn percentile(&self, p: f64) -> f64 {
+        if let Some(exact) = &self.exact {
+            let mut v = exact.clone();
+            v.sort_unstable_by(f64::total_cmp);
+            return percentile(&v, p);
+        }
+        let n = self.hist.count();
+        if n == 0 {
+            return 0.0;
+        }
+        let rank = p.clamp(0.0, 100.0) / 100.0 * (n - 1) as f64;
+        let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
+        let at = |k: u64| self.hist.order_statistic(k).clamp(self.min, self.max);
+        let a = at(lo);
+        if hi == lo {
+            return a;
+        }
+        a + (at(hi) - a) * (rank - lo as f64)
+    }
+
+    /// At most `max_points` points `(value, fraction of samples ≤ value)` of
+    /// the empirical CDF, ending at `(max, 1)`. Exact samples give the same
+    /// points as [`crate::report::svg::cdf_points`]; binned ones give bucket
+    /// upper bounds (clamped to the maximum), merged down to `max_points`.
+    pub fn cdf(&self, max_points: usize) -> Vec<(f64, f64)> {
+        if let Some(exact) = &self.exact {
+            return crate::report::svg::cdf_points(exact, max_points);
+        }
+        let n = self.hist.count();
+        if n == 0 {
+            return vec![];
+        }
+        let step = (n / max_points.max(1) as u64).max(1);
+        let mut out = Vec::new();
+        let (mut seen, mut next) = (0u64, step);
+        for (_, hi, c) in self.hist.buckets() {
+            seen += c;
+            if seen >= next || seen == n {
+                let x = hi.min(self.max).max(self.min);
+                out.push((x, seen as f64 / n as f64));
+                next = (seen / step + 1) * step;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// numpy's linear percentile of `v`.
+    fn exact(v: &[f64], p: f64) -> f64 {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        percentile(&s, p)
+    }
+
+    fn spread(n: usize) -> Vec<f64> {
+        // Deterministic, skewed, over several decades (a latency-like shape).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                0.05 + 3.0 * (-u.max(1e-12).ln()).powf(2.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn few_samples_are_summarised_exactly() {
+        let v = spread(1000);
+        let mut a = Accumulator::default();
+        v.iter().for_each(|&x| a.push(x));
+        let d = a.summary();
+        assert!(!d.binned);
+        assert_eq!(d, Distribution::from(&mut v.clone()));
+    }
+
+    #[test]
+    fn many_samples_stay_within_the_relative_error() {
+        let v = spread(EXACT_LIMIT * 3);
+        let mut a = Accumulator::default();
+        v.iter().for_each(|&x| a.push(x));
+        let d = a.summary();
+        assert!(d.binned && a.is_binned());
+        assert_eq!(d.n, v.len() as u64);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        assert!((d.mean - mean).abs() < 1e-9 * mean, "{} vs {mean}", d.mean);
+        let sorted_max = v.iter().copied().fold(f64::MIN, f64::max);
+        assert_eq!(d.max, sorted_max);
+        for (p, got) in [(50.0, d.p50), (90.0, d.p90), (99.0, d.p99), (99.9, d.p999)] {
+            let want = exact(&v, p);
+            assert!(
+                (got - want).abs() <= RELATIVE_ERROR * 2.0 * want,
+                "p{p}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn histogram_memory_follows_the_range_not_the_count() {
+        let mut h = LogHistogram::default();
+        for i in 0..1_000_000u64 {
+            h.record(1.0 + (i % 1000) as f64 / 1000.0); // one binade
+        }
+        assert_eq!(h.blocks.iter().filter(|b| b.is_some()).count(), 1);
+        assert_eq!(h.count(), 1_000_000);
+    }
+
+    #[test]
+    fn zeros_and_negatives_fall_in_the_zero_bucket() {
+        let mut a = Accumulator::default();
+        for i in 0..(EXACT_LIMIT + 10) {
+            a.push(if i % 2 == 0 { 0.0 } else { 2.0 });
+        }
+        let d = a.summary();
+        assert_eq!(d.min, 0.0);
+        assert_eq!(d.p50, 1.0); // between the two halves, as numpy
+        assert_eq!(d.p90, 2.0);
+        let cdf = a.cdf(10);
+        assert_eq!(cdf.last(), Some(&(2.0, 1.0)));
+        assert!(cdf.iter().all(|&(x, _)| x == 0.0 || x == 2.0));
+    }
+
+    #[test]
+    fn binned_cdf_is_monotone_and_bounded() {
+        let v = spread(EXACT_LIMIT * 2);
+        let mut a = Accumulator::default();
+        v.iter().for_each(|&x| a.push(x));
+        let cdf = a.cdf(200);
+        assert!(cdf.len() <= 201 && cdf.len() > 100, "{}", cdf.len());
+        assert!(cdf.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
+        assert_eq!(cdf.last().map(|p| p.1), Some(1.0));
+        // Each point's fraction is the exact share of samples at or below
+        // its value (a bucket's upper bound has every sample of the buckets
+        // before it below it).
+        for &(x, f) in &cdf {
+            let share = v.iter().filter(|&&s| s <= x).count() as f64 / v.len() as f64;
+            assert!((share - f).abs() < 1e-4, "at {x}: {share} vs {f}");
+        }
+    }
+}
