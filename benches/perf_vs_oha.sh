@@ -66,6 +66,27 @@ done
 o=$(median <"$TMP/oha.rps"); b=$(median <"$TMP/bench.rps")
 printf "median: oha %.0f req/s, bench %.0f req/s: bench/oha = %.2f\n" "$o" "$b" "$(python3 -c "print($b/$o)")"
 
+# The same without streaming: one JSON body per response, where oha's
+# reading costs least (an earlier note's oha figure, 83k req/s, was of this
+# kind of run).
+echo "== the same, not streamed (one JSON body per response)"
+NS_BODY="$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); d.pop('stream'); d.pop('stream_options'); print(json.dumps(d))" "$BODY")"
+: >"$TMP/oha_ns.rps"; : >"$TMP/bench_ns.rps"
+for r in $(seq "$ROUNDS"); do
+    taskset -c 1 "$OHA" -z "${DURATION}s" -c "$CONC" --no-tui --output-format json -m POST \
+        -H 'content-type: application/json' -d "$NS_BODY" "$URL" >"$TMP/ohans$r.json"
+    field "$TMP/ohans$r.json" 'd["summary"]["requestsPerSec"]' >>"$TMP/oha_ns.rps"
+    taskset -c 1 "$BENCH" perf --url "$URL" --model mock --dataset random --no-stream \
+        --tokenizer-path "$TOKENIZER" --min-prompt-length 32 --max-prompt-length 32 \
+        --max-tokens 128 --min-tokens 128 --parallel "$CONC" --duration "${DURATION}s" \
+        --record "$RECORD" --no-progress --output "$TMP/ns$r" >/dev/null 2>"$TMP/perf.err" \
+        || { cat "$TMP/perf.err" >&2; exit 1; }
+    field "$TMP/ns$r/summary.json" 'd["levels"][0]["stats"]["request_throughput"]' >>"$TMP/bench_ns.rps"
+    printf "round %d: oha %8.0f req/s   bench %8.0f req/s\n" "$r" "$(tail -1 "$TMP/oha_ns.rps")" "$(tail -1 "$TMP/bench_ns.rps")"
+done
+o=$(median <"$TMP/oha_ns.rps"); b=$(median <"$TMP/bench_ns.rps")
+printf "median: oha %.0f req/s, bench %.0f req/s: bench/oha = %.2f\n" "$o" "$b" "$(python3 -c "print($b/$o)")"
+
 echo "== TTFT fidelity: mock TTFT 50 ms, 10 ms between tokens, 64 tokens, 512 streams"
 start_mock --ttft-ms 50 --itl-ms 10 --output-tokens 64
 for r in $(seq "$ROUNDS"); do

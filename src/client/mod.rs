@@ -357,13 +357,6 @@ impl Client {
         })
     }
 
-    /// The underlying HTTP client (its headers carry the key: use it only
-    /// for the server's own origin, e.g. its `/metrics`). Building another
-    /// costs a load of the system's root certificates.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     /// The settings this client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg

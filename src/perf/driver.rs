@@ -326,9 +326,18 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         .trim_end_matches('/')
         .trim_end_matches("/v1")
         .to_string();
-    // The server's own origin: the API client serves (one set of root
-    // certificates loaded per run, not two).
-    let metrics_http = client.http().clone();
+    // No key or --header goes to /metrics (not an endpoint the user named),
+    // and no redirect is followed; a plain-HTTP origin needs no root
+    // certificates (loading them costs ~10 ms of a short run).
+    let metrics_http = {
+        let b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let b = if origin.starts_with("http://") {
+            b.tls_certs_only([])
+        } else {
+            b
+        };
+        b.build().unwrap_or_default()
+    };
     let metrics_url = Some(format!("{origin}/metrics"));
     let metrics_url = if scrape(&metrics_http, &metrics_url).await.is_some() {
         metrics_url
@@ -374,6 +383,14 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         command: cfg.command.clone(),
     };
     dir.write_summary(&summary).map_err(io_err(dir.summary()))?;
+    if cfg.record != RecordLevel::None {
+        // Found out now, not after the first level has run.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.requests())
+            .map_err(io_err(dir.requests()))?;
+    }
 
     let mut interrupted = false;
     for (i, (load, stop)) in cfg.levels.iter().enumerate() {
@@ -443,8 +460,11 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         });
         dir.write_summary(&summary).map_err(io_err(dir.summary()))?;
         if let Some(e) = run.write_error {
-            // The level's statistics are in summary.json; the records stop
-            // where the write failed.
+            // The level's statistics are kept (summary and reports); the
+            // records stop where the write failed.
+            summary.status = "failed".into();
+            dir.write_summary(&summary).map_err(io_err(dir.summary()))?;
+            super::report::write_reports(&dir)?;
             return Err(io_err(dir.requests())(e));
         }
         super::report::write_reports(&dir)?;
@@ -505,6 +525,12 @@ fn warnings_for(
         w.push(format!(
             "CLIENT SATURATED: bench used {:.2} of {} CPU core(s) during this level; the numbers may describe the client, not the server (run the client on more cores or lower the load)",
             h.cpu_cores_used, h.cores
+        ));
+    }
+    if h.sink_stalls > 0 {
+        w.push(format!(
+            "the record writer fell behind {} time(s): finished requests waited for it, so the load was lower than asked meanwhile (record less with --record requests or none)",
+            h.sink_stalls
         ));
     }
     if let Some(p99) = h.dispatch_lag_p99_ms

@@ -63,8 +63,8 @@ pub struct RequestRecord {
     /// Response headers received, µs after send.
     pub headers_us: Option<u64>,
     /// Every event with its arrival time (streaming, `--record events`
-    /// only; left out otherwise).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// only; empty otherwise).
+    #[serde(default)]
     pub events: Vec<EventRecord>,
     /// How many events the response had, when `events` was left out
     /// (`--record requests`).

@@ -127,6 +127,14 @@ pub struct ClientHealth {
     /// the number of requests.
     #[serde(default)]
     pub peak_live_records: u64,
+    /// Finished requests that waited for room in the record writer's queue
+    /// (it fell behind: the load was lower than asked meanwhile).
+    #[serde(default)]
+    pub sink_stalls: u64,
+    /// Open loop with `--max-concurrency`: most arrivals waiting for a slot
+    /// at once (each costs a few bytes until it is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_waiting_arrivals: Option<u64>,
 }
 
 /// Results of one level.
@@ -174,14 +182,15 @@ impl std::fmt::Debug for SinkOptions {
 /// alive at once besides the ones in flight.
 pub const SINK_QUEUE: usize = 1024;
 
-/// Records alive (made and not yet dropped by the sink), and the peak.
+/// A count that goes up and down, and its peak: records alive (made and
+/// not yet dropped by the sink), or arrivals waiting for a slot.
 #[derive(Debug, Default)]
-pub struct LiveRecords {
+pub struct Gauge {
     now: AtomicU64,
     peak: AtomicU64,
 }
 
-impl LiveRecords {
+impl Gauge {
     fn made(&self) {
         let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(n, Ordering::Relaxed);
@@ -191,7 +200,7 @@ impl LiveRecords {
         self.now.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Most records alive at once.
+    /// The most at once.
     pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
@@ -217,7 +226,7 @@ struct SinkOutput {
 /// record into the statistics, writes it, and drops it.
 fn spawn_sink(
     opts: SinkOptions,
-    live: Arc<LiveRecords>,
+    live: Arc<Gauge>,
 ) -> (
     tokio::sync::mpsc::Sender<ToSink>,
     std::thread::JoinHandle<SinkOutput>,
@@ -266,7 +275,11 @@ fn spawn_sink(
                     });
                 if let Err(e) = written {
                     out.write_error = Some(e);
-                    file = None;
+                    // Drop what the buffer holds without writing it: a
+                    // flush after a failed write could add half a line.
+                    if let Some(w) = file.take() {
+                        let _ = w.into_parts();
+                    }
                 }
             }
             drop(record);
@@ -297,7 +310,9 @@ struct Shared {
     done: AtomicU64,
     cancel: CancellationToken,
     sink: tokio::sync::mpsc::Sender<ToSink>,
-    live: Arc<LiveRecords>,
+    live: Arc<Gauge>,
+    /// Finished requests that had to wait for room in the sink's queue.
+    stalls: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -347,11 +362,26 @@ impl Shared {
 
     /// Hand a finished request to the sink; false when the sink is gone.
     async fn finish(&self, (record, text): (RequestRecord, Option<String>)) -> bool {
-        if self.sink.send(ToSink::Done(record, text)).await.is_err() {
+        use tokio::sync::mpsc::error::TrySendError;
+        let msg = match self.sink.try_send(ToSink::Done(record, text)) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(msg)) => msg,
+            Err(TrySendError::Closed(_)) => {
+                self.live.dropped();
+                return false;
+            }
+        };
+        // The sink is behind: this worker waits, so the load is lower than
+        // asked while it does. Counted, and reported as a warning.
+        self.stalls.fetch_add(1, Ordering::Relaxed);
+        let sent = tokio::select! {
+            r = self.sink.send(msg) => r.is_ok(),
+            _ = self.cancel.cancelled() => false,
+        };
+        if !sent {
             self.live.dropped();
-            return false;
         }
-        true
+        sent
     }
 }
 
@@ -554,8 +584,17 @@ pub async fn run_level(
     cancel: &CancellationToken,
     progress: &indicatif::ProgressBar,
 ) -> LevelRun {
-    let live = Arc::new(LiveRecords::default());
+    let live = Arc::new(Gauge::default());
+    let stalls = Arc::new(AtomicU64::new(0));
     let (tx, sink_thread) = spawn_sink(sink, live.clone());
+    // Built before the clock starts: its first pass over the gaps takes a
+    // while for millions of arrivals.
+    let sched = match opts.load {
+        Load::Rate {
+            rate, burstiness, ..
+        } => Some(Schedule::new(rate, burstiness, opts.stop, opts.seed)),
+        Load::Concurrency { .. } => None,
+    };
     let make = |requests: Vec<PreparedRequest>| {
         Arc::new(Shared {
             client: client.clone(),
@@ -569,6 +608,7 @@ pub async fn run_level(
             cancel: cancel.clone(),
             sink: tx.clone(),
             live: live.clone(),
+            stalls: stalls.clone(),
         })
     };
     // Warmup: closed loop at the level's concurrency, flagged and excluded
@@ -613,12 +653,11 @@ pub async fn run_level(
             closed_loop(&shared, concurrency, opts.stop, false).await;
         }
         Load::Rate {
-            rate,
-            burstiness,
-            max_concurrency,
+            max_concurrency, ..
         } => {
-            let sched = Schedule::new(rate, burstiness, opts.stop, opts.seed);
-            let (mut lags, window) = open_loop(&shared, sched, max_concurrency).await;
+            let sched = sched.unwrap_or_else(|| Schedule::new(1.0, 1.0, Stop::Count(0), 0));
+            let (mut lags, window, backlog) = open_loop(&shared, sched, max_concurrency).await;
+            health.peak_waiting_arrivals = backlog;
             if !lags.is_empty() {
                 let d = lags.summary();
                 health.dispatch_lag_p50_ms = Some(d.p50);
@@ -647,6 +686,7 @@ pub async fn run_level(
         .ok()
         .and_then(Result::ok);
     health.peak_live_records = live.peak();
+    health.sink_stalls = stalls.load(Ordering::Relaxed);
     let (mut agg, finished, write_error) = match out {
         Some(o) => (o.agg, o.finished, o.write_error),
         None => (
@@ -709,18 +749,46 @@ async fn closed_loop(shared: &Arc<Shared>, workers: usize, stop: Stop, warmup: b
 }
 
 /// Arrivals on `sched`, each handed to the sink when it finishes; returns
-/// the dispatch lags (ms) and the dispatch window (first to last arrival, s).
+/// the dispatch lags (ms), the dispatch window (first to last arrival, s)
+/// and, with a concurrency cap, the most arrivals waiting for a slot.
 async fn open_loop(
     shared: &Arc<Shared>,
     sched: Schedule,
     max_concurrency: Option<usize>,
-) -> (Accumulator, f64) {
+) -> (Accumulator, f64, Option<u64>) {
     let handle = tokio::runtime::Handle::current();
-    let sem = max_concurrency.map(|m| Arc::new(Semaphore::new(m.max(1))));
     let tracker = tokio_util::task::TaskTracker::new();
+    // With a cap, arrivals that find no free slot wait as (index, due) in a
+    // queue, a few bytes each, and a dispatcher sends them as slots free up
+    // (they keep their scheduled time, so the wait shows as queue time).
+    let (queue_tx, mut queue_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let waiting = Arc::new(Gauge::default());
+    let dispatcher = max_concurrency.map(|m| {
+        let sem = Arc::new(Semaphore::new(m.max(1)));
+        let shared = shared.clone();
+        let tracker = tracker.clone();
+        let waiting = waiting.clone();
+        tokio::spawn(async move {
+            while let Some((i, due)) = queue_rx.recv().await {
+                let permit = tokio::select! {
+                    p = sem.clone().acquire_owned() => p.ok(),
+                    _ = shared.cancel.cancelled() => None,
+                };
+                waiting.dropped();
+                let Some(permit) = permit else { continue };
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    arrival(&shared, i, due).await;
+                    drop(permit);
+                });
+            }
+        })
+    });
+    let capped = dispatcher.is_some();
     let shared2 = shared.clone();
     let cancel = shared.cancel.clone();
     let tracker2 = tracker.clone();
+    let waiting2 = waiting.clone();
     // The pacer runs on its own OS thread so that a busy runtime cannot delay
     // arrivals; it spawns each request onto the runtime at its time. The
     // tracker keeps no handle of a finished task, so nothing grows with the
@@ -738,27 +806,20 @@ async fn open_loop(
             let now = Instant::now();
             lags.push(now.saturating_duration_since(due).as_secs_f64() * 1000.0);
             first_last = Some((first_last.map_or(now, |f| f.0), now));
-            let shared = shared2.clone();
-            let sem = sem.clone();
-            tracker2.spawn_on(
-                async move {
-                    let _permit = match &sem {
-                        Some(s) => Some(s.clone().acquire_owned().await.ok()?),
-                        None => None,
-                    };
-                    if shared.cancel.is_cancelled() {
-                        return None;
-                    }
-                    let fut = shared.one(i as u64, Some(due), false, None);
-                    let done = tokio::select! {
-                        r = fut => r,
-                        _ = shared.cancel.cancelled() => return None,
-                    };
-                    shared.finish(done).await.then_some(())
-                },
-                &handle,
-            );
+            if capped {
+                waiting2.made();
+                if queue_tx.send((i as u64, due)).is_err() {
+                    waiting2.dropped();
+                }
+            } else {
+                let shared = shared2.clone();
+                tracker2.spawn_on(
+                    async move { arrival(&shared, i as u64, due).await },
+                    &handle,
+                );
+            }
         }
+        drop(queue_tx);
         let window = first_last.map_or(0.0, |(a, b)| (b - a).as_secs_f64());
         (lags, window)
     });
@@ -767,9 +828,25 @@ async fn open_loop(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    if let Some(d) = dispatcher {
+        let _ = d.await;
+    }
     tracker.close();
     tracker.wait().await;
-    (lags, window)
+    (lags, window, capped.then(|| waiting.peak()))
+}
+
+/// One open-loop arrival: sent (unless cancelled) and handed to the sink.
+async fn arrival(shared: &Shared, i: u64, due: Instant) {
+    if shared.cancel.is_cancelled() {
+        return;
+    }
+    let fut = shared.one(i, Some(due), false, None);
+    let done = tokio::select! {
+        r = fut => r,
+        _ = shared.cancel.cancelled() => return,
+    };
+    shared.finish(done).await;
 }
 
 #[cfg(test)]
