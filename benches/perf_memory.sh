@@ -8,6 +8,8 @@
 #
 #   benches/perf_memory.sh
 #   COUNTS="10000 100000" LEVELS="requests" TOKENS=128 benches/perf_memory.sh
+#   OLD_BENCH=/path/to/older/bench benches/perf_memory.sh   # adds rows for a
+#       build from before --record (it kept every record until the end)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -30,6 +32,19 @@ for i in $(seq 1 64); do echo "Write a short note about item $i."; done >"$TMP/p
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.argv[1]))" "$2"; }
 
 printf "%-9s %9s %12s %12s %16s %10s\n" record requests "peak RSS" "live peak" "requests.jsonl" "req/s"
+if [ -n "${OLD_BENCH:-}" ]; then
+    for n in $COUNTS; do
+        out="$TMP/old-$n"
+        /usr/bin/time -f "%M" -o "$TMP/rss" taskset -c 1 "$OLD_BENCH" perf --url "$URL" --model mock \
+            --dataset line_by_line --dataset-path "$TMP/prompts.txt" --max-tokens "$TOKENS" \
+            --parallel "$CONC" --number "$n" --no-progress --output "$out" \
+            >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; exit 1; }
+        printf "%-9s %9s %9s KB %12s %16s %10.0f\n" "old" "$n" "$(cat "$TMP/rss")" "all" \
+            "$(du -h "$out/requests.jsonl" | cut -f1)" \
+            "$(field "$out/summary.json" 'd["levels"][0]["stats"]["request_throughput"]')"
+        rm -rf "$out"
+    done
+fi
 for level in $LEVELS; do
     for n in $COUNTS; do
         out="$TMP/$level-$n"
