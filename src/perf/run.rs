@@ -3,7 +3,7 @@
 //! statistics ([`LevelAggregator`]) and appends it to `requests.jsonl` at
 //! the chosen [`RecordLevel`], then drops it. Memory is flat in the number
 //! of requests: records live only between their last byte and the sink
-//! (a bounded channel), and [`LevelRun::peak_live_records`] says how many
+//! (a bounded channel), and [`ClientHealth::peak_live_records`] says how many
 //! were alive at once.
 //!
 //! Design (after oha): request bodies are serialised before the clock
