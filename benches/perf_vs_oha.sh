@@ -10,6 +10,7 @@
 #
 #   benches/perf_vs_oha.sh                    # needs `oha` on PATH (cargo install oha)
 #   DURATION=10 CONC=64 ROUNDS=3 RECORD=requests benches/perf_vs_oha.sh
+#   OLD_BENCH=/path/to/older/bench benches/perf_vs_oha.sh   # adds a before column
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -60,11 +61,26 @@ for r in $(seq "$ROUNDS"); do
     s="$TMP/b$r/summary.json"
     field "$s" 'd["levels"][0]["stats"]["request_throughput"]' >>"$TMP/bench.rps"
     field "$s" 'd["levels"][0]["client"]["cpu_cores_used"]' >>"$TMP/bench.cpu"
-    printf "round %d: oha %8.0f req/s   bench %8.0f req/s (record %s, peak RSS %s KB)\n" "$r" \
-        "$(tail -1 "$TMP/oha.rps")" "$(tail -1 "$TMP/bench.rps")" "$RECORD" "$(cat "$TMP/rss$r")"
+    old=""
+    if [ -n "${OLD_BENCH:-}" ]; then
+        # A build from before --record existed, for a before/after figure.
+        taskset -c 1 "$OLD_BENCH" perf --url "$URL" --model mock --dataset random \
+            --tokenizer-path "$TOKENIZER" --min-prompt-length 32 --max-prompt-length 32 \
+            --max-tokens 128 --min-tokens 128 --parallel "$CONC" --duration "${DURATION}s" \
+            --no-progress --output "$TMP/old$r" >/dev/null 2>"$TMP/perf.err" \
+            || { cat "$TMP/perf.err" >&2; exit 1; }
+        field "$TMP/old$r/summary.json" 'd["levels"][0]["stats"]["request_throughput"]' >>"$TMP/old.rps"
+        old="$(printf "   old build %8.0f req/s" "$(tail -1 "$TMP/old.rps")")"
+    fi
+    printf "round %d: oha %8.0f req/s   bench %8.0f req/s (record %s, peak RSS %s KB)%s\n" "$r" \
+        "$(tail -1 "$TMP/oha.rps")" "$(tail -1 "$TMP/bench.rps")" "$RECORD" "$(cat "$TMP/rss$r")" "$old"
 done
 o=$(median <"$TMP/oha.rps"); b=$(median <"$TMP/bench.rps")
 printf "median: oha %.0f req/s, bench %.0f req/s: bench/oha = %.2f\n" "$o" "$b" "$(python3 -c "print($b/$o)")"
+if [ -n "${OLD_BENCH:-}" ]; then
+    ob=$(median <"$TMP/old.rps")
+    printf "median: old build %.0f req/s: old/oha = %.2f\n" "$ob" "$(python3 -c "print($ob/$o)")"
+fi
 
 # The same without streaming: one JSON body per response, where oha's
 # reading costs least (an earlier note's oha figure, 83k req/s, was of this
