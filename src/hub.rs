@@ -851,7 +851,10 @@ impl Hub {
                 endpoint: self.shown_endpoint(),
             });
         }
-        match self.lookup_cache(file, &repo_dir, opts.verify_cached).await? {
+        match self
+            .lookup_cache(file, &repo_dir, opts.verify_cached)
+            .await?
+        {
             CacheLookup::Hit(found) => return Ok(found),
             CacheLookup::Corrupt(path) if self.cfg.offline => {
                 return Err(HubError::Offline {
@@ -1117,7 +1120,8 @@ impl Hub {
             drop(resp);
             hash_file_memo(&blob).await.map_err(|e| io(&blob, e))?
         } else {
-            let resume = resume_from.filter(|_| resp.status() == reqwest::StatusCode::PARTIAL_CONTENT);
+            let resume =
+                resume_from.filter(|_| resp.status() == reqwest::StatusCode::PARTIAL_CONTENT);
             self.stream_to_blob(file, &mut resp, &blobs, &etag, resume, opts.progress)
                 .await?
         };
@@ -1779,6 +1783,20 @@ mod tests {
             hub.resolve_url(&m),
             "http://hub/Qwen/Qwen3-0.6B/resolve/main/tokenizer.json"
         );
+    }
+
+    #[test]
+    fn progress_bar_only_for_large_downloads_when_enabled() {
+        let big = Some(PROGRESS_MIN_BYTES);
+        assert!(byte_progress_bar(false, "model.safetensors", big, 0).is_hidden());
+        assert!(byte_progress_bar(true, "config.json", Some(10), 0).is_hidden());
+        assert!(byte_progress_bar(true, "x.gguf", None, 0).is_hidden());
+        // Enabled and large: a real bar (drawn only if stderr is a
+        // terminal), starting at the resumed offset.
+        let bar = byte_progress_bar(true, "sub/model.safetensors", big, 5);
+        assert_eq!(bar.length(), big);
+        assert_eq!(bar.position(), 5);
+        assert_eq!(bar.prefix(), "model.safetensors");
     }
 
     #[test]

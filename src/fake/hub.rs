@@ -616,15 +616,14 @@ fn serve_bytes(
         // connection, so the client really holds `after` bytes.
         use futures::StreamExt as _;
         let sent = bytes::Bytes::copy_from_slice(&body[..cut.after as usize]);
-        let stream = futures::stream::iter([Ok::<_, io::Error>(sent)]).chain(
-            futures::stream::once(async {
+        let stream =
+            futures::stream::iter([Ok::<_, io::Error>(sent)]).chain(futures::stream::once(async {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 Err(io::Error::new(
                     io::ErrorKind::ConnectionReset,
                     "fake hub: injected connection cut",
                 ))
-            }),
-        );
+            }));
         return (status, out, Body::from_stream(stream)).into_response();
     }
     (status, out, Body::from(body)).into_response()

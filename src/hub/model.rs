@@ -25,8 +25,8 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 
 use super::{
-    FetchOptions, FetchedFile, Hub, HubError, HubFile, MAX_ATTEMPTS, MAX_REDIRECTS,
-    cached_commit, is_commit_sha, parse_hub_id, percent_encode, snapshot_path, write_atomic,
+    FetchOptions, FetchedFile, Hub, HubError, HubFile, MAX_ATTEMPTS, MAX_REDIRECTS, cached_commit,
+    is_commit_sha, parse_hub_id, percent_encode, snapshot_path, write_atomic,
 };
 
 /// The model config every safetensors model needs.
@@ -297,8 +297,13 @@ fn index_shards(index: &[u8]) -> Result<Vec<String>, String> {
     if shards.is_empty() {
         return Err(format!("{SAFETENSORS_INDEX} names no shard"));
     }
-    if let Some(bad) = shards.iter().find(|s| !s.split('/').all(super::safe_segment)) {
-        return Err(format!("{SAFETENSORS_INDEX} names an unsafe shard path {bad:?}"));
+    if let Some(bad) = shards
+        .iter()
+        .find(|s| !s.split('/').all(super::safe_segment))
+    {
+        return Err(format!(
+            "{SAFETENSORS_INDEX} names an unsafe shard path {bad:?}"
+        ));
     }
     Ok(shards)
 }
@@ -551,8 +556,7 @@ impl Hub {
         loop {
             let result = self.model_info_once(spec, &start).await;
             match result {
-                Err((err, true)) if attempt < MAX_ATTEMPTS => {
-                    let _ = err;
+                Err((_, true)) if attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(250 << (attempt - 1))).await;
                     attempt += 1;
                 }
@@ -650,7 +654,10 @@ impl Hub {
                 )),
             };
         }
-        Err(listing_err(format!("more than {MAX_REDIRECTS} redirects"), false))
+        Err(listing_err(
+            format!("more than {MAX_REDIRECTS} redirects"),
+            false,
+        ))
     }
 }
 
@@ -711,7 +718,10 @@ mod tests {
         let s = ModelSpec::parse("Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q8_0.gguf")
             .unwrap();
         assert_eq!(s.repo_id, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
-        assert_eq!(s.gguf_file.as_deref(), Some("qwen2.5-0.5b-instruct-q8_0.gguf"));
+        assert_eq!(
+            s.gguf_file.as_deref(),
+            Some("qwen2.5-0.5b-instruct-q8_0.gguf")
+        );
         let s = ModelSpec::parse("a/b@v1.0:sub/x.GGUF").unwrap();
         assert_eq!(s.revision, "v1.0");
         assert_eq!(s.gguf_file.as_deref(), Some("sub/x.GGUF"));

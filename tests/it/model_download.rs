@@ -52,10 +52,16 @@ fn random_bytes(n: usize) -> Vec<u8> {
 /// weights file, and files that must not be fetched.
 fn tiny_model() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("config.json", br#"{"architectures":["Qwen2ForCausalLM"]}"#.to_vec()),
+        (
+            "config.json",
+            br#"{"architectures":["Qwen2ForCausalLM"]}"#.to_vec(),
+        ),
         ("generation_config.json", br#"{"eos_token_id":2}"#.to_vec()),
         ("tokenizer.json", br#"{"version":"1.0"}"#.to_vec()),
-        ("tokenizer_config.json", br#"{"chat_template":"x"}"#.to_vec()),
+        (
+            "tokenizer_config.json",
+            br#"{"chat_template":"x"}"#.to_vec(),
+        ),
         (WEIGHTS, random_bytes(WEIGHTS_LEN)),
         ("README.md", b"# not needed".to_vec()),
         ("onnx/model.onnx", b"not needed either".to_vec()),
@@ -155,7 +161,11 @@ async fn model_repo_downloads_into_the_exact_hf_cache_layout() {
         assert_eq!(fetched.size, data.len() as u64);
     }
     expected.sort();
-    assert_eq!(tree(&repo_dir), expected, "README and onnx/ are not fetched");
+    assert_eq!(
+        tree(&repo_dir),
+        expected,
+        "README and onnx/ are not fetched"
+    );
     assert_eq!(
         std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
         commit
@@ -233,31 +243,48 @@ async fn cut_download_resumes_with_a_range_request_at_the_received_offset() {
     let files = tiny_model();
     let weights = files.iter().find(|(p, _)| *p == WEIGHTS).unwrap().1.clone();
     let root = repo_root(REPO, &files);
-    let mut fake_opts = FakeHubOptions::new(root.path());
-    fake_opts.cut = Some(CutFault {
-        path_suffix: WEIGHTS.into(),
-        after: 300_000,
-        times: 1,
-    });
-    let fake = FakeHub::start(fake_opts).await;
-    let hf_home = tempfile::tempdir().unwrap();
+    // Served by the hub itself, then through the hub's redirect to a "CDN"
+    // host: the Range header must reach whoever serves the bytes.
+    for cdn_redirect in [false, true] {
+        let mut fake_opts = FakeHubOptions::new(root.path());
+        fake_opts.cdn_redirect = cdn_redirect;
+        fake_opts.cut = Some(CutFault {
+            path_suffix: WEIGHTS.into(),
+            after: 300_000,
+            times: 1,
+        });
+        let fake = FakeHub::start(fake_opts).await;
+        let hf_home = tempfile::tempdir().unwrap();
 
-    let got = hub(config(&fake.url(), hf_home.path(), &[]))
-        .fetch_model(&spec(REPO), &opts())
-        .await
-        .unwrap();
-    assert_eq!(
-        ranges_of(&fake, REPO, WEIGHTS),
-        vec![None, Some("bytes=300000-".to_string())],
-        "the retry asks for the rest only"
-    );
-    let path = got.path(WEIGHTS).unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), weights);
-    let blobs = tree(&got.snapshot_dir.join("../../blobs"));
-    assert!(
-        blobs.iter().all(|b| !b.ends_with(".incomplete")),
-        "{blobs:?}"
-    );
+        let got = hub(config(&fake.url(), hf_home.path(), &[]))
+            .fetch_model(&spec(REPO), &opts())
+            .await
+            .unwrap();
+        assert_eq!(
+            ranges_of(&fake, REPO, WEIGHTS),
+            vec![None, Some("bytes=300000-".to_string())],
+            "the retry asks for the rest only (cdn_redirect: {cdn_redirect})"
+        );
+        if cdn_redirect {
+            let cdn_ranges: Vec<Option<String>> = fake
+                .requests()
+                .into_iter()
+                .filter(|r| r.path.starts_with("/cdn/"))
+                .map(|r| r.range)
+                .collect();
+            assert!(
+                cdn_ranges.contains(&Some("bytes=300000-".to_string())),
+                "{cdn_ranges:?}"
+            );
+        }
+        let path = got.path(WEIGHTS).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), weights);
+        let blobs = tree(&got.snapshot_dir.join("../../blobs"));
+        assert!(
+            blobs.iter().all(|b| !b.ends_with(".incomplete")),
+            "{blobs:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -336,7 +363,8 @@ async fn corrupt_weights_are_refused_naming_the_file() {
     let repo_dir = hf_home.path().join("hub/models--acme--tiny-model");
     let kept = tree(&repo_dir);
     assert!(
-        kept.iter().all(|f| !f.contains(&weights_sha) && !f.ends_with(WEIGHTS)),
+        kept.iter()
+            .all(|f| !f.contains(&weights_sha) && !f.ends_with(WEIGHTS)),
         "{kept:?}"
     );
 }
@@ -413,7 +441,13 @@ async fn offline_model_comes_from_the_cache_and_names_what_is_missing() {
     let root = repo_root(REPO, &tiny_model());
     let fake = FakeHub::start(FakeHubOptions::new(root.path())).await;
     let hf_home = tempfile::tempdir().unwrap();
-    let offline = || hub(config(&fake.url(), hf_home.path(), &[("HF_HUB_OFFLINE", "1")]));
+    let offline = || {
+        hub(config(
+            &fake.url(),
+            hf_home.path(),
+            &[("HF_HUB_OFFLINE", "1")],
+        ))
+    };
 
     let err = offline()
         .fetch_model(&spec(REPO), &opts())
@@ -442,12 +476,22 @@ async fn offline_model_comes_from_the_cache_and_names_what_is_missing() {
     assert_eq!(cached.snapshot_dir, online.snapshot_dir);
     assert_eq!(cached.files.len(), online.files.len());
     for f in &online.files {
-        let c = cached.files.iter().find(|c| c.file.path == f.file.path).unwrap();
+        let c = cached
+            .files
+            .iter()
+            .find(|c| c.file.path == f.file.path)
+            .unwrap();
         assert_eq!((c.sha256.as_str(), c.size), (f.sha256.as_str(), f.size));
     }
     // A pinned commit works offline too.
     let pinned = format!("{REPO}@{}", online.commit);
-    assert!(offline().fetch_model(&spec(&pinned), &opts()).await.unwrap().from_cache);
+    assert!(
+        offline()
+            .fetch_model(&spec(&pinned), &opts())
+            .await
+            .unwrap()
+            .from_cache
+    );
     assert!(fake.requests().is_empty());
 
     // Files lost from the snapshot are named.
