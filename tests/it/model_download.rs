@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bench::fake::hub::{CutFault, FakeHub, FakeHubOptions};
-use bench::hub::{Hub, HubConfig, HubError, ModelError, ModelFetchOptions, ModelSpec};
+use bench::hub::{
+    FAKE_CACHE_MARKER, Hub, HubConfig, HubError, ModelError, ModelFetchOptions, ModelSpec,
+};
 use sha2::{Digest, Sha256};
 
 const REPO: &str = "acme/tiny-model";
@@ -571,4 +573,37 @@ async fn gguf_spec_fetches_only_that_file() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("acme/tiny-GGUF:tiny-f16.gguf"), "{msg}");
+}
+
+#[tokio::test]
+async fn partial_file_longer_than_the_file_is_discarded_and_downloaded_again() {
+    let files = tiny_model();
+    let weights = files.iter().find(|(p, _)| *p == WEIGHTS).unwrap().1.clone();
+    let sha = sha256_hex(&weights);
+    let root = repo_root(REPO, &files);
+    let fake = FakeHub::start(FakeHubOptions::new(root.path())).await;
+    let hf_home = tempfile::tempdir().unwrap();
+    // A leftover from some other tool: longer than the real file. (The
+    // marker says this pre-filled cache is a fake hub's, as the first
+    // download into an empty one would have written.)
+    let blobs = hf_home.path().join("hub/models--acme--tiny-model/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(hf_home.path().join("hub").join(FAKE_CACHE_MARKER), "").unwrap();
+    std::fs::write(
+        blobs.join(format!("{sha}.incomplete")),
+        vec![7u8; WEIGHTS_LEN + 10],
+    )
+    .unwrap();
+
+    let got = hub(config(&fake.url(), hf_home.path(), &[]))
+        .fetch_model(&spec(REPO), &opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        ranges_of(&fake, REPO, WEIGHTS),
+        vec![Some(format!("bytes={}-", WEIGHTS_LEN + 10)), None],
+        "416 for the resume, then the whole file"
+    );
+    assert_eq!(std::fs::read(got.path(WEIGHTS).unwrap()).unwrap(), weights);
+    assert!(!blobs.join(format!("{sha}.incomplete")).exists());
 }
