@@ -30,7 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, ETAG, HeaderMap, LOCATION};
+pub mod model;
+
+pub use model::{ModelError, ModelFetchOptions, ModelFiles, ModelSpec};
+
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, LOCATION, RANGE,
+};
 use sha2::{Digest, Sha256};
 
 /// The public hub, used when `HF_ENDPOINT` is not set.
@@ -483,6 +489,26 @@ fn not_found_message(file: &HubFile, code: Option<&str>) -> String {
     }
 }
 
+/// `owner/name[@revision]` → `(owner/name, revision or "main")`, or `None`
+/// when `spec` is not a hub model id (a path, an empty part, a name with
+/// characters the hub does not allow). Shared by `--tokenizer-path` and
+/// `--model`.
+pub fn parse_hub_id(spec: &str) -> Option<(&str, &str)> {
+    let (repo, revision) = match spec.split_once('@') {
+        Some((repo, rev)) if !rev.is_empty() && !rev.contains(char::is_whitespace) => (repo, rev),
+        Some(_) => return None,
+        None => (spec, "main"),
+    };
+    let (owner, name) = repo.split_once('/')?;
+    let part_ok = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(['.', '-'])
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    (part_ok(owner) && part_ok(name)).then_some((repo, revision))
+}
+
 /// A 40-hex git commit sha (what `X-Repo-Commit` carries and what pins use).
 fn is_commit_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -795,6 +821,23 @@ impl Hub {
     /// with up to 3 attempts, verified, and laid out as Python's
     /// `huggingface_hub` does.
     pub async fn fetch(&self, file: &HubFile) -> Result<FetchedFile, HubError> {
+        self.fetch_with(file, &FetchOptions::default()).await
+    }
+
+    /// [`Hub::fetch`] with options: a byte progress bar, the blob name
+    /// expected from a repo listing (so a download interrupted in an earlier
+    /// run resumes on the first request), and whether a cache hit is
+    /// re-hashed.
+    ///
+    /// Downloads go to `blobs/<etag>.incomplete`. A download cut by the
+    /// network keeps that file, and the next attempt (the retry here, or a
+    /// later run) asks for the rest with `Range: bytes=<size>-`, as
+    /// `huggingface_hub` does; the sha256 covers the whole file either way.
+    pub async fn fetch_with(
+        &self,
+        file: &HubFile,
+        opts: &FetchOptions,
+    ) -> Result<FetchedFile, HubError> {
         validate(file).map_err(|reason| HubError::InvalidFile {
             file: Box::new(file.clone()),
             reason,
@@ -808,7 +851,10 @@ impl Hub {
                 endpoint: self.shown_endpoint(),
             });
         }
-        match self.lookup_cache(file, &repo_dir).await? {
+        match self
+            .lookup_cache(file, &repo_dir, opts.verify_cached)
+            .await?
+        {
             CacheLookup::Hit(found) => return Ok(found),
             CacheLookup::Corrupt(path) if self.cfg.offline => {
                 return Err(HubError::Offline {
@@ -827,9 +873,12 @@ impl Hub {
             });
         }
 
+        // The blob name (ETag) of the file, once known: it names the
+        // `.incomplete` file a retry resumes from.
+        let mut etag_hint = opts.expected_etag.clone();
         let mut attempt = 1;
         loop {
-            match self.download(file, &repo_dir).await {
+            match self.download(file, &repo_dir, opts, &mut etag_hint).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(e) if e.retry && attempt < MAX_ATTEMPTS => {
                     // 250 ms, 500 ms: enough for a restarting proxy or a
@@ -842,7 +891,12 @@ impl Hub {
         }
     }
 
-    async fn lookup_cache(&self, file: &HubFile, repo_dir: &Path) -> Result<CacheLookup, HubError> {
+    async fn lookup_cache(
+        &self,
+        file: &HubFile,
+        repo_dir: &Path,
+        verify: bool,
+    ) -> Result<CacheLookup, HubError> {
         let Some(commit) = cached_commit(repo_dir, &file.revision) else {
             return Ok(CacheLookup::Miss);
         };
@@ -864,6 +918,25 @@ impl Hub {
             Some((repo_dir.join("blobs").join(&name), name))
         });
         let real = blob.as_ref().map_or(snap.clone(), |(path, _)| path.clone());
+        // Unverified hits (multi-GB model weights, as Python treats every
+        // hit): the blob name is the sha256 for LFS files; anything else is
+        // small enough to hash.
+        if !verify
+            && let Some((_, etag)) = &blob
+            && is_sha256(etag)
+        {
+            let size = std::fs::metadata(&real)
+                .map_err(|e| io_err(&real, e))?
+                .len();
+            return Ok(CacheLookup::Hit(FetchedFile {
+                file: file.clone(),
+                local_path: snap,
+                commit,
+                sha256: etag.to_ascii_lowercase(),
+                size,
+                from_cache: true,
+            }));
+        }
         let (sha, size) = hash_file_memo(&real).await.map_err(|e| io_err(&real, e))?;
         if let Some((blob_path, etag)) = &blob
             && is_sha256(etag)
@@ -942,9 +1015,53 @@ impl Hub {
 
     /// One download attempt: request, lock, stream to a temp blob while
     /// hashing, verify, move into place, link the snapshot, write the ref.
-    async fn download(&self, file: &HubFile, repo_dir: &Path) -> Result<FetchedFile, AttemptError> {
-        let (mut resp, meta, token_sent) = self.request(file).await?;
+    async fn download(
+        &self,
+        file: &HubFile,
+        repo_dir: &Path,
+        opts: &FetchOptions,
+        etag_hint: &mut Option<String>,
+    ) -> Result<FetchedFile, AttemptError> {
+        // A partial blob left by an earlier attempt: ask for the rest only.
+        let hinted = etag_hint.clone().filter(|e| safe_file_name(e));
+        let resume_from = hinted.as_ref().and_then(|etag| {
+            let partial = repo_dir.join("blobs").join(format!("{etag}.incomplete"));
+            std::fs::metadata(partial)
+                .ok()
+                .map(|m| m.len())
+                .filter(|n| *n > 0)
+        });
+        let (mut resp, meta, token_sent) = self.request(file, resume_from).await?;
+        if meta.etag.is_some() {
+            etag_hint.clone_from(&meta.etag);
+        }
+        let retry_fresh = |reason: String| AttemptError {
+            error: HubError::BadResponse {
+                file: Box::new(file.clone()),
+                endpoint: self.shown_endpoint(),
+                reason,
+            },
+            retry: true,
+        };
+        if let (Some(from), Some(etag)) = (resume_from, &hinted)
+            && resp.status() == reqwest::StatusCode::RANGE_NOT_SATISFIABLE
+        {
+            // The partial file is as long as the file or longer: start over.
+            let _ = std::fs::remove_file(repo_dir.join("blobs").join(format!("{etag}.incomplete")));
+            return Err(retry_fresh(format!(
+                "cannot resume the download at byte {from} (HTTP 416)"
+            )));
+        }
         self.check_status(file, &resp, token_sent)?;
+        if let Some(from) = resume_from
+            && meta.etag.as_deref() != hinted.as_deref()
+        {
+            // The file changed on the hub since the partial download; the
+            // next attempt looks for a partial file of the new version.
+            return Err(retry_fresh(format!(
+                "the file changed on the hub while resuming at byte {from}"
+            )));
+        }
 
         let bad = |reason: String| {
             AttemptError::fatal(HubError::BadResponse {
@@ -1003,7 +1120,10 @@ impl Hub {
             drop(resp);
             hash_file_memo(&blob).await.map_err(|e| io(&blob, e))?
         } else {
-            self.stream_to_blob(file, &mut resp, &blobs, &etag).await?
+            let resume =
+                resume_from.filter(|_| resp.status() == reqwest::StatusCode::PARTIAL_CONTENT);
+            self.stream_to_blob(file, &mut resp, &blobs, &etag, resume, opts.progress)
+                .await?
         };
 
         let snap = snapshot_path(repo_dir, &commit, &file.path);
@@ -1030,6 +1150,7 @@ impl Hub {
     async fn request(
         &self,
         file: &HubFile,
+        range_from: Option<u64>,
     ) -> Result<(reqwest::Response, HubMeta, bool), AttemptError> {
         let start = self.resolve_url(file);
         let mut url = reqwest::Url::parse(&start).map_err(|e| {
@@ -1047,6 +1168,10 @@ impl Hub {
             let token_sent = from_hub && self.cfg.token.is_some();
             if let (true, Some(token)) = (from_hub, &self.cfg.token) {
                 req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            // On every hop: the CDN serves the bytes.
+            if let Some(from) = range_from {
+                req = req.header(RANGE, format!("bytes={from}-"));
             }
             let resp = req.send().await.map_err(|e| self.network_error(file, &e))?;
             if from_hub {
@@ -1103,7 +1228,7 @@ impl Hub {
         token_sent: bool,
     ) -> Result<(), AttemptError> {
         let status = resp.status();
-        if status == reqwest::StatusCode::OK {
+        if status == reqwest::StatusCode::OK || status == reqwest::StatusCode::PARTIAL_CONTENT {
             return Ok(());
         }
         let header = |name: &str| {
@@ -1140,14 +1265,19 @@ impl Hub {
         Err(AttemptError::fatal(error))
     }
 
-    /// Streams the body into `blobs/<etag>.incomplete` while hashing, checks
-    /// length and sha256, then renames it to `blobs/<etag>`.
+    /// Streams the body into `blobs/<etag>.incomplete` while hashing (after
+    /// the `resume` bytes already there, for a 206 answer to a `Range`
+    /// request), checks length and sha256, then renames it to
+    /// `blobs/<etag>`. A network failure keeps the partial file for the next
+    /// attempt; a sha256 mismatch removes it.
     async fn stream_to_blob(
         &self,
         file: &HubFile,
         resp: &mut reqwest::Response,
         blobs: &Path,
         etag: &str,
+        resume: Option<u64>,
+        progress: bool,
     ) -> Result<(String, u64), AttemptError> {
         let tmp = blobs.join(format!("{etag}.incomplete"));
         let blob = blobs.join(etag);
@@ -1158,40 +1288,89 @@ impl Hub {
                 source,
             })
         };
-        let expected_len = resp
+        let cut = |reason: String| AttemptError {
+            error: HubError::Unreachable {
+                file: Box::new(file.clone()),
+                endpoint: self.shown_endpoint(),
+                cache_dir: self.cfg.cache_dir.clone(),
+                reason,
+            },
+            retry: true,
+        };
+        let body_len = resp
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut guard = TempGuard(Some(tmp.clone()));
-        let mut out = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.network_error(file, &e))?
-        {
+        let mut out = match resume {
+            Some(from) => {
+                // The server must continue exactly where the file ends.
+                let range_start = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let on_disk = std::fs::metadata(&tmp).map(|m| m.len()).ok();
+                if range_start != Some(from) || on_disk != Some(from) {
+                    return Err(cut(format!(
+                        "resume at byte {from} answered with Content-Range start {range_start:?}                          while the partial file has {on_disk:?} bytes"
+                    )));
+                }
+                let mut f = std::fs::File::open(&tmp).map_err(|e| io(&tmp, e))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = f.read(&mut buf).map_err(|e| io(&tmp, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    size += n as u64;
+                }
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&tmp)
+                    .map_err(|e| io(&tmp, e))?
+            }
+            None => std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?,
+        };
+        let expected_len = body_len.map(|n| n + size);
+        let mut guard = TempGuard(Some(tmp.clone()));
+        let bar = byte_progress_bar(progress, &file.path, expected_len, size);
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    // Keep what arrived: the next attempt resumes from it.
+                    let _ = out.flush();
+                    guard.0 = None;
+                    bar.abandon();
+                    return Err(self.network_error(file, &e));
+                }
+            };
             hasher.update(&chunk);
             // Chunks are small (tens of KB); a blocking write of that size
             // is cheaper than a round trip through the blocking pool.
             out.write_all(&chunk).map_err(|e| io(&tmp, e))?;
             size += chunk.len() as u64;
+            bar.set_position(size);
         }
         out.flush().map_err(|e| io(&tmp, e))?;
         drop(out);
+        bar.finish_and_clear();
         if let Some(expected) = expected_len
             && expected != size
         {
-            return Err(AttemptError {
-                error: HubError::Unreachable {
-                    file: Box::new(file.clone()),
-                    endpoint: self.shown_endpoint(),
-                    cache_dir: self.cfg.cache_dir.clone(),
-                    reason: format!("connection closed after {size} of {expected} bytes"),
-                },
-                retry: true,
-            });
+            if size < expected {
+                guard.0 = None;
+            }
+            return Err(cut(format!(
+                "connection closed after {size} of {expected} bytes"
+            )));
         }
         let sha = hex::encode(hasher.finalize());
         if is_sha256(etag) && !etag.eq_ignore_ascii_case(&sha) {
@@ -1206,6 +1385,34 @@ impl Hub {
         remember_hash(&blob, &sha);
         Ok((sha, size))
     }
+}
+
+/// Files at least this large get a byte progress bar (smaller ones finish
+/// before a bar would be readable).
+const PROGRESS_MIN_BYTES: u64 = 1 << 20;
+
+/// A bytes/rate bar on stderr for one download, or a hidden one when
+/// progress is off, the size is unknown or small, or stderr is not a
+/// terminal (indicatif draws nothing there).
+fn byte_progress_bar(
+    enabled: bool,
+    path: &str,
+    total: Option<u64>,
+    done: u64,
+) -> indicatif::ProgressBar {
+    let Some(total) = total.filter(|t| enabled && *t >= PROGRESS_MIN_BYTES) else {
+        return indicatif::ProgressBar::hidden();
+    };
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec:>12} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    bar.set_prefix(name.to_string());
+    bar.set_position(done);
+    bar
 }
 
 /// Reads the hub's metadata headers into `meta`; a later hub response (after
@@ -1337,6 +1544,32 @@ async fn lock_file(path: &Path) -> io::Result<Option<std::fs::File>> {
                 return Ok(None);
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// How [`Hub::fetch_with`] fetches one file.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Show a byte progress bar on stderr for a large download (hidden
+    /// anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// The file's blob name (ETag) from a repo listing, when known: a
+    /// `blobs/<etag>.incomplete` left by an interrupted run is then resumed
+    /// on the first request.
+    pub expected_etag: Option<String>,
+    /// Re-hash a cached file against its blob name. On for dataset files
+    /// (cheap, and the only check a copied cache gets); off for model
+    /// weights, whose downloads are verified once, as Python does.
+    pub verify_cached: bool,
+}
+
+impl Default for FetchOptions {
+    fn default() -> FetchOptions {
+        FetchOptions {
+            progress: false,
+            expected_etag: None,
+            verify_cached: true,
         }
     }
 }
@@ -1550,6 +1783,20 @@ mod tests {
             hub.resolve_url(&m),
             "http://hub/Qwen/Qwen3-0.6B/resolve/main/tokenizer.json"
         );
+    }
+
+    #[test]
+    fn progress_bar_only_for_large_downloads_when_enabled() {
+        let big = Some(PROGRESS_MIN_BYTES);
+        assert!(byte_progress_bar(false, "model.safetensors", big, 0).is_hidden());
+        assert!(byte_progress_bar(true, "config.json", Some(10), 0).is_hidden());
+        assert!(byte_progress_bar(true, "x.gguf", None, 0).is_hidden());
+        // Enabled and large: a real bar (drawn only if stderr is a
+        // terminal), starting at the resumed offset.
+        let bar = byte_progress_bar(true, "sub/model.safetensors", big, 5);
+        assert_eq!(bar.length(), big);
+        assert_eq!(bar.position(), 5);
+        assert_eq!(bar.prefix(), "model.safetensors");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! first N requests with 500, serve content that does not match its ETag,
 //! and redirect downloads to a "CDN" on another host name (`localhost`
 //! instead of `127.0.0.1`) as the real hub does for LFS files, to check that
-//! the client keeps the hub's headers and does not leak the token.
+//! the client keeps the hub's headers and does not leak the token. For model
+//! downloads it answers `Range` requests with 206, can cut a connection
+//! after N bytes of a file ([`CutFault`]) and corrupt one file only, and
+//! lists repos at `/api/models/{repo}/revision/{rev}` with sizes and sha256s.
 
 use std::collections::HashMap;
 use std::io;
@@ -66,6 +69,23 @@ pub struct FakeHubOptions {
     /// host name than the endpoint's `127.0.0.1`), like the hub's LFS
     /// redirect to its CDN.
     pub cdn_redirect: bool,
+    /// Limits `corrupt` to files whose repo path ends with this.
+    pub corrupt_only: Option<String>,
+    /// Cuts the connection mid-body on downloads of matching files.
+    pub cut: Option<CutFault>,
+}
+
+/// A connection cut mid-download: the response announces the full
+/// `Content-Length`, sends `after` bytes of the body, then drops the
+/// connection, as a flaky network does to a large model file.
+#[derive(Debug, Clone)]
+pub struct CutFault {
+    /// Applies to GETs of files whose repo path ends with this.
+    pub path_suffix: String,
+    /// Body bytes sent before the cut.
+    pub after: u64,
+    /// How many responses are cut; later ones are served whole.
+    pub times: usize,
 }
 
 impl FakeHubOptions {
@@ -81,6 +101,8 @@ impl FakeHubOptions {
             fail_first: 0,
             corrupt: false,
             cdn_redirect: false,
+            corrupt_only: None,
+            cut: None,
         }
     }
 
@@ -122,10 +144,12 @@ struct Shared {
     cdn_base: String,
     requests: Mutex<Vec<RecordedRequest>>,
     failures_left: AtomicUsize,
+    /// Cuts left to inject ([`CutFault::times`]).
+    cuts_left: AtomicUsize,
     /// sha256 per file, so big files are hashed once.
     hashes: Mutex<HashMap<PathBuf, Hashed>>,
-    /// sha256 → file, filled when redirecting to the CDN.
-    cdn: Mutex<HashMap<String, PathBuf>>,
+    /// sha256 → (file, path in its repo), filled when redirecting to the CDN.
+    cdn: Mutex<HashMap<String, (PathBuf, String)>>,
 }
 
 /// A running fake hub; stops when dropped (or with [`FakeHub::shutdown`]).
@@ -157,6 +181,7 @@ impl FakeHub {
             .port();
         let shared = Arc::new(Shared {
             failures_left: AtomicUsize::new(opts.fail_first),
+            cuts_left: AtomicUsize::new(opts.cut.as_ref().map_or(0, |c| c.times)),
             opts,
             cdn_base: format!("http://localhost:{port}"),
             requests: Mutex::new(Vec::new()),
@@ -491,7 +516,7 @@ fn resolve(
     );
     if shared.opts.cdn_redirect {
         if let Ok(mut cdn) = shared.cdn.lock() {
-            cdn.insert(sha.clone(), file);
+            cdn.insert(sha.clone(), (file, path.join("/")));
         }
         extra.insert(
             HeaderName::from_static("x-linked-etag"),
@@ -508,12 +533,12 @@ fn resolve(
         return (StatusCode::FOUND, extra, Body::empty()).into_response();
     }
     extra.insert(ETAG, hv(&format!("\"{sha}\"")));
-    serve_bytes(shared, method, headers, data, extra)
+    serve_bytes(shared, method, headers, data, extra, &path.join("/"))
 }
 
 fn serve_cdn(shared: &Shared, method: &Method, headers: &HeaderMap, sha: &str) -> Response {
     let file = shared.cdn.lock().ok().and_then(|cdn| cdn.get(sha).cloned());
-    let Some(file) = file else {
+    let Some((file, repo_path)) = file else {
         return hub_error(StatusCode::NOT_FOUND, None, "no such object");
     };
     match shared.read(&file) {
@@ -521,22 +546,30 @@ fn serve_cdn(shared: &Shared, method: &Method, headers: &HeaderMap, sha: &str) -
             let mut extra = HeaderMap::new();
             // A storage ETag unrelated to the sha256, as S3/CloudFront send.
             extra.insert(ETAG, hv(&format!("\"cdn-{}\"", &sha[..16])));
-            serve_bytes(shared, method, headers, data, extra)
+            serve_bytes(shared, method, headers, data, extra, &repo_path)
         }
         Err(e) => hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
     }
 }
 
 /// 200 (or 206 for `Range: bytes=a-b`) with `Content-Length` and
-/// `Accept-Ranges`, applying the `corrupt` fault.
+/// `Accept-Ranges`, applying the `corrupt` and `cut` faults to the file at
+/// `repo_path`.
 fn serve_bytes(
     shared: &Shared,
     method: &Method,
     headers: &HeaderMap,
     mut data: Vec<u8>,
     mut out: HeaderMap,
+    repo_path: &str,
 ) -> Response {
+    let corrupt_this = shared
+        .opts
+        .corrupt_only
+        .as_deref()
+        .is_none_or(|suffix| repo_path.ends_with(suffix));
     if shared.opts.corrupt
+        && corrupt_this
         && let Some(first) = data.first_mut()
     {
         *first ^= 0xff;
@@ -566,12 +599,34 @@ fn serve_bytes(
         }
     };
     out.insert(CONTENT_LENGTH, hv(&body.len().to_string()));
-    let body = if *method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(body)
-    };
-    (status, out, body).into_response()
+    if *method == Method::HEAD {
+        return (status, out, Body::empty()).into_response();
+    }
+    if let Some(cut) = &shared.opts.cut
+        && repo_path.ends_with(&cut.path_suffix)
+        && (cut.after as usize) < body.len()
+        && shared
+            .cuts_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        // The announced length stays the full one; the body stream fails
+        // after `after` bytes, and hyper drops the connection.
+        // The pause lets hyper flush the bytes before the error aborts the
+        // connection, so the client really holds `after` bytes.
+        use futures::StreamExt as _;
+        let sent = bytes::Bytes::copy_from_slice(&body[..cut.after as usize]);
+        let stream =
+            futures::stream::iter([Ok::<_, io::Error>(sent)]).chain(futures::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "fake hub: injected connection cut",
+                ))
+            }));
+        return (status, out, Body::from_stream(stream)).into_response();
+    }
+    (status, out, Body::from(body)).into_response()
 }
 
 /// Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range into an
@@ -606,9 +661,24 @@ fn api_info(shared: &Shared, kind: &str, owner: &str, name: &str, rev: &str) -> 
         "id": format!("{owner}/{name}"),
         "sha": commit,
         "private": false,
+        // What `?blobs=true` adds on the real hub. Every file here is
+        // served as an LFS file (its ETag is the sha256), so the listing
+        // says so too; `blobId` stands in for the git oid.
         "siblings": files
             .iter()
-            .map(|f| serde_json::json!({ "rfilename": f }))
+            .map(|f| {
+                let mut path = repo_dir.clone();
+                path.extend(f.split('/'));
+                match shared.read(&path) {
+                    Ok((data, sha)) => serde_json::json!({
+                        "rfilename": f,
+                        "size": data.len(),
+                        "blobId": &sha[..40],
+                        "lfs": { "sha256": sha, "size": data.len(), "pointerSize": 134 },
+                    }),
+                    Err(_) => serde_json::json!({ "rfilename": f }),
+                }
+            })
             .collect::<Vec<_>>(),
     });
     axum::Json(body).into_response()

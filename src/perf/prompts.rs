@@ -437,24 +437,9 @@ fn load_tokenizer_file(spec: &str, file: &Path) -> Result<Tokenizer, PromptError
     })
 }
 
-/// `owner/name[@revision]` → `(owner/name, revision or "main")`, or `None`
-/// when `spec` cannot be a hub model id (paths like `./x`, `/x`, `~/x`, more
-/// or fewer than one `/`, characters the hub does not allow).
-pub fn parse_hub_id(spec: &str) -> Option<(&str, &str)> {
-    let (repo, revision) = match spec.split_once('@') {
-        Some((repo, rev)) if !rev.is_empty() && !rev.contains(char::is_whitespace) => (repo, rev),
-        Some(_) => return None,
-        None => (spec, "main"),
-    };
-    let (owner, name) = repo.split_once('/')?;
-    let part_ok = |s: &str| {
-        !s.is_empty()
-            && !s.starts_with(['.', '-'])
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    (part_ok(owner) && part_ok(name)).then_some((repo, revision))
-}
+/// `owner/name[@revision]` parsing lives with the hub client, which
+/// `--model` shares.
+pub use crate::hub::parse_hub_id;
 
 // ---------------------------------------------------------------------------
 // Dispatch

@@ -13,6 +13,7 @@ mod fuzz;
 mod hardening;
 mod hub;
 mod mock;
+mod model_download;
 mod perf;
 mod prompts;
 mod realserver;
