@@ -1176,6 +1176,34 @@ mod tests {
     }
 
     #[test]
+    fn chat_template_can_be_shared_across_threads() {
+        // The engine renders from its request threads.
+        fn shared<T: Send + Sync>() {}
+        shared::<ChatTemplate>();
+    }
+
+    #[test]
+    fn messages_keep_role_then_content_order() {
+        // A Python dict built as {"role": ..., "content": ...} keeps that order.
+        let t = ChatTemplate::new(
+            "{{ messages[0] | tojson }} {% for k, v in messages[0] | items %}{{ k }};{% endfor %}",
+            None,
+            None,
+        )
+        .unwrap();
+        let out = t
+            .render(
+                &[Message {
+                    role: "user".into(),
+                    content: "hi".into(),
+                }],
+                false,
+            )
+            .unwrap();
+        assert_eq!(out, r#"{"role": "user", "content": "hi"} role;content;"#);
+    }
+
+    #[test]
     fn printed_values_look_like_python() {
         let out = render_str("{{ true }} {{ none }} {{ 1.0 }} {{ [1, 'a', \"it's\"] }} {{ {'k': false} }} {{ nope }}.")
             .unwrap();
