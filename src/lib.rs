@@ -26,6 +26,8 @@
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
 //! - [`range`] holds the bounds of every numeric flag and the one wording of
 //!   their errors.
+//! - [`engine`] runs a model in process (issue 11, in progress); so far it
+//!   renders chat templates as transformers does ([`engine::chat_template`]).
 #![warn(missing_docs)]
 
 pub mod benchmarks;
@@ -34,6 +36,7 @@ pub mod client;
 pub mod compare;
 pub mod config;
 pub mod dataset;
+pub mod engine;
 pub mod eval;
 pub mod extract;
 pub mod fake;

@@ -2,6 +2,7 @@
 //! servers on 127.0.0.1 that the tests start themselves.
 
 mod browser;
+mod chat_template;
 mod cli;
 mod client;
 mod compare;
