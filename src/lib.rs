@@ -24,6 +24,8 @@
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - [`engine`] runs a model in process (candle, CPU): GGUF loading and
+//!   greedy generation.
 //! - [`range`] holds the bounds of every numeric flag and the one wording of
 //!   their errors.
 #![warn(missing_docs)]
@@ -34,6 +36,7 @@ pub mod client;
 pub mod compare;
 pub mod config;
 pub mod dataset;
+pub mod engine;
 pub mod eval;
 pub mod extract;
 pub mod fake;
