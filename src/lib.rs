@@ -24,6 +24,8 @@
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
 //! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - [`engine`] runs a model in process (candle, CPU): GGUF loading and
+//!   greedy generation.
 //! - [`range`] holds the bounds of every numeric flag and the one wording of
 //!   their errors.
 //! - [`engine`] runs a model in process (issue 11, in progress); so far it

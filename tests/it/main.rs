@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod compare;
 mod compat;
+mod engine;
 mod escaping;
 mod eval;
 mod flags;
