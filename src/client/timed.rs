@@ -841,15 +841,14 @@ struct Skeleton {
     text: (usize, usize),
     /// What a non-empty text there is.
     kind: EventKind,
-    /// Whether there is a template.
-    set: bool,
 }
 
 impl Skeleton {
     /// The chunk read against the template: `(kind, decoded length, raw
     /// text, escaped)`, or `None` when it differs outside the text.
     fn read<'a>(&self, data: &'a [u8]) -> Option<(EventKind, u64, &'a [u8], bool)> {
-        if !self.set {
+        // No template yet (a template is never empty).
+        if self.bytes.is_empty() {
             return None;
         }
         let (start, end) = self.text;
@@ -883,9 +882,8 @@ impl Skeleton {
                 self.bytes.extend_from_slice(data);
                 self.text = text;
                 self.kind = kind;
-                self.set = true;
             }
-            None => self.set = false,
+            None => self.bytes.clear(),
         }
     }
 }

@@ -15,7 +15,7 @@
 //! opaque blob; the CDFs of the reports need plain bucket points. Bucketing
 //! on the bits of an `f64` gives the same log-linear layout in a few lines.
 
-use super::stats::{Distribution, percentile};
+use super::stats::Distribution;
 
 /// Samples kept exactly per metric before switching to the histogram
 /// (2 MiB of `f64`s: ITL stays exact for about 2,000 responses of 128
@@ -220,14 +220,10 @@ impl Accumulator {
         }
     }
 
-    /// The `p`-th percentile by numpy's linear rule over the (estimated)
-    /// order statistics, clamped to the exact minimum and maximum.
+    /// The `p`-th percentile by numpy's linear rule over the estimated
+    /// order statistics, clamped to the exact minimum and maximum. Only for
+    /// binned samples ([`Accumulator::summary`] answers exact ones).
     fn percentile(&self, p: f64) -> f64 {
-        if let Some(exact) = &self.exact {
-            let mut v = exact.clone();
-            v.sort_unstable_by(f64::total_cmp);
-            return percentile(&v, p);
-        }
         let n = self.hist.count();
         if n == 0 {
             return 0.0;
@@ -276,6 +272,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::perf::stats::percentile;
 
     /// numpy's linear percentile of `v`.
     fn exact(v: &[f64], p: f64) -> f64 {
