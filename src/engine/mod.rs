@@ -12,3 +12,27 @@
 pub mod chat_template;
 pub mod generate;
 pub mod gguf;
+
+use gguf::EngineError;
+
+/// A model that runs several sequences at once, each with its own KV cache.
+///
+/// A sequence lives in a *slot* chosen by the caller (any `usize`): the first
+/// [`forward`](BatchModel::forward) on a free slot starts a sequence there at
+/// position 0, later calls append at the position after its last token, and
+/// [`free`](BatchModel::free) forgets it. The scheduler puts every in-flight
+/// sequence into one call, so implementations can batch the matrix products
+/// of the single-token decode steps (one pass over the weights for all of
+/// them) while each sequence attends only to its own cache.
+pub trait BatchModel: Send {
+    /// Appends each `(slot, tokens)` to its sequence and returns, in the same
+    /// order, the logits of the next token after the last of `tokens`.
+    /// Slots in one call are distinct and `tokens` is never empty.
+    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError>;
+    /// Forgets the sequence in `slot` (a no-op for a free slot).
+    fn free(&mut self, slot: usize);
+    /// How many tokens the sequence in `slot` holds (0 for a free slot).
+    fn len(&self, slot: usize) -> usize;
+    /// The most sequences [`forward`](BatchModel::forward) takes in one call.
+    fn max_batch(&self) -> usize;
+}
