@@ -32,7 +32,7 @@ pub trait BatchModel: Send {
     /// Forgets the sequence in `slot` (a no-op for a free slot).
     fn free(&mut self, slot: usize);
     /// How many tokens the sequence in `slot` holds (0 for a free slot).
-    fn len(&self, slot: usize) -> usize;
+    fn seq_len(&self, slot: usize) -> usize;
     /// The most sequences [`forward`](BatchModel::forward) takes in one call.
     fn max_batch(&self) -> usize;
 }
