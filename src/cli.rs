@@ -420,12 +420,15 @@ pub struct RescoreArgs {
 /// `bench eval` flags (names follow EvalScope where it has one).
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model name as the server knows it (checked against /v1/models).
+    /// With --api-url: the model name as the server knows it (checked against /v1/models).
+    /// Without: the model to run in process: a hub id (owner/name[@revision], or
+    /// owner/name[@revision]:file.gguf), a .gguf file or a Hugging Face model directory.
     #[arg(long)]
     pub model: String,
     /// Server URL: a base (http://127.0.0.1:8000/v1) or a full endpoint (.../v1/chat/completions).
+    /// Without it, --model runs in process (no server).
     #[arg(long, env = "BENCH_API_URL")]
-    pub api_url: String,
+    pub api_url: Option<String>,
     /// API key (default: $OPENAI_API_KEY). Never written to any file or log.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -646,7 +649,7 @@ fn redactor(command: &Command) -> crate::redact::Redactor {
     match command {
         Command::Eval(a) => {
             r.secret(a.api_key.as_deref().unwrap_or_default());
-            r.url(&a.api_url);
+            r.url(a.api_url.as_deref().unwrap_or_default());
         }
         Command::Perf(a) => {
             r.secret(a.api_key.as_deref().unwrap_or_default());
@@ -693,18 +696,24 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     let timeout = L::TIMEOUT_S
         .check(a.timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-    let endpoints = crate::client::resolve_endpoints(&a.api_url).map_err(anyhow::Error::new)?;
-    let api = match (a.api, endpoints.named) {
-        (Some(flag), Some(url)) if flag != url => bail!(
-            "--api {} contradicts --api-url {}, which names the {} endpoint; pass a base URL or drop --api",
-            flag.as_str(),
-            a.api_url,
-            url.as_str()
-        ),
-        (Some(flag), _) => flag,
-        (None, named) => named.unwrap_or(ApiKind::Chat),
+    let in_process = a.api_url.as_deref().is_none_or(str::is_empty);
+    let api_url = a.api_url.clone().unwrap_or_default();
+    let api = if in_process {
+        a.api.unwrap_or(ApiKind::Chat)
+    } else {
+        let endpoints = crate::client::resolve_endpoints(&api_url).map_err(anyhow::Error::new)?;
+        match (a.api, endpoints.named) {
+            (Some(flag), Some(url)) if flag != url => bail!(
+                "--api {} contradicts --api-url {}, which names the {} endpoint; pass a base URL or drop --api",
+                flag.as_str(),
+                api_url,
+                url.as_str()
+            ),
+            (Some(flag), _) => flag,
+            (None, named) => named.unwrap_or(ApiKind::Chat),
+        }
     };
-    let mut client = ClientConfig::new(&a.api_url);
+    let mut client = ClientConfig::new(&api_url);
     client.api_key = a.api_key.filter(|k| !k.is_empty());
     client.api = api;
     client.timeout = Duration::from_secs_f64(timeout);
@@ -762,6 +771,7 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     Ok(EvalConfig {
         model: a.model,
         client,
+        in_process,
         benchmarks,
         limit,
         limit_text: a.limit,

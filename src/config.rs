@@ -80,8 +80,11 @@ impl std::fmt::Debug for BenchmarkPlan {
 pub struct EvalConfig {
     /// Model name sent in requests.
     pub model: String,
-    /// Client settings (URL, key, API kind, timeouts, retries).
+    /// Client settings (URL, key, API kind, timeouts, retries). With
+    /// `in_process`, only the API kind (chat or completions) is used.
     pub client: ClientConfig,
+    /// Run `model` in process (no `--api-url`): a hub id or a local path.
+    pub in_process: bool,
     /// Benchmarks in order.
     pub benchmarks: Vec<BenchmarkPlan>,
     /// Items per subset.

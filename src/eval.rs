@@ -21,6 +21,8 @@ use crate::benchmarks::{Benchmark, Sample, ShotPolicy};
 use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
+use crate::engine::Engine;
+use crate::engine::load::{LoadOptions, load_model};
 use crate::hub::{FetchedFile, Hub, HubFile, RepoType};
 use crate::prompt::Prompts;
 use crate::pyrandom::PyRandom;
@@ -155,6 +157,36 @@ pub struct EvalOutput {
     pub requested: usize,
 }
 
+/// What `api_base` says in the record of a run whose model ran in process.
+pub const IN_PROCESS: &str = "in-process";
+
+/// Who answers the requests: a server over HTTP, or the model in process.
+enum Backend {
+    Http(Client),
+    Local(std::sync::Arc<Engine>),
+}
+
+impl Backend {
+    async fn generate(
+        &self,
+        model: &str,
+        prompt: &Prompt,
+        params: &Map<String, Value>,
+    ) -> Result<Completion, RequestError> {
+        match self {
+            Backend::Http(c) => c.generate(model, prompt, params).await,
+            Backend::Local(e) => e.generate(prompt, params).await,
+        }
+    }
+
+    fn engine_info(&self) -> Option<crate::record::EngineInfo> {
+        match self {
+            Backend::Http(_) => None,
+            Backend::Local(e) => Some(e.info().clone()),
+        }
+    }
+}
+
 /// One item ready to send.
 struct Item {
     sample: Sample,
@@ -174,41 +206,65 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     std::fs::create_dir_all(run_dir.samples_dir()).map_err(io_err(run_dir.samples_dir()))?;
     let prompts = Prompts::load(cfg.prompts_dir.as_deref())?;
 
-    // Server first: an unreachable server or an unknown model should fail in
-    // seconds, before any dataset work.
-    let endpoints =
-        resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
-    let client = Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
-    // A signal while waiting on a server that accepts but never answers
-    // must not wait out every retry.
-    let models = tokio::select! {
-        r = client.list_models() => r,
-        _ = cancel.cancelled() => return Err(EvalError::Interrupted),
-    };
-    let served = models.map_err(|source| match source.status {
-        Some(status @ (401 | 403)) => EvalError::Unauthorized {
-            url: strip_userinfo(&endpoints.models),
-            status,
-            key_sent: cfg.client.api_key.is_some(),
-        },
-        _ => EvalError::Unreachable {
-            url: strip_userinfo(&endpoints.models),
-            source,
-        },
-    })?;
-    if !served.contains(&cfg.model) {
-        return Err(EvalError::UnknownModel {
-            model: cfg.model.clone(),
-            url: strip_userinfo(&endpoints.base),
-            served,
-        });
-    }
-
     let hub = Hub::new(cfg.hub.clone())?;
+    // The model first: an unreachable server, an unknown model or a model
+    // that cannot load should fail in seconds, before any dataset work.
+    let (backend, served, api_base) = if cfg.in_process {
+        let opts = LoadOptions {
+            max_batch: cfg.concurrency.max(1),
+            progress: cfg.progress,
+        };
+        // A signal during a download or a load stops it.
+        let loaded = tokio::select! {
+            r = load_model(&cfg.model, &hub, &opts) => r.map_err(|e| EvalError::Config(e.to_string()))?,
+            _ = cancel.cancelled() => return Err(EvalError::Interrupted),
+        };
+        let engine = Engine::new(loaded).map_err(|e| EvalError::Config(e.to_string()))?;
+        (
+            Backend::Local(std::sync::Arc::new(engine)),
+            vec![cfg.model.clone()],
+            IN_PROCESS.to_string(),
+        )
+    } else {
+        let endpoints =
+            resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
+        let client =
+            Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
+        // A signal while waiting on a server that accepts but never answers
+        // must not wait out every retry.
+        let models = tokio::select! {
+            r = client.list_models() => r,
+            _ = cancel.cancelled() => return Err(EvalError::Interrupted),
+        };
+        let served = models.map_err(|source| match source.status {
+            Some(status @ (401 | 403)) => EvalError::Unauthorized {
+                url: strip_userinfo(&endpoints.models),
+                status,
+                key_sent: cfg.client.api_key.is_some(),
+            },
+            _ => EvalError::Unreachable {
+                url: strip_userinfo(&endpoints.models),
+                source,
+            },
+        })?;
+        if !served.contains(&cfg.model) {
+            return Err(EvalError::UnknownModel {
+                model: cfg.model.clone(),
+                url: strip_userinfo(&endpoints.base),
+                served,
+            });
+        }
+        // Recorded and shown: credentials in the URL stay out.
+        (
+            Backend::Http(client),
+            served,
+            strip_userinfo(&endpoints.base),
+        )
+    };
+
     let settings = RunSettings {
         model: cfg.model.clone(),
-        // Recorded and shown: credentials in the URL stay out.
-        api_base: strip_userinfo(&endpoints.base),
+        api_base,
         api: cfg.client.api.as_str().into(),
         stream: cfg.client.stream,
         generation: cfg.generation.clone().into_iter().collect(),
@@ -248,12 +304,14 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             duration_s: 0.0,
             command: vec![],
             rescored_from: None,
+            engine: None,
         },
         Err(e) => return Err(io_err(run_dir.manifest())(e)),
     };
     let prior_duration = manifest.duration_s;
     manifest.tool = ToolInfo::current();
     manifest.served_models = served;
+    manifest.engine = backend.engine_info();
     manifest.concurrency = cfg.concurrency;
     manifest.limit = cfg.limit_text.clone();
     manifest.command = cfg.command.clone();
@@ -332,7 +390,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             })
             .collect();
         requested += pending.len();
-        let stop = run_items(plan, pending, &client, &cfg, &run_dir, &cancel).await?;
+        let stop = run_items(plan, pending, &backend, &cfg, &run_dir, &cancel).await?;
         // Results after each benchmark, not only at the end.
         manifest.duration_s = prior_duration + started.elapsed().as_secs_f64();
         if matches!(stop, Stop::ServerGone(_)) {
@@ -357,7 +415,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
                     .map(|r| r.stats.n - r.outcomes.get(&Outcome::Failed).copied().unwrap_or(0))
                     .sum::<u64>() as usize;
                 return Err(EvalError::ServerGone {
-                    url: endpoints.base.clone(),
+                    url: manifest.settings.api_base.clone(),
                     n,
                     done,
                 });
@@ -689,7 +747,7 @@ fn server_gone_after(concurrency: usize) -> usize {
 async fn run_items(
     plan: &BenchmarkPlan,
     items: Vec<Item>,
-    client: &Client,
+    client: &Backend,
     cfg: &EvalConfig,
     run_dir: &RunDir,
     cancel: &CancellationToken,

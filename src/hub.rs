@@ -634,7 +634,7 @@ fn hash_memo() -> &'static Mutex<HashMap<PathBuf, HashEntry>> {
 }
 
 /// sha256 (hex) and size of the file at `path`, reading it in blocks.
-fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];

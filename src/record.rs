@@ -137,6 +137,69 @@ pub struct RunManifest {
     /// Set when this run re-graded another run's responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescored_from: Option<RescoreSource>,
+    /// Set when the model ran in process (no server): which files, in what
+    /// precision, on how many threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+/// What a run record says about a model run in process by `bench eval`
+/// without `--api-url` (or served by `bench serve`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// Which engine ran the model (`candle`).
+    pub engine: String,
+    /// `--model` as given (hub id or local path).
+    pub source: String,
+    /// `gguf` or `safetensors`.
+    pub format: String,
+    /// The architecture as the files name it (`llama`, `qwen2`, ...).
+    pub architecture: String,
+    /// The hub revision asked for, for hub models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The commit the revision resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The files read, with their sha256 and size.
+    pub files: Vec<ModelFileInfo>,
+    /// Weight types as loaded: `F16 x12, F32 x13`, `bf16 as f32`, ...
+    pub dtype: String,
+    /// CPU threads the kernels use.
+    pub threads: usize,
+    /// Sequences decoded together at most.
+    pub max_batch: usize,
+    /// Longest prompt plus output, in tokens.
+    pub max_positions: usize,
+    /// Seconds to load the weights.
+    pub load_s: f64,
+}
+
+/// One model file in [`EngineInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelFileInfo {
+    /// Path in the repo (hub) or on disk (local).
+    pub path: String,
+    /// Hex sha256 of the content.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+impl EngineInfo {
+    /// One line for reports: `candle, gguf llama (Q8_0 x7, F32 x13), 2 threads, batch 8`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}, {} {} ({}), {} thread{}, batch {}",
+            self.engine,
+            self.format,
+            self.architecture,
+            self.dtype,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.max_batch
+        )
+    }
 }
 
 /// How one item ended, under the primary extractor.

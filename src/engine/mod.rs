@@ -8,10 +8,21 @@
 //! - [`gguf`] loads a GGUF file: metadata, the tokenizer rebuilt from it, and
 //!   the weights (llama, qwen2, qwen3 architectures).
 //! - [`generate`] generates greedily for one sequence with a KV cache.
+//! - [`sample`] reads a request's generation settings and picks tokens.
+//! - [`scheduler`] is the engine thread: continuous batching over a
+//!   [`BatchModel`].
+//! - [`runner`] is the [`Engine`] handle: requests in, streamed text out.
+//! - [`load`] turns `--model` (a path or a hub id) into a loaded model.
 
 pub mod chat_template;
 pub mod generate;
 pub mod gguf;
+pub mod load;
+pub mod runner;
+pub mod sample;
+pub mod scheduler;
+
+pub use runner::{Engine, EngineInfo};
 
 use gguf::EngineError;
 

@@ -410,6 +410,9 @@ impl Renderer for HtmlRenderer {
         };
         kv("Model", s.model.clone());
         kv("Served models", m.served_models.join(", "));
+        if let Some(e) = &m.engine {
+            kv("Engine", e.summary());
+        }
         kv("Concurrency", m.concurrency.to_string());
         kv("Limit", m.limit.clone().unwrap_or_else(|| "none".into()));
         kv(

@@ -215,6 +215,9 @@ impl Renderer for MarkdownRenderer {
             text(&m.served_models.join(", "))
         );
         let _ = writeln!(out, "| API | {} ({}) |", text(&s.api), code_cell(&api_base));
+        if let Some(e) = &m.engine {
+            let _ = writeln!(out, "| Engine | {} |", text(&e.summary()));
+        }
         let _ = writeln!(out, "| Concurrency | {} |", m.concurrency);
         let _ = writeln!(
             out,

@@ -8,6 +8,7 @@ mod client;
 mod compare;
 mod compat;
 mod engine;
+mod engine_eval;
 mod escaping;
 mod eval;
 mod flags;

@@ -116,6 +116,7 @@ pub fn config(
     EvalConfig {
         model: "fake-model".into(),
         client,
+        in_process: false,
         benchmarks: plan_benchmarks(&names, None).expect("plans"),
         limit: Some(Limit::Count(5)),
         limit_text: Some("5".into()),
@@ -204,4 +205,48 @@ pub async fn bench_bin<V: AsRef<std::ffi::OsStr>>(
 /// Bytes of an output stream as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Writes a tiny random-weight llama GGUF with the realserver script
+/// (`$BENCH_SHARED_DIR/realserver/make_tiny_gguf.py`, run by the python of
+/// `$REALSERVER_VENV`, default `~/.cache/bench/realserver`, which has numpy
+/// and gguf) at `dir/name`, with extra script `args` (`--f16`, `--ctx N`,
+/// `--eos-logit X`, sizes). Without the venv or the script: a SKIPPED line
+/// (a failure under `BENCH_REQUIRE_REALSERVER=1`, as in `.ci/run`) and `None`.
+pub fn tiny_gguf(test: &str, dir: &Path, name: &str, args: &[&str]) -> Option<PathBuf> {
+    const REQUIRE: &str = "BENCH_REQUIRE_REALSERVER";
+    let venv = std::env::var_os("REALSERVER_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/bench/realserver"))
+        });
+    let python = venv.map(|v| v.join("bin/python")).filter(|p| p.is_file());
+    let shared = std::env::var_os("BENCH_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared"));
+    let script = shared.join("realserver/make_tiny_gguf.py");
+    let (Some(python), true) = (python, script.is_file()) else {
+        skip(
+            test,
+            &format!(
+                "no realserver python (REALSERVER_VENV; shared/realserver/setup.sh makes it) or no {}",
+                script.display()
+            ),
+            REQUIRE,
+        );
+        return None;
+    };
+    let file = dir.join(name);
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("run make_tiny_gguf.py");
+    assert!(
+        out.status.success(),
+        "make_tiny_gguf.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(file)
 }

@@ -1,0 +1,279 @@
+//! The engine thread: continuous batching over a [`BatchModel`].
+//!
+//! One OS thread owns the model. Requests arrive as [`Job`]s on a channel;
+//! each gets a slot (its own KV cache) while it runs. Every step, new jobs
+//! are admitted up to the model's batch size and prefilled, then all running
+//! sequences advance by one token in a single batched forward pass, so a
+//! sequence joins as soon as a slot is free and leaves as soon as it ends.
+//! Tokens go back to the requester on an unbounded channel (the requester
+//! turns them into text); a requester that hangs up (a stop string matched,
+//! a client disconnected, Ctrl-C) frees its slot at the next step.
+//!
+//! A panic inside the model (a bug, never input-driven by design) fails the
+//! requests in that step with a message instead of taking the process down.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::BatchModel;
+use super::sample::{GenParams, Sampler};
+
+/// Why a sequence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The model produced an end-of-generation token.
+    Eos,
+    /// `max_tokens` were generated.
+    Length,
+}
+
+/// What the engine thread tells a requester.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The prompt is being prefilled (the request left the queue).
+    Started {
+        /// When the prefill began.
+        at: Instant,
+    },
+    /// A generated token (never an end-of-generation token).
+    Token {
+        /// Its id.
+        id: u32,
+        /// When it was sampled.
+        at: Instant,
+    },
+    /// Generation ended; no event follows.
+    Finished {
+        /// Why.
+        finish: Finish,
+        /// Tokens generated, counting an end-of-generation token.
+        generated: usize,
+        /// When.
+        at: Instant,
+    },
+    /// The model failed; no event follows.
+    Failed(String),
+}
+
+/// One request for the engine thread.
+pub struct Job {
+    /// Prompt token ids (not empty, all inside the vocabulary).
+    pub prompt: Vec<u32>,
+    /// New tokens at most (at least 1; prompt plus this fits the context).
+    pub max_new: usize,
+    /// Sampling settings.
+    pub params: GenParams,
+    /// Where the events go.
+    pub events: UnboundedSender<Event>,
+}
+
+/// Counters the engine thread keeps up to date, for `/metrics` and logs.
+#[derive(Debug, Default)]
+pub struct Load {
+    /// Sequences decoding now.
+    pub running: AtomicUsize,
+    /// Jobs received and not yet admitted.
+    pub waiting: AtomicUsize,
+}
+
+struct Running {
+    slot: usize,
+    job: Job,
+    sampler: Sampler,
+    last: u32,
+    generated: usize,
+}
+
+/// Runs until every sender of `jobs` is gone. `eos` are the ids that end
+/// generation.
+pub fn run(mut model: Box<dyn BatchModel>, jobs: Receiver<Job>, eos: Vec<u32>, load: Arc<Load>) {
+    let max_batch = model.max_batch().max(1);
+    let mut free: Vec<usize> = (0..max_batch).rev().collect();
+    let mut running: Vec<Running> = Vec::with_capacity(max_batch);
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut open = true;
+    while open || !running.is_empty() || !pending.is_empty() {
+        // Block only when idle.
+        if running.is_empty() && pending.is_empty() {
+            match jobs.recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => break,
+            }
+        }
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => pending.push_back(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        // Admit and prefill, one sequence per forward pass (prompts differ
+        // in length; the decode step below is where batching pays).
+        while running.len() < max_batch {
+            let Some(job) = pending.pop_front() else {
+                break;
+            };
+            if job.events.is_closed() {
+                continue;
+            }
+            let Some(slot) = free.pop() else {
+                pending.push_front(job);
+                break;
+            };
+            let _ = job.events.send(Event::Started { at: Instant::now() });
+            let out = guarded(|| model.forward(&[(slot, &job.prompt)]));
+            let logits = match out {
+                Ok(mut l) if l.len() == 1 => l.pop().unwrap_or_default(),
+                Ok(l) => {
+                    fail(
+                        &job,
+                        format!("the model returned {} results for 1", l.len()),
+                    );
+                    model.free(slot);
+                    free.push(slot);
+                    continue;
+                }
+                Err(e) => {
+                    fail(&job, e);
+                    model.free(slot);
+                    free.push(slot);
+                    continue;
+                }
+            };
+            let sampler = Sampler::new(&job.params);
+            let mut seq = Running {
+                slot,
+                job,
+                sampler,
+                last: 0,
+                generated: 0,
+            };
+            if advance(&mut seq, &logits, &eos) {
+                running.push(seq);
+            } else {
+                model.free(slot);
+                free.push(slot);
+            }
+        }
+        load.waiting.store(pending.len(), Ordering::Relaxed);
+        load.running.store(running.len(), Ordering::Relaxed);
+        if running.is_empty() {
+            continue;
+        }
+        // Requesters that hung up leave before the step.
+        running.retain(|s| {
+            let gone = s.job.events.is_closed();
+            if gone {
+                model.free(s.slot);
+                free.push(s.slot);
+            }
+            !gone
+        });
+        if running.is_empty() {
+            continue;
+        }
+        let inputs: Vec<[u32; 1]> = running.iter().map(|s| [s.last]).collect();
+        let batch: Vec<(usize, &[u32])> = running
+            .iter()
+            .zip(&inputs)
+            .map(|(s, t)| (s.slot, t.as_slice()))
+            .collect();
+        let out = guarded(|| model.forward(&batch));
+        drop(batch);
+        match out {
+            Ok(all) if all.len() == running.len() => {
+                let mut i = 0;
+                let mut logits = all.into_iter();
+                running.retain_mut(|s| {
+                    let l = logits.next().unwrap_or_default();
+                    i += 1;
+                    let keep = advance(s, &l, &eos);
+                    if !keep {
+                        model.free(s.slot);
+                        free.push(s.slot);
+                    }
+                    keep
+                });
+            }
+            other => {
+                let message = match other {
+                    Err(e) => e,
+                    Ok(l) => format!(
+                        "the model returned {} results for {}",
+                        l.len(),
+                        running.len()
+                    ),
+                };
+                for s in running.drain(..) {
+                    fail(&s.job, message.clone());
+                    model.free(s.slot);
+                    free.push(s.slot);
+                }
+            }
+        }
+        load.running.store(running.len(), Ordering::Relaxed);
+    }
+    load.running.store(0, Ordering::Relaxed);
+    load.waiting.store(0, Ordering::Relaxed);
+}
+
+/// Samples the next token of `seq` from `logits` and tells the requester.
+/// Returns whether the sequence goes on.
+fn advance(seq: &mut Running, logits: &[f32], eos: &[u32]) -> bool {
+    let Some(id) = seq.sampler.sample(logits) else {
+        fail(&seq.job, "the model's logits are all NaN".into());
+        return false;
+    };
+    seq.generated += 1;
+    let at = Instant::now();
+    if eos.contains(&id) {
+        let _ = seq.job.events.send(Event::Finished {
+            finish: Finish::Eos,
+            generated: seq.generated,
+            at,
+        });
+        return false;
+    }
+    if seq.job.events.send(Event::Token { id, at }).is_err() {
+        return false;
+    }
+    seq.last = id;
+    if seq.generated >= seq.job.max_new {
+        let _ = seq.job.events.send(Event::Finished {
+            finish: Finish::Length,
+            generated: seq.generated,
+            at,
+        });
+        return false;
+    }
+    true
+}
+
+fn fail(job: &Job, message: String) {
+    let _ = job.events.send(Event::Failed(message));
+}
+
+/// Runs a model call, turning its error or panic into a message.
+fn guarded<T>(f: impl FnOnce() -> Result<T, super::gguf::EngineError>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("the model failed (internal error: {what})"))
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `bench eval` with no server: `--model` names a model that bench fetches
+//! from the (fake) hub and runs in process, through the same request path,
+//! journals and reports as a served model.
+//!
+//! The model is a tiny random-weight llama GGUF written by the realserver
+//! script (its answers are gibberish, so the verdicts are wrong answers;
+//! what is checked is that every item was asked and answered in process, and
+//! that the record says how).
+
+use std::path::Path;
+
+use bench::fake::hub::{FakeHub, FakeHubOptions, fixtures_root};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::{bench_bin, text, tiny_gguf};
+
+const REPO: &str = "acme/tiny-gguf";
+
+/// A fake hub root serving the dataset fixtures and `models/<repo>/<file>`.
+fn hub_root(model: &Path, file_name: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        fixtures_root().join("datasets"),
+        root.path().join("datasets"),
+    )
+    .unwrap();
+    let dir = root.path().join("models").join(REPO);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(model, dir.join(file_name)).unwrap();
+    root
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_without_api_url_runs_a_hub_model_in_process() {
+    let test = "eval_without_api_url_runs_a_hub_model_in_process";
+    let work = tempfile::tempdir().unwrap();
+    let Some(model) = tiny_gguf(test, work.path(), "tiny.gguf", &[]) else {
+        return;
+    };
+    let root = hub_root(&model, "tiny.gguf");
+    let hub = FakeHub::start(FakeHubOptions::new(root.path())).await;
+    let hf_home = work.path().join("hf");
+    let out = work.path().join("run");
+    let spec = format!("{REPO}:tiny.gguf");
+    let o = bench_bin(
+        &[
+            "eval",
+            "--model",
+            &spec,
+            "--datasets",
+            "gsm8k",
+            "arc",
+            "--limit",
+            "3",
+            "--generation-config",
+            r#"{"max_tokens": 24}"#,
+            "--output",
+            out.to_str().unwrap(),
+            "--no-progress",
+        ],
+        &[
+            ("HF_ENDPOINT", hub.url()),
+            ("HF_HOME", hf_home.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+
+    // The model went into the shared cache in the hub layout.
+    let blobs = hf_home.join("hub/models--acme--tiny-gguf/blobs");
+    let sha = hex::encode(Sha256::digest(std::fs::read(&model).unwrap()));
+    assert!(
+        blobs.join(&sha).is_file(),
+        "no blob {sha} in {}",
+        blobs.display()
+    );
+
+    // The record says the model ran in process, from which file.
+    let run = read_json(&out.join("run.json"));
+    assert_eq!(run["settings"]["api_base"], "in-process");
+    assert_eq!(run["status"], "complete");
+    let engine = &run["engine"];
+    assert_eq!(engine["engine"], "candle", "{engine}");
+    assert_eq!(engine["format"], "gguf");
+    assert_eq!(engine["architecture"], "llama");
+    assert_eq!(engine["source"], spec.as_str());
+    assert_eq!(engine["revision"], "main");
+    assert_eq!(engine["commit"].as_str().unwrap().len(), 40);
+    let files = engine["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "tiny.gguf" && f["sha256"] == sha.as_str()),
+        "{engine}"
+    );
+    assert!(engine["threads"].as_u64().unwrap() >= 1);
+    assert!(
+        engine["dtype"].as_str().unwrap().contains("F32"),
+        "{engine}"
+    );
+
+    // Every item was asked and answered by the model (24 tokens each).
+    for (bench, items) in [("gsm8k", 3), ("arc", 6)] {
+        let journal = std::fs::read_to_string(out.join(format!("samples/{bench}.jsonl"))).unwrap();
+        let lines: Vec<Value> = journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), items, "{bench}: {journal}");
+        for l in &lines {
+            assert!(l.get("error").is_none_or(Value::is_null), "{bench}: {l}");
+            assert_eq!(l["finish_reason"], "length", "{bench}: {l}");
+            assert_eq!(l["usage"]["completion_tokens"], 24, "{bench}: {l}");
+            assert!(l["usage"]["prompt_tokens"].as_u64().unwrap() > 10, "{l}");
+            assert!(!l["response"].as_str().unwrap().is_empty(), "{l}");
+        }
+    }
+    for f in ["report.md", "report.html", "report.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("in-process"), "{report}");
+
+    // A second run from the cache asks the hub nothing about files it has
+    // (offline works) and resumes nothing new.
+    let o = bench_bin(
+        &[
+            "eval",
+            "--model",
+            &spec,
+            "--datasets",
+            "gsm8k",
+            "--limit",
+            "3",
+            "--generation-config",
+            r#"{"max_tokens": 24}"#,
+            "--output",
+            work.path().join("run2").to_str().unwrap(),
+            "--no-progress",
+            "--offline",
+        ],
+        &[
+            ("HF_ENDPOINT", hub.url()),
+            ("HF_HOME", hf_home.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "offline rerun: {}", text(&o.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_without_api_url_names_a_model_that_is_neither_a_path_nor_a_hub_id() {
+    let work = tempfile::tempdir().unwrap();
+    let o = bench_bin(
+        &[
+            "eval",
+            "--model",
+            "./no/such/model.gguf",
+            "--datasets",
+            "gsm8k",
+            "--output",
+            work.path().join("run").to_str().unwrap(),
+        ],
+        &[("HF_HUB_OFFLINE", "1")],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("./no/such/model.gguf"), "{err}");
+    assert!(err.contains("--api-url"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
