@@ -8,10 +8,13 @@
 //! - [`gguf`] loads a GGUF file: metadata, the tokenizer rebuilt from it, and
 //!   the weights (llama, qwen2, qwen3 architectures).
 //! - [`generate`] generates greedily for one sequence with a KV cache.
+//! - [`model`] is the batched transformer (Llama 3.x, Qwen2, Qwen3) behind
+//!   [`BatchModel`], loaded from GGUF or Hugging Face safetensors.
 
 pub mod chat_template;
 pub mod generate;
 pub mod gguf;
+pub mod model;
 
 use gguf::EngineError;
 

@@ -8,6 +8,7 @@ mod client;
 mod compare;
 mod compat;
 mod engine;
+mod engine_batch;
 mod escaping;
 mod eval;
 mod flags;
