@@ -151,6 +151,13 @@ pub fn write_random_gguf(path: &Path, spec: Spec, seed: u64) {
         .into_iter()
         .map(|(n, t, is_mat)| {
             let dt = if is_mat { s.dtype } else { GgmlDType::F32 };
+            // A BF16 model has BF16 norms and biases too (as a Hugging Face
+            // checkpoint does): their values are rounded, stored as F32.
+            let t = if s.dtype == GgmlDType::BF16 {
+                t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap()
+            } else {
+                t
+            };
             (n, QTensor::quantize(&t, dt).unwrap())
         })
         .collect();
