@@ -465,9 +465,17 @@ impl Transformer {
             path: src.file_of(name),
             message: format!("tensor {name}: {}", one_line(&e.to_string())),
         };
-        let linear = |src: &mut dyn Source, i: usize, part: &str, dims: [usize; 2], bias: Option<bool>| -> Result<Linear, EngineError> {
+        let linear = |src: &mut dyn Source,
+                      i: usize,
+                      part: &str,
+                      dims: [usize; 2],
+                      bias: Option<bool>|
+         -> Result<Linear, EngineError> {
             let name = naming.layer(i, &format!("{part}.weight"));
-            let w = src.get(&name, &dims)?.into_matmul().map_err(|e| werr(&name, src, e))?;
+            let w = src
+                .get(&name, &dims)?
+                .into_matmul()
+                .map_err(|e| werr(&name, src, e))?;
             let bname = naming.layer(i, &format!("{part}.bias"));
             let b = match bias {
                 Some(true) => Some(src.get(&bname, &[dims[0]])?),
@@ -606,13 +614,13 @@ impl Transformer {
         }
         let num_kv_heads = uint("attention.head_count_kv")?.unwrap_or(num_heads);
         let head_dim = uint("attention.key_length")?.unwrap_or(hidden_size / num_heads);
-        let embd = ct
-            .tensor_infos
-            .get("token_embd.weight")
-            .ok_or_else(|| EngineError::Weights {
-                path: path.to_path_buf(),
-                message: "missing tensor token_embd.weight".into(),
-            })?;
+        let embd =
+            ct.tensor_infos
+                .get("token_embd.weight")
+                .ok_or_else(|| EngineError::Weights {
+                    path: path.to_path_buf(),
+                    message: "missing tensor token_embd.weight".into(),
+                })?;
         let vocab_size = embd.shape.dims().first().copied().unwrap_or(0);
         let cfg = Config {
             family,
@@ -637,25 +645,31 @@ impl Transformer {
         {
             return Err(merr(
                 &format!("{arch}.rope.dimension_count"),
-                &format!("{rot}: only rotary embeddings over the whole {head_dim}-wide head are supported"),
+                &format!(
+                    "{rot}: only rotary embeddings over the whole {head_dim}-wide head are supported"
+                ),
             ));
         }
         let scaling_key = format!("{arch}.rope.scaling.type");
-        let mut scaling = match md(&scaling_key).and_then(|v| v.to_string().ok()).map(String::as_str) {
+        let mut scaling = match md(&scaling_key)
+            .and_then(|v| v.to_string().ok())
+            .map(String::as_str)
+        {
             None | Some("none") => RopeScaling::None,
             Some("linear") => match float("rope.scaling.factor")? {
                 Some(f) if f > 0.0 => RopeScaling::Linear(f),
                 _ => RopeScaling::None,
             },
             Some(other) => {
-                return Err(merr(&scaling_key, &format!("'{other}' is not supported; supported: none, linear (and llama3 via rope_freqs.weight)")));
+                return Err(merr(
+                    &scaling_key,
+                    &format!(
+                        "'{other}' is not supported; supported: none, linear (and llama3 via rope_freqs.weight)"
+                    ),
+                ));
             }
         };
-        let mut src = GgufSource {
-            path,
-            ct,
-            reader,
-        };
+        let mut src = GgufSource { path, ct, reader };
         if src.has("rope_freqs.weight") {
             let f = src
                 .get("rope_freqs.weight", &[head_dim / 2])?
@@ -838,7 +852,11 @@ impl Transformer {
         }
         let t = rows.len();
         let ids_t = Tensor::from_vec(ids, t, &dev)?;
-        let mut x = self.embed.embedding(&ids_t)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut x = self
+            .embed
+            .embedding(&ids_t)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let mut attn = vec![0f32; t * q_dim];
         for (li, layer) in self.layers.iter().enumerate() {
             let hn = rms_norm_rows(&x, &layer.attn_norm, eps);
@@ -967,7 +985,10 @@ fn check_config(cfg: &Config) -> Result<(), (&'static str, String)> {
         ));
     }
     if cfg.vocab_size == 0 || cfg.hidden_size == 0 || cfg.num_layers == 0 {
-        return Err(("embedding_length", "the model has no width, layers or vocabulary".into()));
+        return Err((
+            "embedding_length",
+            "the model has no width, layers or vocabulary".into(),
+        ));
     }
     Ok(())
 }
@@ -1057,9 +1078,12 @@ fn hf_config(path: &Path, j: &Json) -> Result<(Config, RopeScaling), EngineError
             .or_else(|| rs["type"].as_str())
             .unwrap_or("default");
         let num = |k: &str| {
-            rs[k]
-                .as_f64()
-                .ok_or_else(|| merr(&format!("rope_scaling.{k}"), "missing or not a number".into()))
+            rs[k].as_f64().ok_or_else(|| {
+                merr(
+                    &format!("rope_scaling.{k}"),
+                    "missing or not a number".into(),
+                )
+            })
         };
         match kind {
             "default" => RopeScaling::None,

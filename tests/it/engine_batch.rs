@@ -124,7 +124,11 @@ pub fn write_random_gguf(path: &Path, spec: Spec, seed: u64) {
                 false,
             ));
         }
-        t.push((p("attn_output.weight"), mat(&mut rng, s.hidden, q_dim), true));
+        t.push((
+            p("attn_output.weight"),
+            mat(&mut rng, s.hidden, q_dim),
+            true,
+        ));
         t.push((
             p("ffn_norm.weight"),
             rng.tensor(&[s.hidden], 0.1, 1.0),
@@ -154,7 +158,10 @@ pub fn write_random_gguf(path: &Path, spec: Spec, seed: u64) {
             // A BF16 model has BF16 norms and biases too (as a Hugging Face
             // checkpoint does): their values are rounded, stored as F32.
             let t = if s.dtype == GgmlDType::BF16 {
-                t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap()
+                t.to_dtype(DType::BF16)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap()
             } else {
                 t
             };
@@ -168,7 +175,10 @@ pub fn write_random_gguf(path: &Path, spec: Spec, seed: u64) {
         (format!("{a}.embedding_length"), Value::U32(s.hidden as u32)),
         (format!("{a}.block_count"), Value::U32(s.layers as u32)),
         (format!("{a}.feed_forward_length"), Value::U32(s.ff as u32)),
-        (format!("{a}.attention.head_count"), Value::U32(s.heads as u32)),
+        (
+            format!("{a}.attention.head_count"),
+            Value::U32(s.heads as u32),
+        ),
         (
             format!("{a}.attention.head_count_kv"),
             Value::U32(s.kv_heads as u32),
@@ -270,7 +280,11 @@ pub fn gguf_to_hf(src: &Path, dir: &Path, dtype: DType, shards: usize) {
     names.sort();
     let mut out: Vec<(String, Tensor)> = Vec::new();
     for name in names {
-        let t = ct.tensor(&mut r, name, &dev).unwrap().dequantize(&dev).unwrap();
+        let t = ct
+            .tensor(&mut r, name, &dev)
+            .unwrap()
+            .dequantize(&dev)
+            .unwrap();
         let hf = match name.as_str() {
             "token_embd.weight" => "model.embed_tokens.weight".to_string(),
             "output.weight" => "lm_head.weight".to_string(),
@@ -297,7 +311,11 @@ pub fn gguf_to_hf(src: &Path, dir: &Path, dtype: DType, shards: usize) {
                 format!("model.layers.{layer}.{hf}.{suffix}")
             }
         };
-        let t = match (a, name.ends_with("attn_q.weight"), name.ends_with("attn_k.weight")) {
+        let t = match (
+            a,
+            name.ends_with("attn_q.weight"),
+            name.ends_with("attn_k.weight"),
+        ) {
             ("llama", true, _) => unpermute(t, heads),
             ("llama", _, true) => unpermute(t, kv_heads),
             _ => t,
@@ -370,10 +388,7 @@ fn greedy(m: &mut impl BatchModel, prompt: &[u32], n: usize) -> (Vec<u32>, Vec<V
 fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
 /// The two models generate the same greedy tokens on every prompt, with
@@ -387,7 +402,10 @@ fn assert_same_generation(a: &mut Transformer, b: &mut Transformer, n: usize, to
         assert_eq!(ta, tb, "prompt {pi}: greedy tokens differ");
         for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
             let d = rel_diff(x, y);
-            assert!(d <= tol, "prompt {pi} step {i}: logits differ by {d} (relative)");
+            assert!(
+                d <= tol,
+                "prompt {pi} step {i}: logits differ by {d} (relative)"
+            );
             worst = worst.max(d);
         }
     }
@@ -448,7 +466,8 @@ fn check_batch_equivalence(spec: Spec, seed: u64, tol: f32) {
         }
         max_width = max_width.max(batch.len());
         mixed |= batch.iter().any(|b| b.1.len() > 1) && batch.iter().any(|b| b.1.len() == 1);
-        let input: Vec<(usize, &[u32])> = batch.iter().map(|(s, t, _)| (*s, t.as_slice())).collect();
+        let input: Vec<(usize, &[u32])> =
+            batch.iter().map(|(s, t, _)| (*s, t.as_slice())).collect();
         let out = m.forward(&input).unwrap();
         assert_eq!(out.len(), batch.len());
         for ((s, _, p), logits) in batch.iter().zip(out) {
@@ -524,7 +543,10 @@ fn engine_prefill_matches_token_by_token_decode() {
         assert!(d <= 1e-4, "{arch}: {d}");
         // Rewinding drops the tail: the same last step again gives the same.
         m.truncate(0, prompt.len() - 1);
-        let again = m.forward(&[(0, &prompt[prompt.len() - 1..])]).unwrap().remove(0);
+        let again = m
+            .forward(&[(0, &prompt[prompt.len() - 1..])])
+            .unwrap()
+            .remove(0);
         assert!(rel_diff(&again, &last) <= 1e-6, "{arch}: rewind");
     }
 }
@@ -646,7 +668,10 @@ fn engine_safetensors_errors_are_one_line_naming_file_and_tensor() {
     j.as_object_mut().unwrap().remove("hidden_size");
     std::fs::write(&config, j.to_string()).unwrap();
     let e = one_line(Transformer::from_hf_dir(&hf).unwrap_err());
-    assert_eq!(e, format!("{}: metadata key hidden_size: missing", config.display()));
+    assert_eq!(
+        e,
+        format!("{}: metadata key hidden_size: missing", config.display())
+    );
     // A shape that does not fit the config.
     let mut j: serde_json::Value = serde_json::from_str(&good_config).unwrap();
     j["intermediate_size"] = json!(384);
@@ -654,7 +679,9 @@ fn engine_safetensors_errors_are_one_line_naming_file_and_tensor() {
     let e = one_line(Transformer::from_hf_dir(&hf).unwrap_err());
     assert!(
         e.starts_with(&format!("{}: ", st.display()))
-            && e.contains("model.layers.0.mlp.gate_proj.weight has shape [512, 256], expected [384, 256]"),
+            && e.contains(
+                "model.layers.0.mlp.gate_proj.weight has shape [512, 256], expected [384, 256]"
+            ),
         "{e}"
     );
     std::fs::write(&config, &good_config).unwrap();
@@ -682,13 +709,19 @@ fn engine_safetensors_errors_are_one_line_naming_file_and_tensor() {
     assert!(matches!(e, EngineError::Safetensors { .. }), "{e:?}");
     let e = one_line(e);
     assert!(
-        e.starts_with(&format!("{}: not a readable safetensors file", cut.join("model.safetensors").display())),
+        e.starts_with(&format!(
+            "{}: not a readable safetensors file",
+            cut.join("model.safetensors").display()
+        )),
         "{e}"
     );
     // No weights at all.
     std::fs::remove_file(cut.join("model.safetensors")).unwrap();
     let e = one_line(Transformer::from_hf_dir(&cut).unwrap_err());
-    assert!(e.contains("neither model.safetensors nor model.safetensors.index.json"), "{e}");
+    assert!(
+        e.contains("neither model.safetensors nor model.safetensors.index.json"),
+        "{e}"
+    );
 }
 
 /// The file `make_tiny_gguf.py` writes (the one llama-server runs in
@@ -698,7 +731,9 @@ fn engine_safetensors_of_the_llama_server_file_generates_the_same() {
     let test = "engine_safetensors_of_the_llama_server_file_generates_the_same";
     let venv = std::env::var_os("REALSERVER_VENV")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/bench/realserver")));
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/bench/realserver"))
+        });
     let shared = std::env::var_os("BENCH_SHARED_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("../shared"));
@@ -714,8 +749,16 @@ fn engine_safetensors_of_the_llama_server_file_generates_the_same() {
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny.gguf");
-    let out = Command::new(&python).arg(&script).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (shards, dtype) in [(1, DType::F32), (2, DType::F32)] {
         let hf = dir.path().join(format!("hf-{shards}"));
         gguf_to_hf(&file, &hf, dtype, shards);
