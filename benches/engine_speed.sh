@@ -24,6 +24,11 @@
 #   batch 1 decode 4.7 tok/s (prefill of the 28-token prompt 374 ms);
 #   batch 8 aggregate decode 23.8 tok/s (3.0 per sequence), 5.1x batch 1;
 #   prefill of a 512-token prompt 4.84 s (106 tok/s); load 2.8 s
+# The same weights as Q8_0 (matrices requantized with gguf-py's
+# gguf.quants.quantize): batch 1 16.4 tok/s, batch 8 23.0 tok/s (1.4x: candle's
+# quantized kernels turn compute-bound with several rows, and 896-wide rows
+# miss its repacked AVX512-VNNI path, which needs multiples of 256), 512-token
+# prefill 6.4 s (15.3 s before long prefills expanded the matrices to f32)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
