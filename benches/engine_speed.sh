@@ -23,7 +23,11 @@
 # `target/release/examples/engine_speed FILE "" 32`:
 #   batch 1 decode 4.7 tok/s (prefill of the 28-token prompt 374 ms);
 #   batch 8 aggregate decode 23.8 tok/s (3.0 per sequence), 5.1x batch 1;
-#   prefill of a 512-token prompt 4.84 s (106 tok/s); load 2.8 s
+#   prefill of a 512-token prompt 4.84 s (106 tok/s); load 2.8 s.
+# This script on that file, N=32, a second run: ours 4.3 tok/s, batch 8 21.8
+# tok/s (5.0x), llama-server 13.4 tok/s at batch 1 (0.32x: it reads the F16
+# weights as F16, we expand them to f32, twice the bytes per step; candle's
+# own F16 kernel, which would keep them F16, is far slower still), same tokens.
 # The same weights as Q8_0 (matrices requantized with gguf-py's
 # gguf.quants.quantize): batch 1 16.4 tok/s, batch 8 23.0 tok/s (1.4x: candle's
 # quantized kernels turn compute-bound with several rows, and 896-wide rows
