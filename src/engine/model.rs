@@ -1414,3 +1414,71 @@ impl BatchModel for Transformer {
         self.max_batch
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Llama 3.1's scaling two ways: transformers' formula on the
+    /// frequencies, and the per-frequency divisors llama.cpp's converter
+    /// writes into `rope_freqs.weight` (`1 / ((1 - smooth) / factor +
+    /// smooth)`, `factor` for low frequencies, 1 for high ones).
+    #[test]
+    fn llama3_scaling_equals_gguf_rope_freqs() {
+        let s = Llama3Scaling {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192.0,
+        };
+        let (hd, theta) = (128, 500_000.0f64);
+        let divisors: Vec<f32> = (0..hd / 2)
+            .map(|i| {
+                let f = 1.0 / theta.powf((2 * i) as f64 / hd as f64);
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                let low = s.original_max_position_embeddings / s.low_freq_factor;
+                let high = s.original_max_position_embeddings / s.high_freq_factor;
+                let d = if wavelen < high {
+                    1.0
+                } else if wavelen > low {
+                    s.factor
+                } else {
+                    let smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor)
+                        / (s.high_freq_factor - s.low_freq_factor);
+                    1.0 / ((1.0 - smooth) / s.factor + smooth)
+                };
+                d as f32
+            })
+            .collect();
+        let a = inv_freqs(hd, theta, &RopeScaling::Llama3(s));
+        let b = inv_freqs(hd, theta, &RopeScaling::Factors(divisors.clone()));
+        let plain = inv_freqs(hd, theta, &RopeScaling::None);
+        for i in 0..hd / 2 {
+            assert!(
+                (a[i] - b[i]).abs() <= 1e-6 * a[i].abs(),
+                "{i}: {} vs {}",
+                a[i],
+                b[i]
+            );
+        }
+        // The highest frequencies are kept, the lowest divided by the factor.
+        assert_eq!(a[0], plain[0]);
+        assert!((a[hd / 2 - 1] * 8.0 - plain[hd / 2 - 1]).abs() <= 1e-6 * plain[hd / 2 - 1]);
+        assert!(
+            divisors.iter().any(|d| *d > 1.0 && *d < 8.0),
+            "some are smoothed"
+        );
+    }
+
+    #[test]
+    fn kv_cache_grows_by_chunks() {
+        let mut c = Vec::new();
+        append_rows(&mut c, &[1.0; 4], 2);
+        assert_eq!(c.capacity(), KV_CHUNK * 2);
+        append_rows(&mut c, &vec![0.0; KV_CHUNK * 2 - 4], 2);
+        assert_eq!(c.capacity(), KV_CHUNK * 2);
+        append_rows(&mut c, &[2.0; 2], 2);
+        assert_eq!(c.capacity(), KV_CHUNK * 4);
+        assert_eq!(c.len(), KV_CHUNK * 2 + 2);
+    }
+}
