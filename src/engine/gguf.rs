@@ -1,7 +1,7 @@
 //! Loading a GGUF file: its metadata, its own tokenizer and its weights.
 //!
-//! The weights go through candle (`candle_core::quantized::gguf_file` and the
-//! quantized model ports of `candle_transformers`), so every tensor type
+//! The weights are read with candle (`candle_core::quantized::gguf_file`) into
+//! our own [`Transformer`](super::model::Transformer), so every tensor type
 //! candle knows (F32, F16, BF16, Q4_0 … Q8_0, the K-quants) loads without
 //! dequantizing to f32 first. The tokenizer is rebuilt from the file's
 //! `tokenizer.ggml.*` keys as a [`tokenizers::Tokenizer`] that splits text the
@@ -15,20 +15,21 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
+use super::BatchModel;
+use super::model::Transformer;
+
 /// The `general.architecture` values this engine runs.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
 
-/// Longest sequence (prompt plus generated tokens) candle's quantized llama
-/// port precomputes rotary embeddings for (`quantized_llama::MAX_SEQ_LEN`).
-const LLAMA_MAX_POSITIONS: usize = quantized_llama::MAX_SEQ_LEN;
+/// The longest sequence accepted when a file does not give its context
+/// length (`<arch>.context_length`).
+const DEFAULT_MAX_POSITIONS: usize = 4096;
 
 /// Token texts llama.cpp treats as end of generation whatever the ids in the
 /// metadata say (the list in llama.cpp's `llama_vocab::impl::load`): a chat
@@ -68,6 +69,14 @@ pub enum EngineError {
     #[error("{path}: not a readable GGUF file: {message}")]
     Format {
         /// The GGUF file.
+        path: PathBuf,
+        /// candle's reason.
+        message: String,
+    },
+    /// A safetensors file is corrupt or truncated.
+    #[error("{path}: not a readable safetensors file: {message}")]
+    Safetensors {
+        /// The safetensors file.
         path: PathBuf,
         /// candle's reason.
         message: String,
@@ -126,8 +135,8 @@ pub struct GgufMeta {
     pub name: Option<String>,
     /// `<arch>.context_length`: the training context.
     pub context_length: Option<usize>,
-    /// The longest sequence this engine accepts: the training context,
-    /// capped by what candle's model port precomputes.
+    /// The longest sequence this engine accepts: the training context
+    /// (4096 when the file does not say).
     pub max_positions: usize,
     /// `tokenizer.ggml.bos_token_id`.
     pub bos_token_id: Option<u32>,
@@ -151,15 +160,12 @@ pub struct GgufMeta {
     pub tensor_types: String,
 }
 
-/// The forward passes of the supported architectures (candle's ports).
-enum Weights {
-    Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
-    Qwen3(quantized_qwen3::ModelWeights),
-}
+/// The slot of [`GgufModel`]'s one-sequence API ([`GgufModel::forward`]).
+const SLOT: usize = 0;
 
 /// A GGUF model loaded for inference on the CPU: metadata, tokenizer and
-/// weights with one sequence's KV cache.
+/// the [`Transformer`] (which can run many sequences at once through
+/// [`BatchModel`]; [`GgufModel::forward`] uses its slot 0).
 pub struct GgufModel {
     /// The file it was loaded from.
     pub path: PathBuf,
@@ -167,8 +173,8 @@ pub struct GgufModel {
     pub meta: GgufMeta,
     /// The tokenizer rebuilt from the metadata.
     pub tokenizer: Tokenizer,
-    weights: Weights,
-    device: Device,
+    /// The weights and the KV caches.
+    pub model: Transformer,
 }
 
 impl std::fmt::Debug for GgufModel {
@@ -430,11 +436,7 @@ fn read_meta(path: &Path, ct: &Content) -> Result<(GgufMeta, Tokenizer), EngineE
     let context_length = md
         .uint(&format!("{architecture}.context_length"))?
         .map(|n| n as usize);
-    let cap = match architecture.as_str() {
-        "llama" => LLAMA_MAX_POSITIONS,
-        _ => usize::MAX,
-    };
-    let max_positions = context_length.unwrap_or(cap).min(cap);
+    let max_positions = context_length.unwrap_or(DEFAULT_MAX_POSITIONS);
     let bos_token_id = md.token_id("tokenizer.ggml.bos_token_id", vocab_size)?;
     let mut eos_token_ids = Vec::new();
     for key in [
@@ -511,29 +513,23 @@ impl GgufModel {
     pub fn load(path: &Path) -> Result<Self, EngineError> {
         let (mut reader, ct) = open(path)?;
         let (meta, tokenizer) = read_meta(path, &ct)?;
-        let device = Device::Cpu;
-        let werr = |e: candle_core::Error| EngineError::Weights {
-            path: path.to_path_buf(),
-            message: one_line(&e.to_string()),
-        };
-        let weights = match meta.architecture.as_str() {
-            "llama" => Weights::Llama(
-                quantized_llama::ModelWeights::from_gguf(ct, &mut reader, &device).map_err(werr)?,
-            ),
-            "qwen2" => Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(ct, &mut reader, &device).map_err(werr)?,
-            ),
-            "qwen3" => Weights::Qwen3(
-                quantized_qwen3::ModelWeights::from_gguf(ct, &mut reader, &device).map_err(werr)?,
-            ),
-            other => unreachable!("architecture {other} passed the supported check"),
-        };
+        let mut model = Transformer::from_gguf_content(path, &ct, &mut reader)?;
+        if model.config().vocab_size != meta.vocab_size {
+            return Err(EngineError::Weights {
+                path: path.to_path_buf(),
+                message: format!(
+                    "token_embd.weight has {} rows for a {}-token vocabulary",
+                    model.config().vocab_size,
+                    meta.vocab_size
+                ),
+            });
+        }
+        model.set_max_positions(meta.max_positions);
         Ok(Self {
             path: path.to_path_buf(),
             meta,
             tokenizer,
-            weights,
-            device,
+            model,
         })
     }
 
@@ -556,33 +552,23 @@ impl GgufModel {
 
     /// Forgets the KV cache: the next [`Self::forward`] starts a new sequence.
     pub fn clear_kv_cache(&mut self) {
-        match &mut self.weights {
-            Weights::Llama(m) => m.clear_kv_cache(),
-            Weights::Qwen2(m) => m.clear_kv_cache(),
-            Weights::Qwen3(m) => m.clear_kv_cache(),
-        }
+        self.model.free(SLOT);
     }
 
     /// Runs `ids` (placed at positions `pos..pos + ids.len()` of the one
     /// sequence, whose earlier positions are in the KV cache) and returns the
-    /// logits of the next token after the last one.
+    /// logits of the next token after the last one. A `pos` before the end
+    /// of the cached sequence rewinds it to `pos` first.
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>, EngineError> {
-        let ierr = |e: candle_core::Error| EngineError::Inference(one_line(&e.to_string()));
-        let input = Tensor::new(ids, &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(ierr)?;
-        let logits = match &mut self.weights {
-            Weights::Llama(m) => m.forward(&input, pos),
-            Weights::Qwen2(m) => m.forward(&input, pos),
-            Weights::Qwen3(m) => m.forward(&input, pos),
+        let have = self.model.seq_len(SLOT);
+        if pos > have {
+            return Err(EngineError::Request(format!(
+                "position {pos} is past the {have} tokens of the sequence"
+            )));
         }
-        .map_err(ierr)?;
-        // Shapes differ between the ports ((1, vocab) or (1, 1, vocab)).
-        logits
-            .flatten_all()
-            .and_then(|t| t.to_dtype(candle_core::DType::F32))
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(ierr)
+        self.model.truncate(SLOT, pos);
+        let mut out = self.model.forward(&[(SLOT, ids)])?;
+        Ok(out.pop().unwrap_or_default())
     }
 
     /// Threads candle's CPU kernels use (`candle_core::utils::get_num_threads`:

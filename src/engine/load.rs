@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::BatchModel;
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use super::model::Transformer;
 use super::chat_template::ChatTemplate;
 use super::gguf::{EngineError, GgufModel};
 use super::runner::{EngineInfo, LoadedModel, ModelFileInfo};
@@ -233,51 +236,7 @@ fn hash_files(files: &[PathBuf]) -> Result<Vec<ModelFileInfo>, EngineError> {
         .collect()
 }
 
-/// One sequence at a time over [`GgufModel`] (the KV cache of candle's
-/// model ports holds one sequence).
-struct SingleSlot {
-    model: GgufModel,
-    slot: Option<usize>,
-    len: usize,
-}
-
-impl BatchModel for SingleSlot {
-    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError> {
-        let mut out = Vec::with_capacity(batch.len());
-        for (slot, tokens) in batch {
-            if self.slot != Some(*slot) {
-                if self.slot.is_some() {
-                    return Err(EngineError::Inference(
-                        "this model runs one sequence at a time".into(),
-                    ));
-                }
-                self.model.clear_kv_cache();
-                self.slot = Some(*slot);
-                self.len = 0;
-            }
-            out.push(self.model.forward(tokens, self.len)?);
-            self.len += tokens.len();
-        }
-        Ok(out)
-    }
-
-    fn free(&mut self, slot: usize) {
-        if self.slot == Some(slot) {
-            self.slot = None;
-            self.len = 0;
-        }
-    }
-
-    fn seq_len(&self, slot: usize) -> usize {
-        if self.slot == Some(slot) { self.len } else { 0 }
-    }
-
-    fn max_batch(&self) -> usize {
-        1
-    }
-}
-
-fn load_gguf(path: &Path, _opts: &LoadOptions) -> Result<LoadedModel, EngineError> {
+fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, EngineError> {
     let model = GgufModel::load(path)?;
     let meta = model.meta.clone();
     let tokenizer = model.tokenizer.clone();
@@ -295,12 +254,10 @@ fn load_gguf(path: &Path, _opts: &LoadOptions) -> Result<LoadedModel, EngineErro
         ),
         None => None,
     };
+    let mut weights = model.model;
+    weights.set_max_batch(opts.max_batch.max(1));
     Ok(LoadedModel {
-        model: Box::new(SingleSlot {
-            model,
-            slot: None,
-            len: 0,
-        }),
+        model: Box::new(weights),
         tokenizer,
         eos_ids: meta.eos_token_ids.clone(),
         bos_id: meta.bos_token_id,
@@ -318,9 +275,95 @@ fn load_gguf(path: &Path, _opts: &LoadOptions) -> Result<LoadedModel, EngineErro
     })
 }
 
-fn load_hf_dir(path: &Path, _opts: &LoadOptions) -> Result<LoadedModel, EngineError> {
-    Err(EngineError::Request(format!(
-        "{}: safetensors models are not loadable yet",
-        path.display()
-    )))
+fn load_hf_dir(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, EngineError> {
+    let io = |p: &Path, e: String| EngineError::Io {
+        path: p.to_path_buf(),
+        message: e,
+    };
+    let tok_path = path.join("tokenizer.json");
+    if !tok_path.is_file() {
+        return Err(io(
+            &tok_path,
+            "missing: a Hugging Face model directory needs its tokenizer.json".into(),
+        ));
+    }
+    let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| io(&tok_path, e.to_string()))?;
+    let config_path = path.join("config.json");
+    let config: Value = read_json(&config_path)?.unwrap_or(Value::Null);
+    let generation: Value =
+        read_json(&path.join("generation_config.json"))?.unwrap_or(Value::Null);
+    // Generation stops at every id either file names (Qwen2.5-Instruct
+    // lists <|im_end|> and <|endoftext|> in generation_config.json).
+    let mut eos_ids: Vec<u32> = Vec::new();
+    for v in [&config["eos_token_id"], &generation["eos_token_id"]] {
+        match v {
+            Value::Number(n) => eos_ids.extend(n.as_u64().map(|x| x as u32)),
+            Value::Array(a) => eos_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32)),
+            _ => {}
+        }
+    }
+    let template = match ChatTemplate::from_model_dir(path) {
+        Ok(t) => Some(t),
+        // No template at all is fine for --api completions; a broken one is not.
+        Err(crate::engine::chat_template::TemplateError::Config(m)) if m.contains("no chat template") => None,
+        Err(e) => return Err(EngineError::Request(format!("{}: {e}", path.display()))),
+    };
+    // The template's eos_token, when it is a single token, ends turns too.
+    if let Some(t) = &template
+        && let Some((_, eos)) = t.special_tokens().iter().find(|(k, _)| k == "eos_token")
+        && let Some(id) = tokenizer.token_to_id(eos)
+    {
+        eos_ids.push(id);
+    }
+    eos_ids.sort_unstable();
+    eos_ids.dedup();
+    if eos_ids.is_empty() {
+        return Err(io(
+            &config_path,
+            "no eos_token_id in config.json or generation_config.json: generation could not stop".into(),
+        ));
+    }
+    let mut weights = Transformer::from_hf_dir(path)?;
+    weights.set_max_batch(opts.max_batch.max(1));
+    let info = weights.info().clone();
+    let cfg = weights.config().clone();
+    let bos_id = config["bos_token_id"].as_u64().map(|x| x as u32);
+    Ok(LoadedModel {
+        model: Box::new(weights),
+        tokenizer,
+        eos_ids,
+        bos_id,
+        // The tokenizer's post-processor adds BOS where the model wants it.
+        add_bos: false,
+        template,
+        max_positions: info.max_positions,
+        vocab_size: cfg.vocab_size,
+        info: EngineInfo {
+            format: "safetensors".into(),
+            architecture: config["model_type"].as_str().unwrap_or("?").to_string(),
+            dtype: format!("{} (run as f32)", info.weight_types),
+            max_positions: info.max_positions,
+            ..EngineInfo::default()
+        },
+    })
+}
+
+/// A JSON file of the model directory; `None` when it does not exist.
+fn read_json(p: &Path) -> Result<Option<Value>, EngineError> {
+    let text = match std::fs::read_to_string(p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(EngineError::Io {
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| EngineError::Io {
+            path: p.to_path_buf(),
+            message: format!("not valid JSON: {e}"),
+        })
 }

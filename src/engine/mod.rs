@@ -13,6 +13,8 @@
 //!   [`BatchModel`].
 //! - [`runner`] is the [`Engine`] handle: requests in, streamed text out.
 //! - [`load`] turns `--model` (a path or a hub id) into a loaded model.
+//! - [`model`] is the batched transformer (Llama 3.x, Qwen2, Qwen3) behind
+//!   [`BatchModel`], loaded from GGUF or Hugging Face safetensors.
 
 pub mod chat_template;
 pub mod generate;
@@ -21,6 +23,8 @@ pub mod load;
 pub mod runner;
 pub mod sample;
 pub mod scheduler;
+
+pub mod model;
 
 pub use runner::{Engine, EngineInfo};
 

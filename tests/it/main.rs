@@ -9,6 +9,7 @@ mod compare;
 mod compat;
 mod engine;
 mod engine_eval;
+mod engine_batch;
 mod escaping;
 mod eval;
 mod flags;
