@@ -225,6 +225,7 @@ async fn eval_run(
     let cfg = EvalConfig {
         model: "fake-model".into(),
         client: ClientConfig::new(server.url()),
+        in_process: false,
         benchmarks: plan_benchmarks(&names, None).map_err(anyhow::Error::msg)?,
         limit: Some(Limit::Count(8)),
         limit_text: Some("8".into()),

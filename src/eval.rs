@@ -162,7 +162,7 @@ pub const IN_PROCESS: &str = "in-process";
 
 /// Who answers the requests: a server over HTTP, or the model in process.
 enum Backend {
-    Http(Client),
+    Http(Box<Client>),
     Local(std::sync::Arc<Engine>),
 }
 
@@ -256,7 +256,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         }
         // Recorded and shown: credentials in the URL stay out.
         (
-            Backend::Http(client),
+            Backend::Http(Box::new(client)),
             served,
             strip_userinfo(&endpoints.base),
         )

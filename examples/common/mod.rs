@@ -20,6 +20,7 @@ pub fn eval_config(
     EvalConfig {
         model: "fake-model".into(),
         client: ClientConfig::new(api),
+        in_process: false,
         benchmarks: plan_benchmarks(&names, None).unwrap(),
         limit: None,
         limit_text: None,

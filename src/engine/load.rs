@@ -9,9 +9,9 @@ use std::time::Instant;
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use super::model::Transformer;
 use super::chat_template::ChatTemplate;
 use super::gguf::{EngineError, GgufModel};
+use super::model::Transformer;
 use super::runner::{EngineInfo, LoadedModel, ModelFileInfo};
 use crate::hub::Hub;
 use crate::hub::model::{ModelFetchOptions, ModelFiles, ModelSpec};
@@ -290,22 +290,27 @@ fn load_hf_dir(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, EngineErr
     let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| io(&tok_path, e.to_string()))?;
     let config_path = path.join("config.json");
     let config: Value = read_json(&config_path)?.unwrap_or(Value::Null);
-    let generation: Value =
-        read_json(&path.join("generation_config.json"))?.unwrap_or(Value::Null);
+    let generation: Value = read_json(&path.join("generation_config.json"))?.unwrap_or(Value::Null);
     // Generation stops at every id either file names (Qwen2.5-Instruct
     // lists <|im_end|> and <|endoftext|> in generation_config.json).
     let mut eos_ids: Vec<u32> = Vec::new();
     for v in [&config["eos_token_id"], &generation["eos_token_id"]] {
         match v {
             Value::Number(n) => eos_ids.extend(n.as_u64().map(|x| x as u32)),
-            Value::Array(a) => eos_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32)),
+            Value::Array(a) => {
+                eos_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
+            }
             _ => {}
         }
     }
     let template = match ChatTemplate::from_model_dir(path) {
         Ok(t) => Some(t),
         // No template at all is fine for --api completions; a broken one is not.
-        Err(crate::engine::chat_template::TemplateError::Config(m)) if m.contains("no chat template") => None,
+        Err(crate::engine::chat_template::TemplateError::Config(m))
+            if m.contains("no chat template") =>
+        {
+            None
+        }
         Err(e) => return Err(EngineError::Request(format!("{}: {e}", path.display()))),
     };
     // The template's eos_token, when it is a single token, ends turns too.
@@ -320,7 +325,8 @@ fn load_hf_dir(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, EngineErr
     if eos_ids.is_empty() {
         return Err(io(
             &config_path,
-            "no eos_token_id in config.json or generation_config.json: generation could not stop".into(),
+            "no eos_token_id in config.json or generation_config.json: generation could not stop"
+                .into(),
         ));
     }
     let mut weights = Transformer::from_hf_dir(path)?;
