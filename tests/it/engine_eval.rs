@@ -181,3 +181,120 @@ async fn eval_without_api_url_names_a_model_that_is_neither_a_path_nor_a_hub_id(
     assert!(err.contains("--api-url"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// The engine's request path on the tiny model: stop strings cut the text
+/// (and never show part of one), `max_tokens` and the default cap end with
+/// `length`, a seed gives one output, and concurrent requests (decoded in
+/// one batch) answer exactly what each answers alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_requests_stop_sample_and_batch_like_a_server() {
+    use bench::client::{Message, Prompt};
+    use bench::engine::Engine;
+    use bench::engine::load::{LoadOptions, load_path};
+    use serde_json::json;
+
+    let test = "engine_requests_stop_sample_and_batch_like_a_server";
+    let work = tempfile::tempdir().unwrap();
+    let Some(model) = tiny_gguf(test, work.path(), "tiny.gguf", &["--ctx", "256"]) else {
+        return;
+    };
+    let loaded = load_path(
+        "tiny.gguf",
+        &model,
+        None,
+        &LoadOptions {
+            max_batch: 4,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let engine = std::sync::Arc::new(Engine::new(loaded).unwrap());
+    let params = |v: Value| v.as_object().unwrap().clone();
+    let chat = |q: &str| {
+        Prompt::Messages(vec![Message {
+            role: "user".into(),
+            content: q.into(),
+        }])
+    };
+
+    // Greedy, 40 tokens.
+    let full = engine
+        .generate(
+            &chat("Tell me a story."),
+            &params(json!({"max_tokens": 40})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(full.finish_reason.as_deref(), Some("length"));
+    assert_eq!(full.usage.unwrap().completion_tokens, Some(40));
+    assert!(full.text.len() > 20, "{full:?}");
+
+    // A stop string taken from the middle of that answer ends it there.
+    let cut = full.text.len() / 2;
+    let mut at = cut;
+    while !full.text.is_char_boundary(at) {
+        at += 1;
+    }
+    let stop: String = full.text[at..].chars().take(3).collect();
+    let first = full.text.find(&stop).unwrap();
+    let stopped = engine
+        .generate(
+            &chat("Tell me a story."),
+            &params(json!({"max_tokens": 40, "stop": [stop]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(stopped.text, full.text[..first]);
+    assert!(stopped.usage.unwrap().completion_tokens.unwrap() < 40);
+
+    // No max_tokens: the context (256) bounds the answer.
+    let open = engine
+        .generate(&Prompt::Text("Once upon a time".into()), &params(json!({})))
+        .await
+        .unwrap();
+    let u = open.usage.unwrap();
+    assert_eq!(open.finish_reason.as_deref(), Some("length"));
+    assert_eq!(u.prompt_tokens.unwrap() + u.completion_tokens.unwrap(), 256);
+
+    // One seed, one output; sampling differs from greedy somewhere.
+    let sampled = params(json!({"max_tokens": 30, "temperature": 1.0, "seed": 7}));
+    let a = engine.generate(&chat("Hi"), &sampled).await.unwrap();
+    let b = engine.generate(&chat("Hi"), &sampled).await.unwrap();
+    assert_eq!(a.text, b.text);
+
+    // Eight concurrent requests (batch 4) answer what each answers alone.
+    let prompts: Vec<String> = (0..8)
+        .map(|i| format!("Question {i}: what is {i} + {i}?"))
+        .collect();
+    let mut alone = Vec::new();
+    for p in &prompts {
+        let c = engine
+            .generate(&chat(p), &params(json!({"max_tokens": 24})))
+            .await
+            .unwrap();
+        alone.push(c.text);
+    }
+    let together = futures::future::join_all(prompts.iter().map(|p| {
+        let engine = engine.clone();
+        let p = p.clone();
+        async move {
+            engine
+                .generate(&chat(&p), &params(json!({"max_tokens": 24})))
+                .await
+                .unwrap()
+                .text
+        }
+    }))
+    .await;
+    assert_eq!(together, alone);
+
+    // Bad requests are refused by name, before any work.
+    for (v, key) in [
+        (json!({"max_tokens": 100000}), "context"),
+        (json!({"presence_penalty": 1}), "presence_penalty"),
+    ] {
+        let e = engine.generate(&chat("x"), &params(v)).await.unwrap_err();
+        assert!(e.message.contains(key), "{e}");
+    }
+}
