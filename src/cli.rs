@@ -421,8 +421,8 @@ pub struct RescoreArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// With --api-url: the model name as the server knows it (checked against /v1/models).
-    /// Without: the model to run in process: a hub id (owner/name[@revision], or
-    /// owner/name[@revision]:file.gguf), a .gguf file or a Hugging Face model directory.
+    /// Without: the model to run in process: a hub id (owner/name, owner/name@revision, or
+    /// owner/name:file.gguf), a .gguf file or a Hugging Face model directory.
     #[arg(long)]
     pub model: String,
     /// Server URL: a base (http://127.0.0.1:8000/v1) or a full endpoint (.../v1/chat/completions).

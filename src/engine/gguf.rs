@@ -1,7 +1,7 @@
 //! Loading a GGUF file: its metadata, its own tokenizer and its weights.
 //!
 //! The weights are read with candle (`candle_core::quantized::gguf_file`) into
-//! our own [`Transformer`](super::model::Transformer), so every tensor type
+//! our own [`Transformer`], so every tensor type
 //! candle knows (F32, F16, BF16, Q4_0 … Q8_0, the K-quants) loads without
 //! dequantizing to f32 first. The tokenizer is rebuilt from the file's
 //! `tokenizer.ggml.*` keys as a [`tokenizers::Tokenizer`] that splits text the
