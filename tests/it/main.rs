@@ -22,5 +22,6 @@ mod prompts;
 mod realserver;
 mod rescore;
 mod secrets;
+mod serve;
 mod snapshots;
 mod support;
