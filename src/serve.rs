@@ -138,8 +138,14 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        use axum::serve::ListenerExt;
         let app = router(self.state.clone());
-        let r = axum::serve(self.listener, app)
+        // One small write per streamed token: without TCP_NODELAY, Nagle's
+        // algorithm and the client's delayed ACK hold chunks back ~40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let r = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| ServeError::Io(format!("serving: {e}")));
