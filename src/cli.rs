@@ -43,6 +43,8 @@ pub enum Command {
     MockServer(MockArgs),
     /// Compare runs: eval (paired accuracy differences, flipped items) or perf (level by level).
     Compare(CompareArgs),
+    /// Serve a model in process behind an OpenAI-compatible HTTP API (for bench perf, lm-eval, ...).
+    Serve(ServeArgs),
 }
 
 /// `bench compare`: eval or perf runs, in the chosen format, with the CI gate.
@@ -375,6 +377,83 @@ pub struct PerfArgs {
     pub no_progress: bool,
 }
 
+/// `bench serve` flags (names follow `vllm serve`).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The model to serve: a hub id (owner/name[@revision], or owner/name[@revision]:file.gguf),
+    /// a .gguf file or a Hugging Face model directory.
+    #[arg(long)]
+    pub model: String,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0: any free port; the line `serving ... at URL` on stderr names it).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// The model name clients send and /v1/models lists (default: --model).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Sequences decoded together at most (1 to 100000); more requests wait.
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
+    pub max_batch: usize,
+    /// Never touch the hub; use the local cache only (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Do not draw download progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `bench serve`: load, bind, say where, serve until Ctrl-C or SIGTERM.
+fn serve_command(a: ServeArgs) -> Result<ExitCode> {
+    let mut hub = HubConfig::from_env();
+    hub.offline |= a.offline;
+    let cfg = crate::serve::ServeConfig {
+        model: a.model,
+        host: a.host,
+        port: a.port,
+        served_model_name: a.served_model_name,
+        max_batch: a.max_batch,
+        hub,
+        progress: !a.no_progress,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        // Installed before loading, so a signal during a long load stops it.
+        let mut signals = StopSignals::install();
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while let Some(sig) = signals.next().await {
+                seen += 1;
+                if seen > 1 {
+                    std::process::exit(128 + sig);
+                }
+                STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+                eprintln!(
+                    "\nstopping: finishing the requests in flight (signal again to quit at once)"
+                );
+                c2.cancel();
+            }
+        });
+        let server = tokio::select! {
+            r = crate::serve::Server::bind(&cfg) => r.context("bench serve")?,
+            _ = cancel.cancelled() => return Ok(interrupted_exit_code()),
+        };
+        let addr = server.local_addr().context("bench serve")?;
+        eprintln!("serving {} at http://{addr}/v1", server.model_name());
+        server
+            .run(async move { cancel.cancelled().await })
+            .await
+            .context("bench serve")?;
+        Ok(interrupted_exit_code())
+    })
+}
+
 /// `bench mock-server` flags.
 #[derive(Debug, Args)]
 pub struct MockArgs {
@@ -580,6 +659,7 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare(a) => compare(a),
+        Command::Serve(a) => serve_command(a),
         Command::Perf(a) => {
             let command = redactor.command(&process_args());
             crate::perf::cli::run(*a, command)

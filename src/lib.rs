@@ -54,3 +54,4 @@ pub mod report;
 pub mod rescore;
 pub mod rundir;
 pub mod score;
+pub mod serve;

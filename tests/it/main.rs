@@ -23,5 +23,6 @@ mod prompts;
 mod realserver;
 mod rescore;
 mod secrets;
+mod serve;
 mod snapshots;
 mod support;
