@@ -380,7 +380,7 @@ pub struct PerfArgs {
 /// `bench serve` flags (names follow `vllm serve`).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The model to serve: a hub id (owner/name[@revision], or owner/name[@revision]:file.gguf),
+    /// The model to serve: a hub id (owner/name, owner/name@revision, or owner/name:file.gguf),
     /// a .gguf file or a Hugging Face model directory.
     #[arg(long)]
     pub model: String,
