@@ -483,7 +483,8 @@ fn read_meta(path: &Path, ct: &Content) -> Result<(GgufMeta, Tokenizer), EngineE
     Ok((meta, tokenizer))
 }
 
-fn open(path: &Path) -> Result<(BufReader<File>, Content), EngineError> {
+/// Opens a GGUF file and reads its header and metadata, errors naming the file.
+pub(crate) fn open(path: &Path) -> Result<(BufReader<File>, Content), EngineError> {
     let file = File::open(path).map_err(|e| EngineError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),

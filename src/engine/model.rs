@@ -29,8 +29,7 @@
 //! head ([`RopeStyle::Neox`]). The two give the same attention scores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -561,15 +560,7 @@ impl Transformer {
 
     /// Loads a GGUF file (`general.architecture` llama, qwen2 or qwen3).
     pub fn from_gguf(path: &Path) -> Result<Self, EngineError> {
-        let file = File::open(path).map_err(|e| EngineError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let mut reader = BufReader::new(file);
-        let ct = Content::read(&mut reader).map_err(|e| EngineError::Format {
-            path: path.to_path_buf(),
-            message: one_line(&e.to_string()),
-        })?;
+        let (mut reader, ct) = super::gguf::open(path)?;
         Self::from_gguf_content(path, &ct, &mut reader)
     }
 
