@@ -387,8 +387,8 @@ pub struct ServeArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Port to bind (0: any free port; the line `serving ... at URL` on stderr names it).
-    #[arg(long, default_value_t = 8000)]
+    /// Port to bind (0: any free port; the line `serving ... at URL` on stderr names it; 0 to 65535).
+    #[arg(long, default_value_t = 8000, allow_negative_numbers = true, value_parser = L::PORT.parser::<u16>())]
     pub port: u16,
     /// The model name clients send and /v1/models lists (default: --model).
     #[arg(long)]

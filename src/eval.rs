@@ -22,6 +22,7 @@ use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints}
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
 use crate::engine::Engine;
+use crate::engine::gguf::EngineError;
 use crate::engine::load::{LoadOptions, load_model};
 use crate::hub::{FetchedFile, Hub, HubFile, RepoType};
 use crate::prompt::Prompts;
@@ -216,7 +217,13 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         };
         // A signal during a download or a load stops it.
         let loaded = tokio::select! {
-            r = load_model(&cfg.model, &hub, &opts) => r.map_err(|e| EvalError::Config(e.to_string()))?,
+            r = load_model(&cfg.model, &hub, &opts) => r.map_err(|e| match e {
+                // Eval can also ask a server: say how, where the name was not found.
+                EngineError::Request(m) if m.contains("no such file") => {
+                    EvalError::Config(format!("{m}; to ask a server instead, give --api-url"))
+                }
+                e => EvalError::Config(e.to_string()),
+            })?,
             _ = cancel.cancelled() => return Err(EvalError::Interrupted),
         };
         let engine = Engine::new(loaded).map_err(|e| EvalError::Config(e.to_string()))?;

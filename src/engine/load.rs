@@ -47,8 +47,7 @@ impl ModelSource {
             Some(spec) if !looks_local => Ok(ModelSource::Hub(spec)),
             _ => Err(EngineError::Request(format!(
                 "--model {model:?}: no such file or directory, and not a hub model id \
-                 (owner/name, owner/name@revision or owner/name:file.gguf); \
-                 to ask a server instead, give --api-url"
+                 (owner/name, owner/name@revision or owner/name:file.gguf)"
             ))),
         }
     }

@@ -42,6 +42,8 @@ const NUMERIC: &[(&str, &str, bool)] = &[
     ("mock-server", "output-tokens", true),
     ("mock-server", "tokens-per-chunk", false),
     ("mock-server", "threads", false),
+    ("serve", "port", true),
+    ("serve", "max-batch", false),
     ("compare", "threshold", true),
     ("report", "max-comparisons", true),
 ];
@@ -259,6 +261,13 @@ fn base(command: &str, scratch: &Path, port: u16, skip: &str) -> Vec<String> {
         ],
         "mock-server" if skip != "port" => vec!["mock-server".into(), "--port".into(), "0".into()],
         "mock-server" => vec!["mock-server".into()],
+        // A model file that does not exist: fails after validation, before binding.
+        "serve" => vec![
+            "serve".into(),
+            "--model".into(),
+            s("no-such-model.gguf"),
+            "--offline".into(),
+        ],
         "compare" => vec!["compare".into(), s("no-run-a"), s("no-run-b")],
         "report" => {
             let dir = scratch.join("empty-folder");
@@ -282,6 +291,8 @@ fn past_validation(command: &str, r: &Run) -> bool {
             r.stderr.contains("is not a bench run directory")
                 || r.stderr.contains("no such directory")
         }
+        // The missing model file, looked for after validation.
+        "serve" => r.stderr.contains("no-such-model.gguf"),
         // An index of an empty folder is written.
         "report" => r.code == Some(0),
         // Serving until killed at the time limit.
