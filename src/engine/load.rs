@@ -109,7 +109,7 @@ pub fn load_path(
 ) -> Result<LoadedModel, EngineError> {
     let is_gguf = path.is_file();
     let weights = weight_files(path, is_gguf)?;
-    check_memory(&weights, is_gguf)?;
+    check_memory(&weights)?;
     // Local files are hashed while the weights load.
     let hasher = if fetched.is_none() {
         let files = weights.clone();
@@ -177,20 +177,15 @@ fn weight_files(path: &Path, is_gguf: bool) -> Result<Vec<PathBuf>, EngineError>
     Ok(files)
 }
 
-/// Refuses a model whose weights (as loaded: safetensors in 16 bits become
-/// f32 in memory) exceed the memory available now, before reading them.
-fn check_memory(weights: &[PathBuf], is_gguf: bool) -> Result<(), EngineError> {
+/// Refuses a model whose weights (held in memory in the files' own types)
+/// exceed the memory available now, before reading them.
+fn check_memory(weights: &[PathBuf]) -> Result<(), EngineError> {
     let on_disk: u64 = weights
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    // A 16-bit safetensors file doubles as f32; a GGUF stays as it is.
-    let needed = if is_gguf {
-        on_disk
-    } else {
-        on_disk.saturating_mul(2)
-    };
+    let needed = on_disk;
     if let Some(available) = available_memory()
         && needed > available
     {
@@ -346,7 +341,7 @@ fn load_hf_dir(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, EngineErr
         info: EngineInfo {
             format: "safetensors".into(),
             architecture: config["model_type"].as_str().unwrap_or("?").to_string(),
-            dtype: format!("{} (run as f32)", info.weight_types),
+            dtype: info.weight_types.clone(),
             max_positions: info.max_positions,
             ..EngineInfo::default()
         },

@@ -19,6 +19,7 @@
 pub mod chat_template;
 pub mod generate;
 pub mod gguf;
+pub mod linear;
 pub mod load;
 pub mod runner;
 pub mod sample;

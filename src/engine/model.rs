@@ -8,10 +8,11 @@
 //! output matrix. Weights come from a GGUF file ([`Transformer::from_gguf`])
 //! or a Hugging Face directory of safetensors ([`Transformer::from_hf_dir`]).
 //!
-//! Every linear layer is a [`QMatMul`]: GGUF's quantised types (Q8_0, Q4_K,
-//! Q6_K, …) stay quantised and run through candle's quantised kernels, while
-//! F32/F16/BF16 matrices (GGUF or safetensors) are held as f32, which candle's
-//! CPU matrix product runs fastest.
+//! Every linear layer is a [`Matrix`] (see [`super::linear`]): F32, F16 and
+//! BF16 matrices (GGUF or safetensors) stay in the file's type and run
+//! through our own kernels, which convert in registers; GGUF's quantised
+//! types (Q8_0, Q4_K, Q6_K, …) stay quantised and run through candle's
+//! quantised kernels.
 //!
 //! Batching ([`BatchModel`]): one [`forward`](BatchModel::forward) call puts
 //! the new tokens of every sequence in the call (one row each for a decode
@@ -31,17 +32,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use candle_core::Device;
+use candle_core::quantized::gguf_file::TensorInfo;
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device, Module, Tensor};
 use rayon::prelude::*;
 use serde_json::Value as Json;
 
 use super::BatchModel;
 use super::gguf::EngineError;
+use super::linear::{Dense, DenseType, Matrix};
 
 /// The Hugging Face `architectures` values [`Transformer::from_hf_dir`] runs.
 pub const SUPPORTED_HF_ARCHITECTURES: &[&str] =
@@ -50,10 +53,6 @@ pub const SUPPORTED_HF_ARCHITECTURES: &[&str] =
 /// How many sequences one [`BatchModel::forward`] call takes unless
 /// [`Transformer::set_max_batch`] says otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 64;
-
-/// From this many rows in one call (a long prefill) quantised matrices are
-/// expanded to f32 for the call (see [`Linear::forward`]).
-const DEQUANTIZE_ROWS: usize = 128;
 
 /// KV caches grow by this many positions at a time (not one step at a time,
 /// which would copy the whole cache on every step).
@@ -115,7 +114,7 @@ pub struct ModelInfo {
     /// The GGUF file, or the Hugging Face directory.
     pub source: PathBuf,
     /// The tensor types in the file(s) with how many tensors of each, e.g.
-    /// `F32 x13, Q8_0 x12` or `BF16 x290` (F16/BF16 run as f32).
+    /// `F32 x13, Q8_0 x12` or `BF16 x290`.
     pub weight_types: String,
     /// Number of weights (elements of every tensor in the file(s)).
     pub parameters: u64,
@@ -123,37 +122,47 @@ pub struct ModelInfo {
     pub max_positions: usize,
 }
 
-/// A weight as loaded: quantised (GGUF) or an f32 tensor.
+/// A weight as loaded: quantised (GGUF) or dense in the file's type.
 enum Weight {
     Q(QTensor),
-    F(Tensor),
+    /// The matrix, and the dimensions as the file gives them (a vector is
+    /// held as one row).
+    D(Dense, Vec<usize>),
 }
 
 impl Weight {
     fn dims(&self) -> Vec<usize> {
         match self {
             Weight::Q(q) => q.shape().dims().to_vec(),
-            Weight::F(t) => t.dims().to_vec(),
+            Weight::D(_, dims) => dims.clone(),
         }
     }
 
-    fn into_matmul(self) -> candle_core::Result<QMatMul> {
+    fn into_matmul(self) -> candle_core::Result<Matrix> {
         match self {
-            Weight::Q(q) => QMatMul::from_qtensor(q),
-            Weight::F(t) => Ok(QMatMul::Tensor(t)),
-        }
-    }
-
-    fn into_f32(self) -> candle_core::Result<Tensor> {
-        match self {
-            Weight::Q(q) => q.dequantize(&Device::Cpu),
-            Weight::F(t) => Ok(t),
+            Weight::Q(q) => QMatMul::from_qtensor(q).map(Matrix::Quant),
+            Weight::D(d, _) => Ok(Matrix::Dense(d)),
         }
     }
 
     fn into_vec(self) -> candle_core::Result<Vec<f32>> {
-        self.into_f32()?.flatten_all()?.to_vec1::<f32>()
+        match self {
+            Weight::Q(q) => q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>(),
+            Weight::D(d, _) => Ok(d.to_f32()),
+        }
     }
+}
+
+/// A dense tensor of `dims` (one or two of them) from its little-endian bytes.
+fn dense(bytes: &[u8], ty: DenseType, dims: &[usize]) -> Result<Weight, String> {
+    let (n, k) = match *dims {
+        [k] => (1, k),
+        [n, k] => (n, k),
+        _ => return Err(format!("{} dimensions, expected 1 or 2", dims.len())),
+    };
+    let d = Dense::from_le_bytes(bytes, ty, n, k)
+        .ok_or_else(|| format!("{} bytes do not hold {dims:?} {ty:?} elements", bytes.len()))?;
+    Ok(Weight::D(d, dims.to_vec()))
 }
 
 /// Where weights come from; both formats answer by tensor name.
@@ -210,11 +219,56 @@ impl<R: Read + Seek> Source for GgufSource<'_, R> {
         self.ct.tensor_infos.contains_key(name)
     }
     fn load(&mut self, name: &str) -> Result<Weight, String> {
-        self.ct
-            .tensor(self.reader, name, &Device::Cpu)
-            .map(Weight::Q)
-            .map_err(|e| one_line(&e.to_string()))
+        let info = &self.ct.tensor_infos[name];
+        let ty = match info.ggml_dtype {
+            GgmlDType::F32 => DenseType::F32,
+            GgmlDType::F16 => DenseType::F16,
+            GgmlDType::BF16 => DenseType::Bf16,
+            _ => {
+                return self
+                    .ct
+                    .tensor(self.reader, name, &Device::Cpu)
+                    .map(Weight::Q)
+                    .map_err(|e| one_line(&e.to_string()));
+            }
+        };
+        let bytes = read_tensor_bytes(self.reader, self.ct.tensor_data_offset, info, ty)?;
+        // candle's reader already turned GGUF's innermost-first dimensions
+        // into outermost-first ones, the order used here.
+        dense(&bytes, ty, info.shape.dims())
     }
+}
+
+/// The raw bytes of a dense GGUF tensor (read straight into memory, not
+/// through candle, which would copy them once more).
+fn read_tensor_bytes<R: Read + Seek>(
+    reader: &mut R,
+    data_offset: u64,
+    info: &TensorInfo,
+    ty: DenseType,
+) -> Result<Vec<u8>, String> {
+    let width = if ty == DenseType::F32 { 4 } else { 2 };
+    let len = info
+        .shape
+        .elem_count()
+        .checked_mul(width)
+        .ok_or("tensor too large")?;
+    let start = data_offset + info.offset;
+    let end = start + len as u64;
+    let file_len = reader
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| format!("finding the file size: {e}"))?;
+    if end > file_len {
+        return Err(format!(
+            "needs bytes {start}..{end} but the file has {file_len} (truncated file?)"
+        ));
+    }
+    let mut bytes = vec![0u8; len];
+    reader
+        .seek(std::io::SeekFrom::Start(start))
+        .and_then(|_| reader.read_exact(&mut bytes))
+        .map_err(|e| format!("reading {len} bytes at {start}: {e}"))?;
+    Ok(bytes)
 }
 
 struct SafetensorsSource {
@@ -238,12 +292,17 @@ impl Source for SafetensorsSource {
     }
     fn load(&mut self, name: &str) -> Result<Weight, String> {
         let i = self.routing[name];
-        self.files[i]
+        let view = self.files[i]
             .1
-            .load(name, &Device::Cpu)
-            .and_then(|t| t.to_dtype(DType::F32))
-            .map(Weight::F)
-            .map_err(|e| one_line(&e.to_string()))
+            .get(name)
+            .map_err(|e| one_line(&e.to_string()))?;
+        let ty = match view.dtype() {
+            safetensors::Dtype::F32 => DenseType::F32,
+            safetensors::Dtype::F16 => DenseType::F16,
+            safetensors::Dtype::BF16 => DenseType::Bf16,
+            other => return Err(format!("type {other:?}; supported: F32, F16, BF16")),
+        };
+        dense(view.data(), ty, view.shape())
     }
 }
 
@@ -254,26 +313,14 @@ fn one_line(s: &str) -> String {
 
 /// A linear layer: `x @ w.T (+ b)`.
 struct Linear {
-    w: QMatMul,
+    w: Matrix,
     b: Option<Vec<f32>>,
 }
 
 impl Linear {
     /// `x` is `[rows, in]`; returns `[rows, out]` row-major.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let y = match &self.w {
-            // A long prefill: candle's quantised kernels do not reuse the
-            // weights across that many rows as well as the f32 matrix
-            // product does, so the matrix is expanded once for this call
-            // (measured on a Qwen2.5-0.5B-shaped Q8_0 file, 512-token
-            // prefill: 15.3 s quantised, 6.4 s expanded; at 8 rows the
-            // expansion costs more than it saves).
-            QMatMul::QTensor(q) if x.dim(0)? >= DEQUANTIZE_ROWS => {
-                x.matmul(&q.dequantize(&Device::Cpu)?.t()?)?
-            }
-            w => w.forward(x)?,
-        };
-        let mut y = y.flatten_all()?.to_vec1::<f32>()?;
+    fn forward(&self, x: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
+        let mut y = self.w.matmul(x, rows)?;
         if let Some(b) = &self.b {
             for row in y.chunks_exact_mut(b.len()) {
                 for (v, b) in row.iter_mut().zip(b) {
@@ -338,10 +385,10 @@ fn append_rows(cache: &mut Vec<f32>, rows: &[f32], kv_dim: usize) {
 pub struct Transformer {
     cfg: Config,
     info: ModelInfo,
-    embed: QMatMul,
+    embed: Arc<Matrix>,
     layers: Vec<Layer>,
     final_norm: Vec<f32>,
-    lm_head: QMatMul,
+    lm_head: Arc<Matrix>,
     /// RoPE inverse frequencies (scaling applied), `head_dim / 2` of them.
     inv_freq: Vec<f32>,
     /// cos and sin of `position * inv_freq`, `[position][head_dim / 2]`,
@@ -507,10 +554,11 @@ impl Transformer {
                 .map_err(|e| werr(name, src, e))
         };
         let embed_name = naming.embed();
-        let embed = src
-            .get(embed_name, &[cfg.vocab_size, h])?
-            .into_matmul()
-            .map_err(|e| werr(embed_name, src, e))?;
+        let embed = Arc::new(
+            src.get(embed_name, &[cfg.vocab_size, h])?
+                .into_matmul()
+                .map_err(|e| werr(embed_name, src, e))?,
+        );
         let qkv_bias = match cfg.family {
             Family::Qwen2 => Some(true),
             _ => None,
@@ -539,8 +587,8 @@ impl Transformer {
         let out_name = naming.output();
         // Tied embeddings: no output matrix, the embedding matrix serves.
         let lm_head = match src.opt(out_name, &[cfg.vocab_size, h])? {
-            Some(w) => w.into_matmul().map_err(|e| werr(out_name, src, e))?,
-            None => embed.clone(),
+            Some(w) => Arc::new(w.into_matmul().map_err(|e| werr(out_name, src, e))?),
+            None => Arc::clone(&embed),
         };
         let inv_freq = inv_freqs(hd, cfg.rope_theta, &scaling);
         Ok(Self {
@@ -843,7 +891,6 @@ impl Transformer {
         let (nh, nkv) = (cfg.num_heads, cfg.num_kv_heads);
         let (q_dim, kv_dim) = (nh * hd, nkv * hd);
         let eps = cfg.rms_norm_eps as f32;
-        let dev = Device::Cpu;
         // One row per new token: which sequence, at which position.
         let mut ids = Vec::new();
         let mut rows: Vec<Row> = Vec::new();
@@ -857,19 +904,13 @@ impl Transformer {
             }
         }
         let t = rows.len();
-        let ids_t = Tensor::from_vec(ids, t, &dev)?;
-        let mut x = self
-            .embed
-            .embedding(&ids_t)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let mut x = self.embed.rows(&ids)?;
         let mut attn = vec![0f32; t * q_dim];
         for (li, layer) in self.layers.iter().enumerate() {
             let hn = rms_norm_rows(&x, &layer.attn_norm, eps);
-            let hn = Tensor::from_vec(hn, (t, h), &dev)?;
-            let mut q = layer.q.forward(&hn)?;
-            let mut k = layer.k.forward(&hn)?;
-            let v = layer.v.forward(&hn)?;
+            let mut q = layer.q.forward(&hn, t)?;
+            let mut k = layer.k.forward(&hn, t)?;
+            let v = layer.v.forward(&hn, t)?;
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
                 rms_norm_in_place(&mut q, qn, eps);
                 rms_norm_in_place(&mut k, kn, eps);
@@ -890,16 +931,13 @@ impl Transformer {
                 .map(|s| (s.k[li].as_slice(), s.v[li].as_slice()))
                 .collect();
             attention(&q, &rows, &caches, nh, nkv, hd, &mut attn);
-            let a = Tensor::from_slice(&attn, (t, q_dim), &dev)?;
-            let o = layer.o.forward(&a)?;
+            let o = layer.o.forward(&attn, t)?;
             add_in_place(&mut x, &o);
             let hn = rms_norm_rows(&x, &layer.ffn_norm, eps);
-            let hn = Tensor::from_vec(hn, (t, h), &dev)?;
-            let mut g = layer.gate.forward(&hn)?;
-            let u = layer.up.forward(&hn)?;
+            let mut g = layer.gate.forward(&hn, t)?;
+            let u = layer.up.forward(&hn, t)?;
             silu_mul(&mut g, &u);
-            let g = Tensor::from_vec(g, (t, cfg.intermediate_size), &dev)?;
-            let d = layer.down.forward(&g)?;
+            let d = layer.down.forward(&g, t)?;
             add_in_place(&mut x, &d);
         }
         // Only each sequence's last row needs logits.
@@ -910,9 +948,11 @@ impl Transformer {
             last.extend_from_slice(&x[(r0 - 1) * h..r0 * h]);
         }
         let last = rms_norm_rows(&last, &self.final_norm, eps);
-        let last = Tensor::from_vec(last, (batch.len(), h), &dev)?;
-        let logits = self.lm_head.forward(&last)?.to_vec2::<f32>()?;
-        Ok(logits)
+        let logits = self.lm_head.matmul(&last, batch.len())?;
+        Ok(logits
+            .chunks_exact(cfg.vocab_size)
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 
     /// Rotates each head of `x` (`[rows, heads * head_dim]`) by its row's position.
