@@ -390,8 +390,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Read a string field from a row.
-pub(crate) fn str_field(row: &Row, key: &str) -> Result<String, String> {
+/// Read a string field from a row (a row parser's most common step).
+pub fn str_field(row: &Row, key: &str) -> Result<String, String> {
     match row.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format!("column `{key}` is not a string: {other}")),
