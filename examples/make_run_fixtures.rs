@@ -134,7 +134,7 @@ async fn main() -> Result<()> {
 
 /// One test item of the hub fixtures.
 struct Gold {
-    benchmark: &'static str,
+    benchmark: String,
     index: usize,
     question: String,
     gold: String,
@@ -144,17 +144,18 @@ struct Gold {
 fn gold_table() -> Result<Vec<Gold>> {
     let hub = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub/datasets");
     let mut out = Vec::new();
-    for b in benchmarks::ALL {
-        for s in b.source().subsets {
-            let path = hub.join(b.source().repo_id).join(s.eval_path);
+    for b in benchmarks::registry().iter() {
+        for s in &b.dataset.subsets {
+            let path = hub.join(&b.dataset.repo_id).join(&s.eval_path);
             let rows = bench::dataset::read_parquet(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             for (index, r) in rows.iter().enumerate() {
                 let f = b
-                    .to_fields(r)
+                    .dataset
+                    .fields(r)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 out.push(Gold {
-                    benchmark: b.name(),
+                    benchmark: b.name.clone(),
                     index,
                     question: f.question,
                     gold: f.target,

@@ -630,17 +630,15 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rescore(a) => {
-            let mode = crate::benchmarks::Mode::parse(&a.mode).with_context(|| {
-                let all: Vec<_> = crate::benchmarks::Mode::ALL
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect();
-                format!(
+            let all = benchmarks::registry().recipe_ids();
+            if !all.contains(&a.mode) {
+                bail!(
                     "--mode: unknown mode `{}` (modes: {})",
                     a.mode,
                     all.join(", ")
-                )
-            })?;
+                );
+            }
+            let mode = a.mode;
             let mut hub = HubConfig::from_env();
             hub.offline |= a.offline;
             let cfg = crate::rescore::RescoreConfig {
@@ -694,10 +692,10 @@ pub fn main() -> Result<ExitCode> {
 /// The text of `bench list`.
 pub fn list_text() -> String {
     let mut out = String::new();
-    for b in benchmarks::ALL {
-        out.push_str(&format!("{:<14} {}\n", b.name(), b.summary()));
-        let src = b.source();
-        let subsets: Vec<_> = src.subsets.iter().map(|s| s.name).collect();
+    for b in benchmarks::registry().iter() {
+        out.push_str(&format!("{:<14} {}\n", b.name, b.summary));
+        let src = &b.dataset;
+        let subsets: Vec<_> = src.subsets.iter().map(|s| s.name.as_str()).collect();
         out.push_str(&format!(
             "{:<14} data: {}@{} ({})\n",
             "",
@@ -705,14 +703,14 @@ pub fn list_text() -> String {
             &src.revision[..12.min(src.revision.len())],
             subsets.join(", ")
         ));
-        for (i, m) in b.modes().iter().enumerate() {
+        for (i, m) in b.recipes.iter().enumerate() {
             out.push_str(&format!(
                 "{:<14}   mode {}{}: {} [extractors: {}; {}]\n",
                 "",
-                m.mode,
+                m.id,
                 if i == 0 { " (default)" } else { "" },
                 m.summary,
-                m.extractors.join(", "),
+                m.extractor_names().join(", "),
                 m.provenance
             ));
         }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::benchmarks::{self, Benchmark, Mode, ModeInfo, SubsetSource};
+use std::sync::Arc;
+
+use crate::benchmarks::{self, Benchmark, Recipe, Registry, SubsetSource};
 use crate::client::ClientConfig;
 use crate::hub::HubConfig;
 
@@ -52,9 +54,9 @@ impl Limit {
 #[derive(Clone)]
 pub struct BenchmarkPlan {
     /// The benchmark.
-    pub bench: &'static dyn Benchmark,
-    /// Chosen mode.
-    pub mode: &'static ModeInfo,
+    pub bench: Arc<Benchmark>,
+    /// Chosen recipe (the mode).
+    pub recipe: Arc<Recipe>,
     /// Few-shot examples per item.
     pub few_shot: usize,
     /// Subsets to evaluate.
@@ -64,12 +66,12 @@ pub struct BenchmarkPlan {
 impl std::fmt::Debug for BenchmarkPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BenchmarkPlan")
-            .field("bench", &self.bench.name())
-            .field("mode", &self.mode.mode)
+            .field("bench", &self.bench.name)
+            .field("mode", &self.recipe.id)
             .field("few_shot", &self.few_shot)
             .field(
                 "subsets",
-                &self.subsets.iter().map(|s| s.name).collect::<Vec<_>>(),
+                &self.subsets.iter().map(|s| &s.name).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -110,8 +112,19 @@ pub struct EvalConfig {
     pub command: Vec<String>,
 }
 
-/// Resolve `--datasets` names and `--dataset-args` into plans.
+/// Resolve `--datasets` names and `--dataset-args` into plans, against the
+/// built-in registry.
 pub fn plan_benchmarks(
+    names: &[String],
+    dataset_args: Option<&str>,
+) -> Result<Vec<BenchmarkPlan>, String> {
+    plan_benchmarks_in(benchmarks::registry(), names, dataset_args)
+}
+
+/// Resolve `--datasets` names and `--dataset-args` into plans, against
+/// `registry`.
+pub fn plan_benchmarks_in(
+    registry: &Registry,
     names: &[String],
     dataset_args: Option<&str>,
 ) -> Result<Vec<BenchmarkPlan>, String> {
@@ -134,8 +147,8 @@ pub fn plan_benchmarks(
     }
     let mut plans: Vec<BenchmarkPlan> = Vec::new();
     for name in names {
-        let bench = benchmarks::get(name).ok_or_else(|| {
-            let s = benchmarks::suggest(name);
+        let bench = registry.get(name).ok_or_else(|| {
+            let s = registry.suggest(name);
             if s.is_empty() {
                 format!("--datasets: unknown benchmark `{name}` (see `bench list`)")
             } else {
@@ -145,12 +158,12 @@ pub fn plan_benchmarks(
                 )
             }
         })?;
-        if plans.iter().any(|p| p.bench.name() == bench.name()) {
+        if plans.iter().any(|p| p.bench.name == bench.name) {
             return Err(format!("--datasets: `{name}` given twice"));
         }
-        let mut mode = bench.default_mode();
+        let mut recipe = bench.default_recipe().clone();
         let mut few_shot = None;
-        let mut subsets: Vec<SubsetSource> = bench.source().subsets.to_vec();
+        let mut subsets: Vec<SubsetSource> = bench.dataset.subsets.clone();
         if let Some(v) = args.get(name) {
             let obj = v
                 .as_object()
@@ -161,11 +174,10 @@ pub fn plan_benchmarks(
                         let m = v.as_str().ok_or_else(|| {
                             format!("--dataset-args {name}.mode: expected a string")
                         })?;
-                        let parsed = Mode::parse(m).and_then(|m| bench.mode_info(m)).ok_or_else(|| {
-                            let known: Vec<_> = bench.modes().iter().map(|m| m.mode.as_str()).collect();
-                            format!("--dataset-args {name}.mode: `{m}` is not a mode of {name} (modes: {})", known.join(", "))
+                        let parsed = bench.recipe(m).ok_or_else(|| {
+                            format!("--dataset-args {name}.mode: `{m}` is not a mode of {name} (modes: {})", bench.recipe_ids().join(", "))
                         })?;
-                        mode = parsed;
+                        recipe = parsed.clone();
                     }
                     "few_shot" | "few_shot_num" => {
                         let n = crate::range::limits::FEW_SHOT
@@ -180,11 +192,19 @@ pub fn plan_benchmarks(
                         let mut chosen = Vec::new();
                         for s in list {
                             let s = s.as_str().unwrap_or_default();
-                            let found = bench.source().subsets.iter().find(|x| x.name == s).ok_or_else(|| {
-                                let known: Vec<_> = bench.source().subsets.iter().map(|x| x.name).collect();
-                                format!("--dataset-args {name}.{k}: unknown subset `{s}` (subsets: {})", known.join(", "))
+                            let found = bench.dataset.subset(s).ok_or_else(|| {
+                                let known: Vec<_> = bench
+                                    .dataset
+                                    .subsets
+                                    .iter()
+                                    .map(|x| x.name.as_str())
+                                    .collect();
+                                format!(
+                                    "--dataset-args {name}.{k}: unknown subset `{s}` (subsets: {})",
+                                    known.join(", ")
+                                )
                             })?;
-                            chosen.push(*found);
+                            chosen.push(found.clone());
                         }
                         if chosen.is_empty() {
                             return Err(format!("--dataset-args {name}.{k}: empty list"));
@@ -199,13 +219,13 @@ pub fn plan_benchmarks(
                 }
             }
         }
-        let (few_shot, ignored) = mode.few_shot_for(few_shot);
+        let (few_shot, ignored) = recipe.few_shot_for(few_shot);
         if let Some(warning) = ignored {
             eprintln!("warning: --dataset-args {name}.few_shot: {warning}");
         }
         plans.push(BenchmarkPlan {
             bench,
-            mode,
+            recipe,
             few_shot,
             subsets,
         });

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::benchmarks::{Benchmark, Sample, ShotPolicy};
+use crate::benchmarks::{Benchmark, RequestKind, Sample, ShotPolicy};
 use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
@@ -279,14 +279,14 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             .benchmarks
             .iter()
             .map(|p| BenchmarkSettings {
-                benchmark: p.bench.name().into(),
-                mode: p.mode.mode.as_str().into(),
-                provenance: p.mode.provenance.into(),
+                benchmark: p.bench.name.clone(),
+                mode: p.recipe.id.clone(),
+                provenance: p.recipe.provenance.clone(),
                 few_shot: p.few_shot,
-                subsets: p.subsets.iter().map(|s| s.name.to_string()).collect(),
-                template: p.mode.template.into(),
-                template_sha256: prompts.hash(p.mode.template).unwrap_or_default(),
-                extractors: p.mode.extractors.iter().map(|s| s.to_string()).collect(),
+                subsets: p.subsets.iter().map(|s| s.name.clone()).collect(),
+                template: p.recipe.template.clone(),
+                template_sha256: prompts.hash(&p.recipe.template).unwrap_or_default(),
+                extractors: p.recipe.extractor_names(),
             })
             .collect(),
     };
@@ -369,13 +369,13 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             .map_err(io_err(run_dir.manifest()))?;
 
         // A line cut short by a crash would swallow the next record.
-        let jpath = run_dir.journal(plan.bench.name());
+        let jpath = run_dir.journal(&plan.bench.name);
         if let Some(note) = crate::record::repair_tail(&jpath).map_err(io_err(&jpath))? {
             eprintln!("warning: {note}");
         }
         // Resume: skip items already answered; failed ones are asked again.
         let journal = run_dir
-            .read_journal_checked(plan.bench.name())
+            .read_journal_checked(&plan.bench.name)
             .map_err(io_err(&jpath))?;
         if let Some(w) = report::skipped_warning(&jpath.display().to_string(), &journal.skipped) {
             eprintln!("warning: {w}; their items are asked again");
@@ -590,12 +590,13 @@ async fn prepare(
     prompts: &Prompts,
     cfg: &EvalConfig,
 ) -> Result<(Vec<Item>, DatasetRecord), EvalError> {
-    let bench = plan.bench;
-    let src = bench.source();
+    let bench = &*plan.bench;
+    let recipe = &*plan.recipe;
+    let src = &bench.dataset;
     let mut files = Vec::new();
     let mut items = Vec::new();
     for subset in &plan.subsets {
-        let fetched = fetch(hub, src.repo_id, src.revision, subset.eval_path).await?;
+        let fetched = fetch(hub, &src.repo_id, &src.revision, &subset.eval_path).await?;
         files.push(file_record(&fetched));
         let rows = dataset::read_parquet(&fetched.local_path)?;
         let take = cfg.limit.map_or(rows.len(), |l| l.apply(rows.len()));
@@ -603,28 +604,27 @@ async fn prepare(
             return Err(EvalError::Config(format!(
                 "--limit {}: selects no item of {}/{} ({} rows); give a whole number of items or a larger fraction",
                 cfg.limit_text.as_deref().unwrap_or("?"),
-                bench.name(),
+                bench.name,
                 subset.name,
                 rows.len()
             )));
         }
         let k = plan.few_shot;
         // The pool few-shot examples are drawn from.
-        let pool: Vec<Sample> = match (k, plan.mode.shots) {
+        let pool: Vec<Sample> = match (k, &recipe.shots) {
             (0, _) => vec![],
-            (_, ShotPolicy::Fixed) => bench
-                .fixed_shots(plan.mode.mode)
-                .into_iter()
+            (_, ShotPolicy::Fixed(exemplars)) => exemplars
+                .iter()
                 .enumerate()
-                .map(|(i, f)| Sample::from_fields(f, subset.name, "fixed", i))
+                .map(|(i, f)| Sample::from_fields(f.clone(), &subset.name, "fixed", i))
                 .collect(),
             (_, policy) => {
-                let f = fetch(hub, src.repo_id, src.revision, subset.fewshot_path).await?;
+                let f = fetch(hub, &src.repo_id, &src.revision, &subset.fewshot_path).await?;
                 files.push(file_record(&f));
                 let train = dataset::read_parquet(&f.local_path)?;
                 // FirstN needs only the head of the split; the random sampler
                 // draws from all of it.
-                let n = if policy == ShotPolicy::FirstN {
+                let n = if *policy == ShotPolicy::FirstN {
                     k.min(train.len())
                 } else {
                     train.len()
@@ -636,9 +636,9 @@ async fn prepare(
                     .map(|(i, r)| {
                         to_sample(
                             bench,
-                            subset.name,
-                            subset.fewshot_split,
-                            subset.fewshot_path,
+                            &subset.name,
+                            &subset.fewshot_split,
+                            &subset.fewshot_path,
                             i,
                             r,
                         )
@@ -649,24 +649,24 @@ async fn prepare(
         if k > pool.len() {
             return Err(EvalError::Config(format!(
                 "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {}",
-                bench.name(),
-                plan.mode.mode,
+                bench.name,
+                recipe.id,
                 subset.name,
                 pool.len()
             )));
         }
         // lm-eval seeds one RNG per task (here: per subset) and draws for each
         // document in split order, so the draw for item i depends on i only.
-        let mut rng = match plan.mode.shots {
+        let mut rng = match recipe.shots {
             ShotPolicy::LmEvalRandom { seed } => Some(PyRandom::new(seed)),
             _ => None,
         };
         for (i, row) in rows.iter().take(take).enumerate() {
             let sample = to_sample(
                 bench,
-                subset.name,
-                subset.eval_split,
-                subset.eval_path,
+                &subset.name,
+                &subset.eval_split,
+                &subset.eval_path,
                 i,
                 row,
             )?;
@@ -675,7 +675,7 @@ async fn prepare(
                 _ => (0..k).collect(),
             };
             let shots: Vec<Sample> = shot_idx.iter().map(|&j| pool[j].clone()).collect();
-            let prompt = bench.prompt(plan.mode, &sample, &shots, prompts, cfg.client.api)?;
+            let prompt = recipe.prompt(&sample, &shots, prompts, cfg.client.api)?;
             items.push(Item {
                 sample,
                 prompt,
@@ -684,9 +684,9 @@ async fn prepare(
         }
     }
     let record = DatasetRecord {
-        benchmark: bench.name().into(),
-        repo_id: src.repo_id.into(),
-        revision: src.revision.into(),
+        benchmark: bench.name.clone(),
+        repo_id: src.repo_id.clone(),
+        revision: src.revision.clone(),
         files,
     };
     Ok((items, record))
@@ -716,20 +716,21 @@ fn file_record(f: &FetchedFile) -> DatasetFileRecord {
 }
 
 fn to_sample(
-    bench: &dyn Benchmark,
+    bench: &Benchmark,
     subset: &str,
     split: &str,
     file: &str,
     index: usize,
     row: &Row,
 ) -> Result<Sample, EvalError> {
-    let f = bench.to_fields(row).map_err(|message| EvalError::BadRow {
-        benchmark: bench.name().into(),
-        file: file.into(),
-        index,
-        message,
-    })?;
-    Ok(Sample::from_fields(f, subset, split, index))
+    bench
+        .sample(row, subset, split, index)
+        .map_err(|message| EvalError::BadRow {
+            benchmark: bench.name.clone(),
+            file: file.into(),
+            index,
+            message,
+        })
 }
 
 /// Why [`run_items`] returned.
@@ -759,18 +760,21 @@ async fn run_items(
     run_dir: &RunDir,
     cancel: &CancellationToken,
 ) -> Result<Stop, EvalError> {
-    let bench = plan.bench;
-    let path = run_dir.journal(bench.name());
+    let bench = &*plan.bench;
+    let path = run_dir.journal(&bench.name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(io_err(&path))?;
     let mut journal = std::io::BufWriter::new(file);
-    let mut params: Map<String, Value> = bench.generation_defaults(plan.mode.mode);
+    // Every recipe generates today; a loglikelihood recipe will take
+    // another path here (and this pattern will stop compiling until it does).
+    let RequestKind::Generate = plan.recipe.request;
+    let mut params: Map<String, Value> = plan.recipe.generation.clone();
     params.extend(cfg.generation.clone());
 
-    let bar = progress_bar(cfg.progress, bench.name(), items.len());
+    let bar = progress_bar(cfg.progress, &bench.name, items.len());
     let mut results = futures::stream::iter(items.into_iter().map(|item| {
         let params = &params;
         async move {
@@ -845,14 +849,14 @@ fn make_record(
         Prompt::Messages(m) => (Some(m), None),
         Prompt::Text(t) => (None, Some(t)),
     };
-    let primary = plan.mode.extractors[0].to_string();
+    let primary = plan.recipe.primary().to_string();
     let base = SampleRecord {
-        benchmark: plan.bench.name().into(),
+        benchmark: plan.bench.name.clone(),
         subset: sample.subset.clone(),
         split: sample.split.clone(),
         index: sample.index,
         id: sample.id.clone(),
-        mode: plan.mode.mode.as_str().into(),
+        mode: plan.recipe.id.clone(),
         shots,
         prompt: prompt_text,
         messages,
@@ -888,9 +892,9 @@ fn make_record(
                 usage: c.usage,
                 ..base
             };
-            let grades =
-                plan.bench
-                    .grade(plan.mode, &sample, rec.response.as_deref().unwrap_or(""));
+            let grades = plan
+                .recipe
+                .grade(&sample, rec.response.as_deref().unwrap_or(""));
             rec.set_grades(&grades);
             rec
         }

@@ -6,9 +6,9 @@
 //!
 //! - [`hub`] fetches dataset files from the Hugging Face hub into the shared
 //!   HF cache layout; [`dataset`] reads them (parquet, via arrow).
-//! - [`benchmarks`] holds the registry: each benchmark turns rows into
-//!   samples, renders prompts ([`prompt`]), extracts answers ([`extract`]) and
-//!   grades them ([`score`]).
+//! - [`benchmarks`] holds the registry: each benchmark is a dataset (rows
+//!   into samples) plus recipes that render prompts ([`prompt`]), extract
+//!   answers ([`extract`]) and grade them ([`score`]).
 //! - [`client`] is the OpenAI-compatible HTTP client (chat and completions,
 //!   SSE streaming, retries) shared by every command.
 //! - [`eval`] runs a benchmark end to end and writes the run directory

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::benchmarks::{self, Benchmark, Mode, Sample};
+use crate::benchmarks::{self, Benchmark, Recipe, Sample};
 use crate::dataset;
 use crate::eval::now_rfc3339;
 use crate::hub::{Hub, HubConfig, HubFile, RepoType};
@@ -141,8 +141,8 @@ pub enum RescoreError {
 pub struct RescoreConfig {
     /// The finished run.
     pub source: PathBuf,
-    /// Mode whose extractors and scorer to apply.
-    pub mode: Mode,
+    /// Mode (recipe id) whose extractors and scorer to apply.
+    pub mode: String,
     /// Where to write (default `<source>/rescore-<mode>`).
     pub output: Option<PathBuf>,
     /// Hub settings (the dataset files are normally already cached).
@@ -182,16 +182,11 @@ pub async fn rescore(
                 benchmark: b.benchmark.clone(),
             })?;
         let mode = bench
-            .mode_info(cfg.mode)
+            .recipe(&cfg.mode)
             .ok_or_else(|| RescoreError::UnsupportedMode {
-                mode: cfg.mode.to_string(),
+                mode: cfg.mode.clone(),
                 benchmark: b.benchmark.clone(),
-                available: bench
-                    .modes()
-                    .iter()
-                    .map(|m| m.mode.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                available: bench.recipe_ids().join(", "),
             })?;
         original_modes.insert(b.benchmark.clone(), b.mode.clone());
         let records = view
@@ -214,7 +209,7 @@ pub async fn rescore(
                     dir: cfg.source.display().to_string(),
                     benchmark: b.benchmark.clone(),
                 })?;
-            let samples = load_samples(bench, &hub, recorded, &records).await?;
+            let samples = load_samples(&bench, &hub, recorded, &records).await?;
             for rec in records {
                 let key = (rec.subset.clone(), rec.split.clone(), rec.index);
                 let sample = samples.get(&key).ok_or_else(|| RescoreError::MissingItem {
@@ -223,15 +218,15 @@ pub async fn rescore(
                     split: rec.split.clone(),
                     index: rec.index,
                 })?;
-                out.push(regrade(bench, mode, sample, rec));
+                out.push(regrade(mode, sample, rec));
             }
         }
         graded.push((b.benchmark.clone(), out));
         // The responses still come from the original prompts: keep the
         // template fields, change what grading means.
-        b.mode = mode.mode.as_str().into();
-        b.provenance = mode.provenance.into();
-        b.extractors = mode.extractors.iter().map(|e| e.to_string()).collect();
+        b.mode = mode.id.clone();
+        b.provenance = mode.provenance.clone();
+        b.extractors = mode.extractor_names();
     }
 
     // The source is never written: the output must be new, or this same
@@ -241,7 +236,7 @@ pub async fn rescore(
         &out,
         crate::rundir::Intent::Rescore {
             source: &cfg.source,
-            mode: cfg.mode.as_str(),
+            mode: &cfg.mode,
         },
     )?;
     std::fs::create_dir_all(dst.samples_dir()).map_err(io(&dst.samples_dir()))?;
@@ -276,15 +271,10 @@ pub async fn rescore(
 }
 
 /// Grade one stored response under `mode`.
-pub fn regrade(
-    bench: &dyn Benchmark,
-    mode: &benchmarks::ModeInfo,
-    sample: &Sample,
-    rec: SampleRecord,
-) -> SampleRecord {
-    let primary = mode.extractors[0].to_string();
+pub fn regrade(mode: &Recipe, sample: &Sample, rec: SampleRecord) -> SampleRecord {
+    let primary = mode.primary().to_string();
     let mut out = SampleRecord {
-        mode: mode.mode.as_str().into(),
+        mode: mode.id.clone(),
         primary,
         gold: sample.target.clone(),
         extracted: BTreeMap::new(),
@@ -296,7 +286,7 @@ pub fn regrade(
     let Some(response) = out.response.clone().filter(|_| out.error.is_none()) else {
         return out;
     };
-    out.set_grades(&bench.grade(mode, sample, &response));
+    out.set_grades(&mode.grade(sample, &response));
     out
 }
 
@@ -304,14 +294,13 @@ pub fn regrade(
 /// read from the repo, revision and files the run recorded (whatever this
 /// binary pins now), each checked against its recorded sha256.
 async fn load_samples(
-    bench: &dyn Benchmark,
+    bench: &Benchmark,
     hub: &Hub,
     recorded: &DatasetRecord,
     records: &[SampleRecord],
 ) -> Result<HashMap<(String, String, usize), Sample>, RescoreError> {
-    let src = bench.source();
     let mut out = HashMap::new();
-    for subset in src.subsets {
+    for subset in &bench.dataset.subsets {
         if !records
             .iter()
             .any(|r| r.subset == subset.name && r.split == subset.eval_split)
@@ -320,8 +309,8 @@ async fn load_samples(
         }
         let Some(want) = recorded.files.iter().find(|f| f.path == subset.eval_path) else {
             return Err(RescoreError::UnrecordedFile {
-                benchmark: bench.name().into(),
-                path: subset.eval_path.into(),
+                benchmark: bench.name.clone(),
+                path: subset.eval_path.clone(),
                 repo: recorded.repo_id.clone(),
                 revision: recorded.revision.clone(),
                 recorded: recorded
@@ -341,7 +330,7 @@ async fn load_samples(
         let fetched = hub.fetch(&file).await?;
         if !fetched.sha256.eq_ignore_ascii_case(&want.sha256) {
             return Err(RescoreError::Sha256Mismatch {
-                benchmark: bench.name().into(),
+                benchmark: bench.name.clone(),
                 repo: recorded.repo_id.clone(),
                 revision: recorded.revision.clone(),
                 path: want.path.clone(),
@@ -353,15 +342,14 @@ async fn load_samples(
             .iter()
             .enumerate()
         {
-            let f = bench
-                .to_fields(row)
+            let s = bench
+                .sample(row, &subset.name, &subset.eval_split, i)
                 .map_err(|message| RescoreError::BadRow {
-                    benchmark: bench.name().into(),
-                    file: subset.eval_path.into(),
+                    benchmark: bench.name.clone(),
+                    file: subset.eval_path.clone(),
                     index: i,
                     message,
                 })?;
-            let s = Sample::from_fields(f, subset.name, subset.eval_split, i);
             out.insert((s.subset.clone(), s.split.clone(), i), s);
         }
     }

@@ -1,124 +1,145 @@
 //! GSM8K (`openai/gsm8k`, config `main`): grade-school math word problems
 //! with a numeric final answer after `####`.
+//!
+//! The dataset plus six recipes: the shared maths recipes ([`super::math`])
+//! with GSM8K's template and shots, and lm-eval's three GSM8K tasks as
+//! [`GenerateUntil`] recipes (their regexes, targets and stops are the
+//! parameters).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
-use super::{
-    Benchmark, DatasetSource, Mode, ModeInfo, Sample, SampleFields, ShotPolicy, SubsetSource,
-    str_field,
-};
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-use super::lm_eval::{DEFAULT_FORMAT, assemble};
-use crate::client::{ApiKind, Prompt};
+use super::lm_eval::{ContextFormat, Filter, GenerateUntil};
+use super::recipe::{DocField, Recipe, ShotPolicy};
+use super::{Benchmark, Dataset, Sample, SampleFields, SubsetSource, math, str_field};
 use crate::dataset::Row;
-use crate::extract::lm_eval::{ExactMatch, GroupSelect, PyRegex, regex_filter};
-use crate::extract::{self, evalscope, math_verify};
-use crate::prompt::{PromptError, Prompts};
-
-/// The GSM8K benchmark.
-pub struct Gsm8k;
-
-static SOURCE: DatasetSource = DatasetSource {
-    repo_id: "openai/gsm8k",
-    revision: "740312add88f781978c0658806c59bc2815b9866",
-    subsets: &[SubsetSource {
-        name: "main",
-        eval_split: "test",
-        eval_path: "main/test-00000-of-00001.parquet",
-        fewshot_split: "train",
-        fewshot_path: "main/train-00000-of-00001.parquet",
-    }],
-};
-
-static MODES: &[ModeInfo] = &[
-    ModeInfo {
-        mode: Mode::Native,
-        summary: "0-shot chat, answer in \\boxed{}; last \\boxed{}, else ANSWER:, else 'answer is', else last number; numeric compare",
-        provenance: "bench native v1 (prompt from EvalScope v1 gsm8k)",
-        template: "gsm8k_boxed.jinja",
-        extractors: &["answer-chain", "last-number"],
-        default_few_shot: 0,
-        shots: ShotPolicy::FirstN,
-        pinned_zero_shot: None,
-    },
-    ModeInfo {
-        mode: Mode::Evalscope,
-        summary: "EvalScope 1.14.1: 4-shot (train rows 0-3), \\boxed{} prompt, Math-Verify extraction (boxed first, first match), exact numeric compare",
-        provenance: math_verify::PROVENANCE,
-        template: "gsm8k_boxed.jinja",
-        extractors: &["evalscope"],
-        default_few_shot: 4,
-        shots: ShotPolicy::FirstN,
-        pinned_zero_shot: None,
-    },
-    ModeInfo {
-        mode: Mode::Evalscope112,
-        summary: "EvalScope 1.0-1.12: 4-shot (train rows 0-3), \\boxed{} prompt, Qwen-Math extraction chain, math_equal (rel_tol 1e-4, x100, /100)",
-        provenance: evalscope::PROVENANCE,
-        template: "gsm8k_boxed.jinja",
-        extractors: &["evalscope-1.12"],
-        default_few_shot: 4,
-        shots: ShotPolicy::FirstN,
-        pinned_zero_shot: None,
-    },
-    ModeInfo {
-        mode: Mode::LmEval,
-        summary: "lm-eval gsm8k: 5-shot drawn by Random(1234), \"Question: ...\\nAnswer:\", strict-match and flexible-extract",
-        provenance: LM_EVAL_PROVENANCE,
-        template: "lm_eval_gsm8k.jinja",
-        extractors: &["strict-match", "flexible-extract"],
-        default_few_shot: 5,
-        shots: ShotPolicy::LmEvalRandom { seed: 1234 },
-        pinned_zero_shot: None,
-    },
-    ModeInfo {
-        mode: Mode::LmEvalCot,
-        summary: "lm-eval gsm8k_cot: 8 fixed chain-of-thought exemplars, \"Q: ...\\nA:\", strict 'The answer is N.'",
-        provenance: LM_EVAL_PROVENANCE,
-        template: "lm_eval_gsm8k_cot.jinja",
-        extractors: &["strict-match", "flexible-extract"],
-        default_few_shot: 8,
-        shots: ShotPolicy::Fixed,
-        pinned_zero_shot: None,
-    },
-    ModeInfo {
-        mode: Mode::LmEvalCotZeroshot,
-        summary: "lm-eval gsm8k_cot_zeroshot: \"Q: ...\\nA: Let's think step by step.\", strict 'The answer is N.'; few_shot ignored (YAML num_fewshot: 0)",
-        provenance: LM_EVAL_PROVENANCE,
-        template: "lm_eval_gsm8k_cot_zeroshot.jinja",
-        extractors: &["strict-match", "flexible-extract"],
-        default_few_shot: 0,
-        // The YAML names no sampler: lm-eval's default draws with
-        // Random(fewshot_seed) like `gsm8k` does, should shots ever be used.
-        shots: ShotPolicy::LmEvalRandom { seed: 1234 },
-        pinned_zero_shot: Some("gsm8k_cot_zeroshot"),
-    },
-];
+use crate::extract::lm_eval::{ExactMatch, GroupSelect, PyRegex};
 
 /// Where the `lm-eval*` rules come from.
 const LM_EVAL_PROVENANCE: &str = "lm-evaluation-harness@4e7e0d47 (2026-08-21): lm_eval/tasks/gsm8k/{gsm8k,gsm8k-cot,gsm8k-cot-zeroshot}.yaml";
 
+/// The template of the native and EvalScope recipes.
+const BOXED: &str = "gsm8k_boxed.jinja";
+
 /// lm-eval's `strict-match` for `gsm8k`: the first `#### N`.
-static STRICT_HASHES: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"#### (\-?[0-9\.\,]+)").expect("valid regex"));
+const STRICT_HASHES: &str = r"#### (\-?[0-9\.\,]+)";
 /// lm-eval's `strict-match` for the CoT tasks; the final `.` is any character.
-static STRICT_ANSWER_IS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"The answer is (\-?[0-9\.\,]+).").expect("valid regex"));
+const STRICT_ANSWER_IS: &str = r"The answer is (\-?[0-9\.\,]+).";
 /// lm-eval's `flexible-extract`: the last number-like token.
-static FLEXIBLE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(-?[$0-9.,]{2,})|(-?[0-9]+)").expect("valid regex"));
+const FLEXIBLE: &str = r"(-?[$0-9.,]{2,})|(-?[0-9]+)";
+
 /// lm-eval gsm8k's `exact_match` settings.
-static EXACT_MATCH: LazyLock<ExactMatch> = LazyLock::new(|| ExactMatch {
-    regexes_to_ignore: [",", r"\$", r"(?s).*#### ", r"\.$"]
-        .iter()
-        .map(|p| PyRegex::new(p).expect("valid regex"))
-        .collect(),
-    ignore_case: true,
-    ignore_punctuation: false,
-});
+fn exact_match() -> ExactMatch {
+    ExactMatch {
+        regexes_to_ignore: [",", r"\$", r"(?s).*#### ", r"\.$"]
+            .iter()
+            .map(|p| PyRegex::new(p).expect("valid regex"))
+            .collect(),
+        ignore_case: true,
+        ignore_punctuation: false,
+    }
+}
+
+/// The GSM8K data: `main`, test evaluated, few-shot from train.
+pub fn dataset() -> Dataset {
+    Dataset::new(
+        "openai/gsm8k",
+        "740312add88f781978c0658806c59bc2815b9866",
+        vec![SubsetSource::parquet("main", "main", "test", "train")],
+        to_fields,
+    )
+}
+
+/// The GSM8K benchmark.
+pub fn gsm8k() -> Benchmark {
+    Benchmark::new(
+        "gsm8k",
+        "GSM8K grade-school math (openai/gsm8k main, test split, 1319 items)",
+        dataset(),
+        recipes(),
+    )
+}
+
+/// GSM8K's recipes, the default (`native`) first.
+pub fn recipes() -> Vec<Recipe> {
+    let mut lm = lm_eval(
+        "lm-eval",
+        "lm-eval gsm8k: 5-shot drawn by Random(1234), \"Question: ...\\nAnswer:\", strict-match and flexible-extract",
+        "lm_eval_gsm8k.jinja",
+        STRICT_HASHES,
+        "Question:",
+    );
+    // `gsm8k.yaml` sets `temperature: 0.0` (the CoT YAMLs set none, and
+    // lm-eval then sends the int 0) and shows the full solutions.
+    lm.generation.insert("temperature".into(), json!(0.0));
+    lm.default_few_shot = 5;
+    lm.doc_to_target = DocField::Reference;
+    let mut cot = lm_eval(
+        "lm-eval-cot",
+        "lm-eval gsm8k_cot: 8 fixed chain-of-thought exemplars, \"Q: ...\\nA:\", strict 'The answer is N.'",
+        "lm_eval_gsm8k_cot.jinja",
+        STRICT_ANSWER_IS,
+        "Q:",
+    );
+    cot.default_few_shot = 8;
+    cot.shots = ShotPolicy::Fixed(cot_exemplars());
+    // `gsm8k_cot` compares with the final answer.
+    cot.gold = DocField::Target;
+    let mut zeroshot = lm_eval(
+        "lm-eval-cot-zeroshot",
+        "lm-eval gsm8k_cot_zeroshot: \"Q: ...\\nA: Let's think step by step.\", strict 'The answer is N.'; few_shot ignored (YAML num_fewshot: 0)",
+        "lm_eval_gsm8k_cot_zeroshot.jinja",
+        STRICT_ANSWER_IS,
+        "Q:",
+    );
+    // The YAML names no sampler: lm-eval's default draws with
+    // Random(fewshot_seed) like `gsm8k` does, should shots ever be used.
+    zeroshot.pinned_zero_shot = Some("gsm8k_cot_zeroshot".into());
+    let answer_is = |s: &Sample| format!("So that makes it. The answer is {}.", s.target);
+    vec![
+        math::native(BOXED)
+            .with_summary("0-shot chat, answer in \\boxed{}; last \\boxed{}, else ANSWER:, else 'answer is', else last number; numeric compare")
+            .with_provenance("bench native v1 (prompt from EvalScope v1 gsm8k)"),
+        math::evalscope(BOXED)
+            .with_summary("EvalScope 1.14.1: 4-shot (train rows 0-3), \\boxed{} prompt, Math-Verify extraction (boxed first, first match), exact numeric compare")
+            .with_default_few_shot(4),
+        math::evalscope_1_12(BOXED)
+            .with_summary("EvalScope 1.0-1.12: 4-shot (train rows 0-3), \\boxed{} prompt, Qwen-Math extraction chain, math_equal (rel_tol 1e-4, x100, /100)")
+            .with_default_few_shot(4),
+        lm.recipe(|s: &Sample| format!("She works it out step by step.\n#### {}", s.target)),
+        cot.recipe(answer_is),
+        zeroshot.recipe(answer_is),
+    ]
+}
+
+/// One of lm-eval's GSM8K tasks as its CoT YAMLs set it: `strict` then
+/// `flexible-extract`, `exact_match` against the full solution (its `#### `
+/// prefix is one of the ignored regexes), few-shot answers as reasoning,
+/// temperature the int 0, 256 tokens, stop at `stop`.
+fn lm_eval(id: &str, summary: &str, template: &str, strict: &str, stop: &str) -> GenerateUntil {
+    let mut generation = Map::new();
+    generation.insert("temperature".into(), json!(0));
+    generation.insert("max_tokens".into(), json!(256));
+    generation.insert("stop".into(), json!([stop, "</s>", "<|im_end|>"]));
+    generation.insert("seed".into(), json!(1234));
+    GenerateUntil {
+        id: id.into(),
+        summary: summary.into(),
+        provenance: LM_EVAL_PROVENANCE.into(),
+        template: template.into(),
+        doc_to_target: DocField::Reasoning,
+        format: ContextFormat::default(),
+        default_few_shot: 0,
+        shots: ShotPolicy::LmEvalRandom { seed: 1234 },
+        pinned_zero_shot: None,
+        generation,
+        filters: vec![
+            Filter::regex("strict-match", strict, GroupSelect::First),
+            Filter::regex("flexible-extract", FLEXIBLE, GroupSelect::Last),
+        ],
+        metric: exact_match(),
+        gold: DocField::Reference,
+    }
+}
 
 /// The 8 chain-of-thought exemplars of lm-eval's `gsm8k_cot` (Wei et al.),
 /// as (question, answer) pairs.
@@ -168,194 +189,54 @@ pub fn split_solution(answer: &str) -> (String, String) {
     }
 }
 
-/// The native extraction chain: the last `\boxed{}`, else the last `ANSWER:`
-/// line, else the last "answer is", else the last number in the text. The
-/// first rule that yields a number wins.
-pub fn native_chain(response: &str) -> Option<String> {
-    let segment_rules: [fn(&str) -> Option<String>; 3] = [
-        extract::last_boxed,
-        extract::last_answer_line,
-        extract::last_answer_is,
-    ];
-    segment_rules
+/// The 8 exemplars of `gsm8k_cot` as sample fields: the answer is the whole
+/// exemplar text (`reasoning` holds it as doc_to_target renders it).
+fn cot_exemplars() -> Vec<SampleFields> {
+    COT_EXEMPLARS
         .iter()
-        .filter_map(|rule| rule(response))
-        .find_map(|seg| extract::first_number(&seg))
-        .or_else(|| extract::last_number(response))
+        .map(|(q, a)| SampleFields {
+            question: q.to_string(),
+            target: a
+                .rsplit("The answer is ")
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('.')
+                .to_string(),
+            reference: Some(a.to_string()),
+            reasoning: Some(a.to_string()),
+            ..SampleFields::default()
+        })
+        .collect()
 }
 
-impl Benchmark for Gsm8k {
-    fn name(&self) -> &'static str {
-        "gsm8k"
+/// A GSM8K row (`question`, `answer` with its `#### N` line) as sample fields.
+pub fn to_fields(row: &Row) -> Result<SampleFields, String> {
+    let question = str_field(row, "question")?;
+    let answer = str_field(row, "answer")?;
+    let (reasoning, target) = split_solution(&answer);
+    if target.is_empty() {
+        return Err("`answer` has no `####` final answer".into());
     }
-
-    fn summary(&self) -> &'static str {
-        "GSM8K grade-school math (openai/gsm8k main, test split, 1319 items)"
-    }
-
-    fn source(&self) -> &'static DatasetSource {
-        &SOURCE
-    }
-
-    fn modes(&self) -> &'static [ModeInfo] {
-        MODES
-    }
-
-    fn to_fields(&self, row: &Row) -> Result<SampleFields, String> {
-        let question = str_field(row, "question")?;
-        let answer = str_field(row, "answer")?;
-        let (reasoning, target) = split_solution(&answer);
-        if target.is_empty() {
-            return Err("`answer` has no `####` final answer".into());
-        }
-        Ok(SampleFields {
-            id: None,
-            question,
-            choices: vec![],
-            target,
-            reference: Some(answer),
-            reasoning: Some(reasoning),
-        })
-    }
-
-    fn context(&self, _mode: &ModeInfo, sample: &Sample, shots: &[Sample]) -> Value {
-        json!({
-            "question": sample.question,
-            "shots": shots.iter().map(|s| json!({
-                "question": s.question,
-                "reasoning": s.reasoning,
-                "target": s.target,
-                "reference": s.reference,
-            })).collect::<Vec<_>>(),
-        })
-    }
-
-    fn prompt(
-        &self,
-        mode: &ModeInfo,
-        sample: &Sample,
-        shots: &[Sample],
-        prompts: &Prompts,
-        api: ApiKind,
-    ) -> Result<Prompt, PromptError> {
-        match mode.mode {
-            Mode::Native | Mode::Evalscope | Mode::Evalscope112 => {
-                super::templated_prompt(self, mode, sample, shots, prompts, api)
-            }
-            Mode::LmEval | Mode::LmEvalCot | Mode::LmEvalCotZeroshot => {
-                // doc_to_text from the template; doc_to_target is the full
-                // solution for `gsm8k`, the final answer for `gsm8k_cot`.
-                let text =
-                    |s: &Sample| prompts.render(mode.template, json!({"question": s.question}));
-                let pairs = shots
-                    .iter()
-                    .map(|s| {
-                        let target = match mode.mode {
-                            Mode::LmEval => s.reference.clone().unwrap_or_default(),
-                            _ => s.reasoning.clone().unwrap_or_default(),
-                        };
-                        Ok((text(s)?, target))
-                    })
-                    .collect::<Result<Vec<_>, PromptError>>()?;
-                Ok(assemble(&DEFAULT_FORMAT, &pairs, &text(sample)?, api))
-            }
-        }
-    }
-
-    fn fixed_shots(&self, mode: Mode) -> Vec<SampleFields> {
-        if mode != Mode::LmEvalCot {
-            return vec![];
-        }
-        COT_EXEMPLARS
-            .iter()
-            .map(|(q, a)| SampleFields {
-                id: None,
-                question: q.to_string(),
-                choices: vec![],
-                // The exemplar's answer is its whole text; `reasoning` holds it
-                // as doc_to_target renders it.
-                target: a
-                    .rsplit("The answer is ")
-                    .next()
-                    .unwrap_or("")
-                    .trim_end_matches('.')
-                    .to_string(),
-                reference: Some(a.to_string()),
-                reasoning: Some(a.to_string()),
-            })
-            .collect()
-    }
-
-    fn extract(&self, mode: Mode, name: &str, _sample: &Sample, response: &str) -> Option<String> {
-        match (mode, name) {
-            (Mode::Native, "answer-chain") => native_chain(response),
-            (Mode::Native, "last-number") => extract::last_number(response),
-            // An empty display string is "no answer"; EvalScope scores it 0 too.
-            (Mode::Evalscope, "evalscope") => {
-                Some(math_verify::extract_answer(response)).filter(|s| !s.is_empty())
-            }
-            (Mode::Evalscope112, "evalscope-1.12") => Some(evalscope::extract_answer(response)),
-            (Mode::LmEval, "strict-match") => {
-                regex_filter(&STRICT_HASHES, response, GroupSelect::First)
-            }
-            (Mode::LmEvalCot | Mode::LmEvalCotZeroshot, "strict-match") => {
-                regex_filter(&STRICT_ANSWER_IS, response, GroupSelect::First)
-            }
-            (Mode::LmEval | Mode::LmEvalCot | Mode::LmEvalCotZeroshot, "flexible-extract") => {
-                regex_filter(&FLEXIBLE, response, GroupSelect::Last)
-            }
-            _ => None,
-        }
-    }
-
-    fn is_correct(&self, mode: Mode, sample: &Sample, extracted: &str) -> bool {
-        match mode {
-            Mode::Native => extract::numbers_equal(extracted, &sample.target),
-            Mode::Evalscope => math_verify::compare_answers(extracted, &sample.target),
-            Mode::Evalscope112 => {
-                evalscope::math_equal(extracted, &evalscope::strip_answer_string(&sample.target))
-            }
-            // `gsm8k` and `gsm8k_cot_zeroshot` compare with the full solution
-            // (its `#### ` prefix is one of the ignored regexes); `gsm8k_cot`
-            // with the final answer.
-            Mode::LmEval | Mode::LmEvalCotZeroshot => EXACT_MATCH.matches(
-                extracted,
-                sample.reference.as_deref().unwrap_or(&sample.target),
-            ),
-            Mode::LmEvalCot => EXACT_MATCH.matches(extracted, &sample.target),
-        }
-    }
-
-    fn generation_defaults(&self, mode: Mode) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("temperature".into(), json!(0.0));
-        match mode {
-            Mode::Native | Mode::Evalscope | Mode::Evalscope112 => {}
-            Mode::LmEval => {
-                m.insert("max_tokens".into(), json!(256));
-                m.insert("stop".into(), json!(["Question:", "</s>", "<|im_end|>"]));
-                m.insert("seed".into(), json!(1234));
-            }
-            Mode::LmEvalCot | Mode::LmEvalCotZeroshot => {
-                // These YAMLs set no temperature: lm-eval then sends the int 0.
-                m.insert("temperature".into(), json!(0));
-                m.insert("max_tokens".into(), json!(256));
-                m.insert("stop".into(), json!(["Q:", "</s>", "<|im_end|>"]));
-                m.insert("seed".into(), json!(1234));
-            }
-        }
-        m
-    }
+    Ok(SampleFields {
+        question,
+        target,
+        reference: Some(answer),
+        reasoning: Some(reasoning),
+        ..SampleFields::default()
+    })
 }
+
+/// The native extraction chain (see [`math::native_chain`]).
+pub use math::native_chain;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::benchmarks::context;
     use crate::prompt::Prompts;
 
     fn sample(q: &str, a: &str) -> Sample {
-        let f = Gsm8k
-            .to_fields(&serde_json::from_value(json!({"question": q, "answer": a})).unwrap())
+        let f = to_fields(&serde_json::from_value(json!({"question": q, "answer": a})).unwrap())
             .unwrap();
         Sample::from_fields(f, "main", "test", 0)
     }
@@ -363,12 +244,16 @@ mod tests {
     /// (response, expected extraction per extractor, expected verdict per extractor).
     type Case<'a> = (&'a str, [Option<&'a str>; 2], [bool; 2]);
 
-    fn check(mode: Mode, gold_answer: &str, cases: &[Case]) {
-        let b: &dyn Benchmark = &Gsm8k;
-        let m = b.mode_info(mode).unwrap();
+    fn check(mode: &str, gold_answer: &str, cases: &[Case]) {
+        let b = gsm8k();
+        let m = b.recipe(mode).unwrap();
         let s = sample("Q?", gold_answer);
         for (resp, want, ok) in cases {
-            let g = b.grade(m, &s, resp);
+            let g = m.grade(&s, resp);
+            // Every extractor of the recipe, no fewer: a missing one must
+            // not pass by checking nothing.
+            assert_eq!(g.len(), want.len(), "{mode}: extractors");
+            assert_eq!(g.len(), m.extractors.len(), "{mode}: extractors");
             for (i, grade) in g.iter().enumerate() {
                 assert_eq!(
                     grade.extracted.as_deref(),
@@ -389,7 +274,7 @@ mod tests {
     fn lm_eval_gsm8k_extractors() {
         let gold = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n#### 18";
         check(
-            Mode::LmEval,
+            "lm-eval",
             gold,
             &[
                 (
@@ -407,7 +292,7 @@ mod tests {
             ],
         );
         check(
-            Mode::LmEval,
+            "lm-eval",
             "x\n#### -3",
             &[("#### -3", [Some("-3"), Some("-3")], [true, true])],
         );
@@ -418,7 +303,7 @@ mod tests {
         // gsm8k_cot compares with the final answer; the strict regex's last
         // `.` is any character, so a number at the very end loses a digit.
         check(
-            Mode::LmEvalCot,
+            "lm-eval-cot",
             "x\n#### 18",
             &[
                 (
@@ -437,7 +322,7 @@ mod tests {
         );
         // gsm8k_cot_zeroshot compares with the full solution (its `#### ` is ignored).
         check(
-            Mode::LmEvalCotZeroshot,
+            "lm-eval-cot-zeroshot",
             "a\n#### 1,200",
             &[(
                 "The answer is 1,200.",
@@ -449,8 +334,8 @@ mod tests {
 
     #[test]
     fn evalscope_1_12_extractor_and_quirks() {
-        let b: &dyn Benchmark = &Gsm8k;
-        let m = b.mode_info(Mode::Evalscope112).unwrap();
+        let b = gsm8k();
+        let m = b.recipe("evalscope-1.12").unwrap();
         let s = sample("Q?", "x\n#### 18");
         for (resp, ok) in [
             (r"so \boxed{18}", true),
@@ -461,11 +346,11 @@ mod tests {
             (r"\boxed{0.18}", true),
             (r"\boxed{17}", false),
         ] {
-            assert_eq!(b.grade(m, &s, resp)[0].correct, ok, "{resp}");
+            assert_eq!(m.grade(&s, resp)[0].correct, ok, "{resp}");
         }
         let s = sample("Q?", "x\n#### 12345");
         assert!(
-            b.grade(m, &s, r"\boxed{12346}")[0].correct,
+            m.grade(&s, r"\boxed{12346}")[0].correct,
             "EvalScope's rel_tol 1e-4 quirk"
         );
     }
@@ -480,8 +365,8 @@ mod tests {
     #[test]
     fn chain_and_scoring() {
         let s = sample("Q?", "x\n#### 1,200");
-        let b: &dyn Benchmark = &Gsm8k;
-        let m = b.default_mode();
+        let b = gsm8k();
+        let m = b.default_recipe();
         for (resp, want, ok) in [
             (r"so \boxed{1200}", Some("1200"), true),
             (r"\boxed{\$1,200.00}", Some("1200"), true),
@@ -490,7 +375,7 @@ mod tests {
             ("First 3 then 1199", Some("1199"), false),
             ("I don't know", None, false),
         ] {
-            let g = b.grade(m, &s, resp);
+            let g = m.grade(&s, resp);
             assert_eq!(g[0].extracted.as_deref(), want, "{resp}");
             assert_eq!(g[0].correct, ok, "{resp}");
         }
@@ -743,11 +628,11 @@ mod tests {
 
     #[test]
     fn evalscope_mode_reproduces_evalscope_1_14_1_verdicts() {
-        let b: &dyn Benchmark = &Gsm8k;
-        let m = b.mode_info(Mode::Evalscope).unwrap();
+        let b = gsm8k();
+        let m = b.recipe("evalscope").unwrap();
         for (response, target, extracted, correct) in EVALSCOPE_1_14_1 {
             let s = sample("Q?", &format!("r\n#### {target}"));
-            let g = &b.grade(m, &s, response)[0];
+            let g = &m.grade(&s, response)[0];
             let want = Some(*extracted).filter(|e| !e.is_empty());
             assert_eq!(g.extracted.as_deref(), want, "{response:?}");
             assert_eq!(g.correct, *correct, "{response:?} against {target}");
@@ -760,9 +645,9 @@ mod tests {
     /// available as `evalscope-1.12`.
     #[test]
     fn evalscope_tolerance_and_x100_belong_to_evalscope_1_12_only() {
-        let b: &dyn Benchmark = &Gsm8k;
-        let new = b.mode_info(Mode::Evalscope).unwrap();
-        let old = b.mode_info(Mode::Evalscope112).unwrap();
+        let b = gsm8k();
+        let new = b.recipe("evalscope").unwrap();
+        let old = b.recipe("evalscope-1.12").unwrap();
         for (response, target) in [
             (r"The answer is \boxed{25001}.", "25000"),
             (r"\boxed{1800}", "18"),
@@ -770,24 +655,21 @@ mod tests {
             (r"\boxed{12346}", "12345"),
         ] {
             let s = sample("Q?", &format!("r\n#### {target}"));
-            assert!(!b.grade(new, &s, response)[0].correct, "{response}");
-            assert!(b.grade(old, &s, response)[0].correct, "{response}");
+            assert!(!new.grade(&s, response)[0].correct, "{response}");
+            assert!(old.grade(&s, response)[0].correct, "{response}");
         }
         assert!(new.provenance.starts_with("EvalScope 1.14.1"));
         assert!(old.provenance.starts_with("EvalScope 1.0-1.12"));
-        assert_eq!(Mode::parse("evalscope-1.12"), Some(Mode::Evalscope112));
+        assert_eq!(old.id, "evalscope-1.12");
     }
 
     #[test]
     fn native_prompt_exact() {
-        let b: &dyn Benchmark = &Gsm8k;
+        let b = gsm8k();
         let p = Prompts::load(None).unwrap();
         let s = sample("How many?", "r\n#### 3");
         let out = p
-            .render(
-                b.default_mode().template,
-                b.context(b.default_mode(), &s, &[]),
-            )
+            .render(&b.default_recipe().template, context(&s, &[]))
             .unwrap();
         assert_eq!(
             out,
@@ -795,10 +677,7 @@ mod tests {
         );
         let shot = sample("Q1?", "step\n#### 5");
         let out = p
-            .render(
-                b.default_mode().template,
-                b.context(b.default_mode(), &s, &[shot]),
-            )
+            .render(&b.default_recipe().template, context(&s, &[shot]))
             .unwrap();
         assert_eq!(
             out,

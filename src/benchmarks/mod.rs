@@ -1,183 +1,141 @@
-//! The benchmark registry: one trait, one file per benchmark, one line in
-//! [`ALL`].
+//! The benchmark registry: a benchmark is a [`Dataset`] plus [`Recipe`]s.
 //!
-//! A benchmark is a dataset (pinned hub revision, subsets), a way to turn a
-//! row into a [`Sample`], and per [`Mode`] a prompt template and a list of
-//! named extractors with a scorer. Everything else (fetching, requests,
-//! journal, statistics, reports) is shared and lives elsewhere.
+//! A [`Dataset`] says where the rows come from (hub repo, pinned revision,
+//! subsets with their eval and few-shot files) and how a row becomes a
+//! [`Sample`] (question, choices, target, reference, id, metadata). A
+//! [`Recipe`] says how a sample is asked and graded (template, shots,
+//! assembly, generation defaults, request kind, extractors, scorer); its id
+//! is the mode name. Both are plain values, so a [`Registry`] can be built
+//! at run time. Everything else (fetching, requests, journal, statistics,
+//! reports) is shared and lives elsewhere.
 //!
-//! To add a benchmark: write `src/benchmarks/<name>.rs` with a unit struct
-//! implementing [`Benchmark`], add `&<name>::Struct` to [`ALL`], add a
-//! template under `prompts/` if no existing one fits (and list it in
+//! The shared recipe constructors are in [`mcq`] (multiple choice),
+//! [`math`] (numeric answers) and [`lm_eval`] (lm-eval `generate_until`
+//! tasks); [`gsm8k`] and [`arc`] are a dataset and a list of recipes built
+//! from them. To add a benchmark: define its [`Dataset`] (a row parser and
+//! its files), pick recipes, add a [`Benchmark`] to [`Registry::builtin`];
+//! add a template under `prompts/` only if none fits (and list it in
 //! [`crate::prompt::EMBEDDED`]), and a few-row parquet fixture under
-//! `fixtures/hub/`. The registry tests check names, modes and templates.
+//! `fixtures/hub/`. The registry tests then check names, recipes,
+//! templates and that every extractor reads its recipe's answer format.
 
 pub mod arc;
 pub mod gsm8k;
 pub mod lm_eval;
+pub mod math;
+pub mod mcq;
+pub mod recipe;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::client::{ApiKind, Message, Prompt};
 use crate::dataset::Row;
-use crate::prompt::{PromptError, Prompts};
-
-/// Every benchmark `bench` knows, in the order `bench list` shows them.
-pub const ALL: &[&dyn Benchmark] = &[
-    &gsm8k::Gsm8k,
-    &arc::ARC,
-    &arc::ARC_EASY,
-    &arc::ARC_CHALLENGE,
-];
-
-/// How a benchmark is prompted and graded. Chosen per benchmark with
-/// `--dataset-args '{"gsm8k": {"mode": "native"}}'`; `bench list` shows which
-/// benchmark supports which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Our robust default: zero-shot chat, tolerant extraction.
-    Native,
-    /// EvalScope as its current release (1.14.1) runs the benchmark (prompt,
-    /// few-shot, parser, scorer).
-    Evalscope,
-    /// EvalScope 1.12 and earlier 1.x: the Qwen-Math parser and `math_equal`
-    /// that 1.13.0 replaced with Math-Verify (GSM8K only).
-    Evalscope112,
-    /// lm-evaluation-harness's main task for the benchmark (`gsm8k`,
-    /// `arc_challenge_chat`).
-    LmEval,
-    /// lm-evaluation-harness `gsm8k_cot` (8 fixed chain-of-thought exemplars).
-    LmEvalCot,
-    /// lm-evaluation-harness `gsm8k_cot_zeroshot`.
-    LmEvalCotZeroshot,
-}
-
-impl Mode {
-    /// Every mode, in `bench list` order.
-    pub const ALL: [Mode; 6] = [
-        Mode::Native,
-        Mode::Evalscope,
-        Mode::Evalscope112,
-        Mode::LmEval,
-        Mode::LmEvalCot,
-        Mode::LmEvalCotZeroshot,
-    ];
-
-    /// The name used on the command line and in records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Native => "native",
-            Mode::Evalscope => "evalscope",
-            Mode::Evalscope112 => "evalscope-1.12",
-            Mode::LmEval => "lm-eval",
-            Mode::LmEvalCot => "lm-eval-cot",
-            Mode::LmEvalCotZeroshot => "lm-eval-cot-zeroshot",
-        }
-    }
-
-    /// Parse a mode name.
-    pub fn parse(s: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where a mode's few-shot examples come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShotPolicy {
-    /// The first k rows of the few-shot split, the same for every item
-    /// (EvalScope's rule, and ours).
-    FirstN,
-    /// lm-evaluation-harness's default sampler: one CPython
-    /// `random.Random(seed)` per subset, `sample(fewshot_split, k)` for each
-    /// evaluated item in split order.
-    LmEvalRandom {
-        /// `fewshot_seed` (lm-eval's default 1234).
-        seed: u64,
-    },
-    /// Fixed exemplars written into the task ([`Benchmark::fixed_shots`]).
-    Fixed,
-}
-
-/// What a mode is: its template, extractors and where its rules come from.
-#[derive(Debug, Clone, Copy)]
-pub struct ModeInfo {
-    /// The mode.
-    pub mode: Mode,
-    /// One line for `bench list`.
-    pub summary: &'static str,
-    /// Reference tool and version/commit whose rules this mode follows, or
-    /// `bench` for our own.
-    pub provenance: &'static str,
-    /// Template name in `prompts/`.
-    pub template: &'static str,
-    /// Named extractors; the first is the primary verdict.
-    pub extractors: &'static [&'static str],
-    /// Few-shot examples used unless `few_shot` is given.
-    pub default_few_shot: usize,
-    /// Where few-shot examples come from.
-    pub shots: ShotPolicy,
-    /// The reference task whose YAML pins `num_fewshot: 0`, for modes that
-    /// follow one. lm-eval then ignores `--num_fewshot` for it (with a log
-    /// line saying so), and so does bench with `few_shot`.
-    pub pinned_zero_shot: Option<&'static str>,
-}
-
-impl ModeInfo {
-    /// The number of few-shot examples a run uses when `few_shot` is `asked`
-    /// (`None`: not given), and a warning when the request is ignored.
-    ///
-    /// A mode that follows a task whose YAML pins `num_fewshot: 0`
-    /// ([`ModeInfo::pinned_zero_shot`]) ignores `few_shot`, as lm-eval ignores
-    /// `--num_fewshot` for that task; the warning repeats lm-eval's message.
-    pub fn few_shot_for(&self, asked: Option<usize>) -> (usize, Option<String>) {
-        match (asked, self.pinned_zero_shot) {
-            (Some(n), Some(task)) if n > 0 => (
-                0,
-                Some(format!(
-                    "num_fewshot has been set to 0 for {task} in its config. Manual configuration will be ignored. \
-                     (mode {}: {n} examples asked, none sent, as lm-eval does)",
-                    self.mode
-                )),
-            ),
-            (Some(_), Some(_)) => (0, None),
-            (Some(n), None) => (n, None),
-            (None, _) => (self.default_few_shot, None),
-        }
-    }
-}
+pub use recipe::{
+    Assembly, DocField, Extractor, Recipe, RequestKind, Scorer, ShotPolicy, context, single_turn,
+};
 
 /// One subset (hub config) of a dataset and its files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubsetSource {
     /// Subset name as reported (`main`, `ARC-Easy`).
-    pub name: &'static str,
+    pub name: String,
     /// Split evaluated (`test`).
-    pub eval_split: &'static str,
+    pub eval_split: String,
     /// Parquet path of the evaluated split inside the repo.
-    pub eval_path: &'static str,
+    pub eval_path: String,
     /// Split few-shot examples are drawn from (`train`).
-    pub fewshot_split: &'static str,
+    pub fewshot_split: String,
     /// Parquet path of the few-shot split.
-    pub fewshot_path: &'static str,
+    pub fewshot_path: String,
 }
 
-/// Where a benchmark's data lives on the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DatasetSource {
-    /// `owner/name`.
-    pub repo_id: &'static str,
+impl SubsetSource {
+    /// A subset whose splits live at `<dir>/<split>-00000-of-00001.parquet`,
+    /// the layout the hub's parquet conversion writes.
+    pub fn parquet(name: &str, dir: &str, eval_split: &str, fewshot_split: &str) -> Self {
+        let path = |split: &str| format!("{dir}/{split}-00000-of-00001.parquet");
+        SubsetSource {
+            name: name.into(),
+            eval_split: eval_split.into(),
+            eval_path: path(eval_split),
+            fewshot_split: fewshot_split.into(),
+            fewshot_path: path(fewshot_split),
+        }
+    }
+}
+
+/// How a dataset row becomes sample fields (or what is wrong with it).
+pub type RowParser = Arc<dyn Fn(&Row) -> Result<SampleFields, String> + Send + Sync>;
+
+/// Where a benchmark's rows come from and how they become samples.
+#[derive(Clone)]
+pub struct Dataset {
+    /// `owner/name` on the hub.
+    pub repo_id: String,
     /// Pinned commit sha.
-    pub revision: &'static str,
-    /// Subsets evaluated by default.
-    pub subsets: &'static [SubsetSource],
+    pub revision: String,
+    /// Subsets evaluated by default, in report order.
+    pub subsets: Vec<SubsetSource>,
+    /// Row -> sample fields.
+    pub parse: RowParser,
+}
+
+impl Dataset {
+    /// A dataset from its source and row parser.
+    pub fn new(
+        repo_id: &str,
+        revision: &str,
+        subsets: Vec<SubsetSource>,
+        parse: impl Fn(&Row) -> Result<SampleFields, String> + Send + Sync + 'static,
+    ) -> Self {
+        Dataset {
+            repo_id: repo_id.into(),
+            revision: revision.into(),
+            subsets,
+            parse: Arc::new(parse),
+        }
+    }
+
+    /// The same data restricted to the named subsets (in that order), or
+    /// the first unknown name.
+    pub fn only(&self, names: &[&str]) -> Result<Dataset, String> {
+        let subsets = names
+            .iter()
+            .map(|n| {
+                self.subset(n)
+                    .cloned()
+                    .ok_or_else(|| format!("unknown subset `{n}`"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Dataset {
+            subsets,
+            ..self.clone()
+        })
+    }
+
+    /// A subset by name.
+    pub fn subset(&self, name: &str) -> Option<&SubsetSource> {
+        self.subsets.iter().find(|s| s.name == name)
+    }
+
+    /// Sample fields of a row.
+    pub fn fields(&self, row: &Row) -> Result<SampleFields, String> {
+        (self.parse)(row)
+    }
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("repo_id", &self.repo_id)
+            .field("revision", &self.revision)
+            .field("subsets", &self.subsets)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One evaluation item, built from a dataset row.
@@ -201,6 +159,9 @@ pub struct Sample {
     pub reference: Option<String>,
     /// Worked reasoning (the reference without its final answer line).
     pub reasoning: Option<String>,
+    /// Free-form fields for grouping and templates (`subject`, `level`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Value>,
 }
 
 impl Sample {
@@ -216,6 +177,7 @@ impl Sample {
             target: f.target,
             reference: f.reference,
             reasoning: f.reasoning,
+            metadata: f.metadata,
         }
     }
 }
@@ -236,6 +198,8 @@ pub struct SampleFields {
     pub reference: Option<String>,
     /// See [`Sample::reasoning`].
     pub reasoning: Option<String>,
+    /// See [`Sample::metadata`].
+    pub metadata: BTreeMap<String, Value>,
 }
 
 /// The verdict of one named extractor on one response.
@@ -249,120 +213,165 @@ pub struct Grade {
     pub correct: bool,
 }
 
-/// One accuracy benchmark. See the module docs for how to add one.
-pub trait Benchmark: Send + Sync {
+/// One accuracy benchmark: a dataset and the recipes it can be run with.
+#[derive(Debug, Clone)]
+pub struct Benchmark {
     /// Registry name (`gsm8k`).
-    fn name(&self) -> &'static str;
+    pub name: String,
     /// One line for `bench list`.
-    fn summary(&self) -> &'static str;
-    /// Hub repository, revision and subsets.
-    fn source(&self) -> &'static DatasetSource;
-    /// Supported modes; the first is the default.
-    fn modes(&self) -> &'static [ModeInfo];
-    /// Turn a dataset row into sample fields, or say what is wrong with it.
-    fn to_fields(&self, row: &Row) -> Result<SampleFields, String>;
-    /// The template context for a sample (and its few-shot examples).
-    fn context(&self, mode: &ModeInfo, sample: &Sample, shots: &[Sample]) -> Value;
-    /// Run extractor `name` of `mode` on `response`.
-    fn extract(&self, mode: Mode, name: &str, sample: &Sample, response: &str) -> Option<String>;
-    /// Whether `extracted` matches the gold answer under `mode`'s scorer.
-    fn is_correct(&self, mode: Mode, sample: &Sample, extracted: &str) -> bool;
-    /// The request for `sample`. The default renders the mode's template
-    /// with [`Benchmark::context`] and sends it as one user message (chat)
-    /// or as the prompt (completions); modes that send several turns
-    /// override this.
-    fn prompt(
+    pub summary: String,
+    /// Where the rows come from.
+    pub dataset: Dataset,
+    /// Supported recipes (modes); the first is the default.
+    pub recipes: Vec<Arc<Recipe>>,
+}
+
+impl Benchmark {
+    /// A benchmark from its parts.
+    pub fn new(name: &str, summary: &str, dataset: Dataset, recipes: Vec<Recipe>) -> Self {
+        Benchmark {
+            name: name.into(),
+            summary: summary.into(),
+            dataset,
+            recipes: recipes.into_iter().map(Arc::new).collect(),
+        }
+    }
+
+    /// The recipe with this id (mode name), if the benchmark has it.
+    pub fn recipe(&self, id: &str) -> Option<&Arc<Recipe>> {
+        self.recipes.iter().find(|r| r.id == id)
+    }
+
+    /// The default recipe.
+    ///
+    /// # Panics
+    /// On a benchmark with no recipe, which [`Registry::add`] refuses.
+    pub fn default_recipe(&self) -> &Arc<Recipe> {
+        &self.recipes[0]
+    }
+
+    /// Recipe ids, default first.
+    pub fn recipe_ids(&self) -> Vec<&str> {
+        self.recipes.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    /// The sample of row `index` of `subset`'s split `split`.
+    pub fn sample(
         &self,
-        mode: &ModeInfo,
-        sample: &Sample,
-        shots: &[Sample],
-        prompts: &Prompts,
-        api: ApiKind,
-    ) -> Result<Prompt, PromptError> {
-        templated_prompt(self, mode, sample, shots, prompts, api)
-    }
-    /// Exemplars for [`ShotPolicy::Fixed`] modes.
-    fn fixed_shots(&self, _mode: Mode) -> Vec<SampleFields> {
-        vec![]
-    }
-    /// Generation parameters this mode sends unless overridden.
-    fn generation_defaults(&self, _mode: Mode) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("temperature".into(), Value::from(0.0));
-        m
+        row: &Row,
+        subset: &str,
+        split: &str,
+        index: usize,
+    ) -> Result<Sample, String> {
+        let f = self.dataset.fields(row)?;
+        Ok(Sample::from_fields(f, subset, split, index))
     }
 }
 
-impl dyn Benchmark + '_ {
-    /// The mode's description, if this benchmark supports it.
-    pub fn mode_info(&self, mode: Mode) -> Option<&'static ModeInfo> {
-        self.modes().iter().find(|m| m.mode == mode)
+/// The benchmarks a run can name, built at run time.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    benchmarks: Vec<Arc<Benchmark>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The default mode.
-    pub fn default_mode(&self) -> &'static ModeInfo {
-        &self.modes()[0]
+    /// The benchmarks shipped with bench, in `bench list` order.
+    pub fn builtin() -> Self {
+        let mut r = Registry::new();
+        for b in [
+            gsm8k::gsm8k(),
+            arc::arc(),
+            arc::arc_easy(),
+            arc::arc_challenge(),
+        ] {
+            // The built-in definitions are checked by the registry tests.
+            r.add(b).expect("built-in benchmarks are valid");
+        }
+        r
     }
 
-    /// Every extractor of `mode` on `response`, in order (primary first).
-    pub fn grade(&self, mode: &ModeInfo, sample: &Sample, response: &str) -> Vec<Grade> {
-        mode.extractors
+    /// Add a benchmark; refused when its name is taken, it has no recipe,
+    /// two recipes share an id, or a recipe has no extractor.
+    pub fn add(&mut self, b: Benchmark) -> Result<(), String> {
+        if self.get(&b.name).is_some() {
+            return Err(format!("benchmark `{}` is defined twice", b.name));
+        }
+        if b.recipes.is_empty() {
+            return Err(format!("benchmark `{}` has no recipe", b.name));
+        }
+        for (i, r) in b.recipes.iter().enumerate() {
+            if b.recipes[..i].iter().any(|o| o.id == r.id) {
+                return Err(format!("benchmark `{}`: recipe `{}` twice", b.name, r.id));
+            }
+            if r.extractors.is_empty() {
+                return Err(format!(
+                    "benchmark `{}`: recipe `{}` has no extractor",
+                    b.name, r.id
+                ));
+            }
+        }
+        self.benchmarks.push(Arc::new(b));
+        Ok(())
+    }
+
+    /// Every benchmark, in `bench list` order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Benchmark>> {
+        self.benchmarks.iter()
+    }
+
+    /// Look a benchmark up by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Benchmark>> {
+        self.benchmarks.iter().find(|b| b.name == name).cloned()
+    }
+
+    /// Every recipe id of any benchmark, each once, in registry order.
+    pub fn recipe_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in self.benchmarks.iter().flat_map(|b| b.recipe_ids()) {
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
+            }
+        }
+        out
+    }
+
+    /// Registry names closest to `name` (for "did you mean").
+    pub fn suggest(&self, name: &str) -> Vec<String> {
+        let name = name.to_lowercase();
+        let mut scored: Vec<(usize, &str)> = self
+            .benchmarks
             .iter()
-            .map(|name| {
-                let extracted = self.extract(mode.mode, name, sample, response);
-                let correct = extracted
-                    .as_deref()
-                    .is_some_and(|e| self.is_correct(mode.mode, sample, e));
-                Grade {
-                    extractor: name.to_string(),
-                    extracted,
-                    correct,
-                }
-            })
+            .map(|b| (edit_distance(&name, &b.name), b.name.as_str()))
+            .filter(|(d, n)| *d <= 3.max(n.len() / 3) || n.contains(&name))
+            .collect();
+        scored.sort();
+        scored
+            .into_iter()
+            .map(|(_, n)| n.to_string())
+            .take(3)
             .collect()
     }
 }
 
-/// The mode's template rendered with [`Benchmark::context`], as one turn:
-/// the default [`Benchmark::prompt`], and what overriding benchmarks call for
-/// their single-turn modes.
-pub fn templated_prompt<B: Benchmark + ?Sized>(
-    bench: &B,
-    mode: &ModeInfo,
-    sample: &Sample,
-    shots: &[Sample],
-    prompts: &Prompts,
-    api: ApiKind,
-) -> Result<Prompt, PromptError> {
-    let text = prompts.render(mode.template, bench.context(mode, sample, shots))?;
-    Ok(single_turn(text, api))
+/// The built-in registry, built on first use.
+pub fn registry() -> &'static Registry {
+    static BUILTIN: LazyLock<Registry> = LazyLock::new(Registry::builtin);
+    &BUILTIN
 }
 
-/// One user message (chat) or the plain prompt (completions).
-pub fn single_turn(text: String, api: ApiKind) -> Prompt {
-    match api {
-        ApiKind::Chat => Prompt::Messages(vec![Message {
-            role: "user".into(),
-            content: text,
-        }]),
-        ApiKind::Completions => Prompt::Text(text),
-    }
+/// Look a built-in benchmark up by name.
+pub fn get(name: &str) -> Option<Arc<Benchmark>> {
+    registry().get(name)
 }
 
-/// Look a benchmark up by name.
-pub fn get(name: &str) -> Option<&'static dyn Benchmark> {
-    ALL.iter().copied().find(|b| b.name() == name)
-}
-
-/// Registry names closest to `name` (for "did you mean").
-pub fn suggest(name: &str) -> Vec<&'static str> {
-    let mut scored: Vec<(usize, &'static str)> = ALL
-        .iter()
-        .map(|b| (edit_distance(&name.to_lowercase(), b.name()), b.name()))
-        .filter(|(d, n)| *d <= 3.max(n.len() / 3) || n.contains(&name.to_lowercase()))
-        .collect();
-    scored.sort();
-    scored.into_iter().map(|(_, n)| n).take(3).collect()
+/// Built-in names closest to `name` (for "did you mean").
+pub fn suggest(name: &str) -> Vec<String> {
+    registry().suggest(name)
 }
 
 /// Levenshtein distance (names are short, so the simple DP is fine).
@@ -381,8 +390,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Read a string field from a row.
-pub(crate) fn str_field(row: &Row, key: &str) -> Result<String, String> {
+/// Read a string field from a row (a row parser's most common step).
+pub fn str_field(row: &Row, key: &str) -> Result<String, String> {
     match row.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format!("column `{key}` is not a string: {other}")),
@@ -393,37 +402,68 @@ pub(crate) fn str_field(row: &Row, key: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::Prompts;
 
     #[test]
     fn names_unique_and_templates_exist() {
         let prompts = Prompts::load(None).unwrap();
-        let mut names: Vec<_> = ALL.iter().map(|b| b.name()).collect();
+        let reg = registry();
+        let mut names: Vec<_> = reg.iter().map(|b| b.name.clone()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), ALL.len(), "duplicate benchmark names");
-        for b in ALL {
-            assert!(!b.modes().is_empty(), "{} has no mode", b.name());
-            for m in b.modes() {
+        assert_eq!(names.len(), reg.iter().count(), "duplicate benchmark names");
+        for b in reg.iter() {
+            assert!(!b.recipes.is_empty(), "{} has no recipe", b.name);
+            for r in &b.recipes {
                 assert!(
-                    prompts.has(m.template),
+                    prompts.has(&r.template),
                     "{}: template {} missing",
-                    b.name(),
-                    m.template
+                    b.name,
+                    r.template
                 );
                 assert!(
-                    !m.extractors.is_empty(),
+                    !r.extractors.is_empty(),
                     "{} {}: no extractor",
-                    b.name(),
-                    m.mode
+                    b.name,
+                    r.id
                 );
+                assert!(!r.summary.is_empty(), "{} {}: no summary", b.name, r.id);
             }
             assert_eq!(
-                b.source().revision.len(),
+                b.dataset.revision.len(),
                 40,
                 "{}: revision must be a commit sha",
-                b.name()
+                b.name
             );
         }
+    }
+
+    #[test]
+    fn registry_refuses_bad_entries() {
+        let mut reg = Registry::builtin();
+        let gsm8k = get("gsm8k").unwrap();
+        let e = reg.add((*gsm8k).clone()).unwrap_err();
+        assert!(e.contains("`gsm8k` is defined twice"), "{e}");
+        let mut b = (*gsm8k).clone();
+        b.name = "gsm8k_twice".into();
+        b.recipes.push(b.recipes[0].clone());
+        assert!(reg.add(b).unwrap_err().contains("recipe `native` twice"));
+        let mut b = (*gsm8k).clone();
+        b.name = "gsm8k_none".into();
+        b.recipes.clear();
+        assert!(reg.add(b).unwrap_err().contains("no recipe"));
+        let mut b = (*gsm8k).clone();
+        b.name = "gsm8k_blind".into();
+        let mut r = (*b.recipes[0]).clone();
+        r.extractors.clear();
+        b.recipes = vec![Arc::new(r)];
+        assert!(reg.add(b).unwrap_err().contains("no extractor"));
+        // A new name is taken, and found.
+        let mut b = (*gsm8k).clone();
+        b.name = "gsm8k_copy".into();
+        reg.add(b).unwrap();
+        assert!(reg.get("gsm8k_copy").is_some());
+        assert!(registry().get("gsm8k_copy").is_none());
     }
 
     /// Issue 9 item 19: lm-eval ignores `--num_fewshot` for tasks whose YAML
@@ -437,9 +477,9 @@ mod tests {
         ] {
             let b = get(bench).unwrap();
             let m = b
-                .modes()
+                .recipes
                 .iter()
-                .find(|m| m.pinned_zero_shot == Some(task))
+                .find(|m| m.pinned_zero_shot.as_deref() == Some(task))
                 .unwrap();
             let (n, warning) = m.few_shot_for(Some(2));
             assert_eq!(n, 0, "{task}");
@@ -455,9 +495,9 @@ mod tests {
             // lm-eval's default sampler, should the task ever draw shots.
             assert_eq!(m.shots, ShotPolicy::LmEvalRandom { seed: 1234 });
         }
-        // Other modes take the number asked.
+        // Other recipes take the number asked.
         let gsm8k = get("gsm8k").unwrap();
-        let lm = gsm8k.mode_info(Mode::LmEval).unwrap();
+        let lm = gsm8k.recipe("lm-eval").unwrap();
         assert_eq!(lm.few_shot_for(Some(2)), (2, None));
         assert_eq!(lm.few_shot_for(None), (5, None));
     }
@@ -465,7 +505,60 @@ mod tests {
     #[test]
     fn did_you_mean() {
         assert_eq!(suggest("gsm8"), vec!["gsm8k"]);
-        assert!(suggest("arc_chalenge").contains(&"arc_challenge"));
+        assert!(suggest("arc_chalenge").contains(&"arc_challenge".to_string()));
         assert!(suggest("zzzzzzzzzzzz").is_empty());
+    }
+
+    /// Every extractor of every recipe reads the answer written in that
+    /// recipe's own format ([`Recipe::format_answer`]), and the scorer takes
+    /// it, on the fixture rows of every subset: a recipe whose extractor
+    /// cannot read its own format (a wrong regex, a misnamed or missing
+    /// extractor) fails here, not as a silent `no_answer` in a run.
+    #[test]
+    fn every_extractor_reads_its_recipe_answer_format() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub/datasets");
+        let mut checked = 0;
+        for b in registry().iter() {
+            for subset in &b.dataset.subsets {
+                let path = fixtures.join(&b.dataset.repo_id).join(&subset.eval_path);
+                let rows = crate::dataset::read_parquet(&path).unwrap();
+                assert!(!rows.is_empty(), "{}", path.display());
+                for (i, row) in rows.iter().enumerate().take(3) {
+                    let s = b.sample(row, &subset.name, &subset.eval_split, i).unwrap();
+                    for r in &b.recipes {
+                        let response = r.format_answer(&s);
+                        let grades = r.grade(&s, &response);
+                        assert_eq!(grades.len(), r.extractors.len());
+                        for g in grades {
+                            let what = format!("{} {} {}: {response:?}", b.name, r.id, g.extractor);
+                            assert!(g.extracted.is_some(), "{what}: no answer");
+                            assert!(g.correct, "{what}: {:?} judged wrong", g.extracted);
+                            checked += 1;
+                        }
+                        // And a response with no answer in it is no answer
+                        // for the recipe's primary extractor (or wrong).
+                        let none = r.grade(&s, "I do not know.");
+                        assert!(!none[0].correct, "{} {}", b.name, r.id);
+                    }
+                }
+            }
+        }
+        assert!(checked > 0);
+    }
+
+    #[test]
+    fn recipe_ids_in_registry_order() {
+        assert_eq!(
+            registry().recipe_ids(),
+            [
+                "native",
+                "evalscope",
+                "evalscope-1.12",
+                "lm-eval",
+                "lm-eval-cot",
+                "lm-eval-cot-zeroshot"
+            ]
+        );
     }
 }

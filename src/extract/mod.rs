@@ -2,8 +2,8 @@
 //!
 //! Owns the building blocks (last `\boxed{}`, last `ANSWER:` line, last
 //! "answer is", last number, choice letters) and numeric normalisation. Each
-//! benchmark mode composes them into *named* extractors (see
-//! [`crate::benchmarks::ModeInfo::extractors`]); every named extractor runs on
+//! recipe composes them into *named* extractors (see
+//! [`crate::benchmarks::Recipe::extractors`]); every named extractor runs on
 //! every response so the report can show how much the grading moves the score.
 //! An extractor returns `None` when the response holds no answer it can find,
 //! which the reports count apart from wrong answers.

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use bench::benchmarks::{self, Benchmark};
+use bench::benchmarks::{self, Benchmark, Scorer};
+use bench::client::ApiKind;
 use bench::config::Limit;
 use bench::eval::{EvalError, run_eval};
 use bench::fake::openai::{FakeOpenAi, FakeOptions, Reply};
@@ -163,7 +164,7 @@ async fn report_json_matches_schema() {
 async fn every_registered_benchmark_runs_end_to_end() {
     let hub = start_hub().await;
     let server = start_oracle(vec![]).await;
-    for b in benchmarks::ALL {
+    for b in benchmarks::registry().iter() {
         let tmp = tempfile::tempdir().unwrap();
         let out_dir = tmp.path().join("run");
         let mut cfg = config(
@@ -171,68 +172,132 @@ async fn every_registered_benchmark_runs_end_to_end() {
             &hub.url(),
             &tmp.path().join("cache"),
             &out_dir,
-            &[b.name()],
+            &[&b.name],
         );
         cfg.limit = Some(Limit::Count(2));
         let out = run_eval(cfg, CancellationToken::new())
             .await
-            .unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name));
         for r in out.report.results.iter().filter(|r| r.primary) {
             assert!(
                 r.stats.n > 0 && r.stats.accuracy == 1.0,
                 "{}: {r:?}",
-                b.name()
+                b.name
             );
         }
     }
 }
 
-/// A benchmark defined outside the crate: the trait and a plan are all it
-/// takes to run (the registry line only makes it reachable by name).
-struct Gsm8kReversed;
-
-impl Benchmark for Gsm8kReversed {
-    fn name(&self) -> &'static str {
-        "gsm8k_reversed"
-    }
-    fn summary(&self) -> &'static str {
-        "test-only benchmark"
-    }
-    fn source(&self) -> &'static benchmarks::DatasetSource {
-        benchmarks::gsm8k::Gsm8k.source()
-    }
-    fn modes(&self) -> &'static [benchmarks::ModeInfo] {
-        benchmarks::gsm8k::Gsm8k.modes()
-    }
-    fn to_fields(&self, row: &bench::dataset::Row) -> Result<benchmarks::SampleFields, String> {
-        benchmarks::gsm8k::Gsm8k.to_fields(row)
-    }
-    fn context(
-        &self,
-        m: &benchmarks::ModeInfo,
-        s: &benchmarks::Sample,
-        shots: &[benchmarks::Sample],
-    ) -> serde_json::Value {
-        benchmarks::gsm8k::Gsm8k.context(m, s, shots)
-    }
-    fn extract(
-        &self,
-        m: benchmarks::Mode,
-        n: &str,
-        s: &benchmarks::Sample,
-        r: &str,
-    ) -> Option<String> {
-        benchmarks::gsm8k::Gsm8k.extract(m, n, s, r)
-    }
-    fn is_correct(&self, _m: benchmarks::Mode, s: &benchmarks::Sample, e: &str) -> bool {
-        // Scores the opposite of gsm8k, so the test can tell it was used.
-        !bench::extract::numbers_equal(e, &s.target)
-    }
+/// The fixture sample a request asks about: the one whose question starts
+/// latest in the request's text (few-shot examples come before the item;
+/// with a prefill the item is not the last message).
+fn asked_sample<'a>(
+    samples: &'a [benchmarks::Sample],
+    body: &serde_json::Value,
+) -> Option<&'a benchmarks::Sample> {
+    let text = match body.get("messages").and_then(|m| m.as_array()) {
+        Some(messages) => messages
+            .iter()
+            .filter_map(|m| m.get("content").and_then(|c| c.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => bench::fake::openai::prompt_text(body),
+    };
+    samples
+        .iter()
+        .filter_map(|s| text.rfind(s.question.as_str()).map(|pos| (pos, s)))
+        .max_by_key(|(pos, s)| (*pos, s.question.len()))
+        .map(|(_, s)| s)
 }
 
+/// Every (benchmark, recipe) pair, end to end, against a server answering
+/// in that recipe's own target format: every extractor of every recipe must
+/// find the answer and the scorer must accept it, on every subset, for
+/// both endpoint kinds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_recipe_of_every_benchmark_grades_its_own_answer_format() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let samples = support::fixture_samples();
+    let mut pairs = 0;
+    for b in benchmarks::registry().iter() {
+        let mine: Vec<benchmarks::Sample> = samples
+            .iter()
+            .filter(|(n, _)| *n == b.name)
+            .map(|(_, s)| s.clone())
+            .collect();
+        for recipe in &b.recipes {
+            for api in [ApiKind::Chat, ApiKind::Completions] {
+                let (r, m) = (recipe.clone(), mine.clone());
+                let server = FakeOpenAi::start(FakeOptions::responding(move |body| {
+                    match asked_sample(&m, body) {
+                        Some(s) => Reply::text(r.format_answer(s)),
+                        None => Reply::text("I cannot find the question."),
+                    }
+                }))
+                .await;
+                let out_dir = tmp.path().join(format!("{}-{}-{api:?}", b.name, recipe.id));
+                let mut cfg = config(&server.url(), &hub.url(), &cache, &out_dir, &[&b.name]);
+                cfg.benchmarks = bench::config::plan_benchmarks(
+                    std::slice::from_ref(&b.name),
+                    Some(&format!(r#"{{"{}": {{"mode": "{}"}}}}"#, b.name, recipe.id)),
+                )
+                .unwrap();
+                cfg.client.api = api;
+                cfg.limit = Some(Limit::Count(3));
+                let out = run_eval(cfg, CancellationToken::new())
+                    .await
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", b.name, recipe.id));
+                let what = format!("{} {} {api:?}", b.name, recipe.id);
+                let rows: Vec<_> = out
+                    .report
+                    .results
+                    .iter()
+                    .filter(|r| r.subset != "all")
+                    .collect();
+                assert_eq!(
+                    rows.len(),
+                    b.dataset.subsets.len() * recipe.extractors.len(),
+                    "{what}: one row per subset and extractor"
+                );
+                for r in rows {
+                    assert_eq!(r.mode, recipe.id, "{what}");
+                    assert!(
+                        r.stats.n == 3 && r.stats.accuracy == 1.0,
+                        "{what} {} {}: {:?}",
+                        r.subset,
+                        r.extractor,
+                        r.stats
+                    );
+                }
+                pairs += 1;
+            }
+        }
+    }
+    // 6 gsm8k recipes, 3 recipes for each of the 3 ARC entries, two APIs.
+    assert_eq!(pairs, 2 * (6 + 3 * 3));
+}
+
+/// A benchmark defined outside the crate, at run time: gsm8k's data and the
+/// shared native maths recipe with a scorer of its own (the opposite of
+/// gsm8k's, so the test can tell it was used). A registry entry makes it
+/// reachable by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_benchmark_runs_end_to_end() {
-    static NEW: Gsm8kReversed = Gsm8kReversed;
+    let recipe = benchmarks::math::native("gsm8k_boxed.jinja").with_scorer(Scorer::new(
+        "reversed",
+        |s: &benchmarks::Sample, e: &str| !bench::extract::numbers_equal(e, &s.target),
+    ));
+    let mut registry = benchmarks::Registry::builtin();
+    registry
+        .add(Benchmark::new(
+            "gsm8k_reversed",
+            "test-only benchmark",
+            benchmarks::gsm8k::dataset(),
+            vec![recipe],
+        ))
+        .unwrap();
     let hub = start_hub().await;
     let server = start_oracle(vec![]).await;
     let tmp = tempfile::tempdir().unwrap();
@@ -244,11 +309,86 @@ async fn a_new_benchmark_runs_end_to_end() {
         &out_dir,
         &["gsm8k"],
     );
-    cfg.benchmarks[0].bench = &NEW;
+    cfg.benchmarks =
+        bench::config::plan_benchmarks_in(&registry, &["gsm8k_reversed".into()], None).unwrap();
     let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
     let row = primary(&out.report, "gsm8k_reversed", "main");
     assert_eq!((row.stats.n, row.stats.correct), (5, 0));
     assert!(out_dir.join("samples/gsm8k_reversed.jsonl").is_file());
+}
+
+/// A multiple-choice benchmark on the shared recipes is a dataset definition
+/// (files and a row parser) plus a registry entry: no grading code. This one
+/// reads ARC-Easy's fixture with its own column mapping, keeps the numeric
+/// labels' order and records the first label as metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiple_choice_benchmark_is_a_dataset_and_a_registry_entry() {
+    fn row_to_fields(row: &bench::dataset::Row) -> Result<benchmarks::SampleFields, String> {
+        let question = row["question"].as_str().ok_or("no question")?.to_string();
+        let list = |k: &str| -> Vec<String> {
+            row["choices"][k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let labels = list("label");
+        let key = row["answerKey"].as_str().ok_or("no answerKey")?;
+        let gold = labels
+            .iter()
+            .position(|l| l == key)
+            .ok_or("answerKey not a label")?;
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("first_label".to_string(), serde_json::json!(labels[0]));
+        Ok(benchmarks::SampleFields {
+            question,
+            choices: list("text"),
+            target: bench::extract::letters(gold + 1)[gold].to_string(),
+            metadata,
+            ..Default::default()
+        })
+    }
+    let arc = benchmarks::get("arc").unwrap();
+    let dataset = benchmarks::Dataset::new(
+        &arc.dataset.repo_id,
+        &arc.dataset.revision,
+        vec![benchmarks::SubsetSource::parquet(
+            "easy", "ARC-Easy", "test", "train",
+        )],
+        row_to_fields,
+    );
+    let mut registry = benchmarks::Registry::builtin();
+    registry
+        .add(Benchmark::new(
+            "science_mcq",
+            "ARC-Easy, read another way",
+            dataset,
+            vec![benchmarks::mcq::native(), benchmarks::mcq::evalscope()],
+        ))
+        .unwrap();
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    for mode in ["native", "evalscope"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = config(
+            &server.url(),
+            &hub.url(),
+            &tmp.path().join("cache"),
+            &tmp.path().join("run"),
+            &["gsm8k"],
+        );
+        cfg.benchmarks = bench::config::plan_benchmarks_in(
+            &registry,
+            &["science_mcq".into()],
+            Some(&format!(r#"{{"science_mcq": {{"mode": "{mode}"}}}}"#)),
+        )
+        .unwrap();
+        let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+        let row = primary(&out.report, "science_mcq", "easy");
+        assert_eq!(row.mode, mode);
+        assert_eq!((row.stats.n, row.stats.correct), (5, 5), "{mode}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

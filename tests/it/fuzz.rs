@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use bench::benchmarks::{ALL, Sample};
+use bench::benchmarks::{Sample, registry};
 use bench::client::sse::SseParser;
 use bench::record::{SampleRecord, read_journal_file};
 use proptest::prelude::*;
@@ -261,8 +261,8 @@ fn extreme() -> impl Strategy<Value = String> {
 /// extractor and the scorer on what it extracted.
 fn grade_everywhere(response: &str, gold: &str, options: usize) -> usize {
     let mut graded = 0;
-    for b in ALL {
-        for mode in b.modes() {
+    for b in registry().iter() {
+        for mode in &b.recipes {
             let sample = Sample {
                 subset: "s".into(),
                 split: "test".into(),
@@ -273,8 +273,9 @@ fn grade_everywhere(response: &str, gold: &str, options: usize) -> usize {
                 target: gold.into(),
                 reference: Some(format!("steps\n#### {gold}")),
                 reasoning: Some("steps".into()),
+                metadata: Default::default(),
             };
-            let grades = b.grade(mode, &sample, response);
+            let grades = mode.grade(&sample, response);
             assert_eq!(grades.len(), mode.extractors.len());
             graded += grades.len();
         }

@@ -87,7 +87,7 @@ async fn rescore_output_onto_its_source_or_another_run_is_refused() {
     let rescore = |output: Option<std::path::PathBuf>| {
         bench::rescore::rescore(bench::rescore::RescoreConfig {
             source: run.clone(),
-            mode: bench::benchmarks::Mode::LmEval,
+            mode: "lm-eval".into(),
             output,
             hub: hubcfg.clone(),
         })
@@ -106,7 +106,7 @@ async fn rescore_output_onto_its_source_or_another_run_is_refused() {
     rescore(Some(dir.clone())).await.unwrap();
     let err = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
-        mode: bench::benchmarks::Mode::Evalscope,
+        mode: "evalscope".into(),
         output: Some(dir),
         hub: hubcfg.clone(),
     })
@@ -428,7 +428,7 @@ async fn rescore_uses_the_recorded_dataset_revision_and_checks_sha256() {
     let rescore = || {
         bench::rescore::rescore(bench::rescore::RescoreConfig {
             source: run.clone(),
-            mode: bench::benchmarks::Mode::LmEval,
+            mode: "lm-eval".into(),
             output: Some(tmp.path().join("out")),
             hub: hubcfg.clone(),
         })
@@ -487,7 +487,7 @@ async fn rescore_of_a_run_interrupted_before_its_second_benchmark_works() {
     );
     let (_, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
-        mode: bench::benchmarks::Mode::LmEval,
+        mode: "lm-eval".into(),
         output: None,
         hub: bench::hub::HubConfig {
             endpoint: hub.url(),
@@ -578,9 +578,9 @@ async fn fake_hub_fixtures_never_enter_a_cache_with_real_data() {
     let b = bench::benchmarks::get("gsm8k").unwrap();
     let file = bench::hub::HubFile {
         repo_type: bench::hub::RepoType::Dataset,
-        repo_id: b.source().repo_id.into(),
-        revision: b.source().revision.into(),
-        path: b.source().subsets[0].eval_path.into(),
+        repo_id: b.dataset.repo_id.clone(),
+        revision: b.dataset.revision.clone(),
+        path: b.dataset.subsets[0].eval_path.clone(),
     };
     let err = h.fetch(&file).await.unwrap_err().to_string();
     assert!(err.contains("fake-hub fixtures"), "{err}");

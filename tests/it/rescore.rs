@@ -39,7 +39,7 @@ async fn rescore_native_run_with_lm_eval_and_evalscope() {
     // flexible-extract takes the last number.
     let (dir, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
-        mode: bench::benchmarks::Mode::LmEval,
+        mode: "lm-eval".into(),
         output: None,
         hub: hubcfg.clone(),
     })
@@ -100,7 +100,7 @@ async fn rescore_native_run_with_lm_eval_and_evalscope() {
     // EvalScope: its chain reads `\boxed{}` and `ANSWER:` too.
     let (_, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
-        mode: bench::benchmarks::Mode::Evalscope,
+        mode: "evalscope".into(),
         output: Some(tmp.path().join("es")),
         hub: hubcfg.clone(),
     })
@@ -113,7 +113,7 @@ async fn rescore_native_run_with_lm_eval_and_evalscope() {
     // A mode a benchmark lacks is a clear error.
     let err = bench::rescore::rescore(bench::rescore::RescoreConfig {
         source: run.clone(),
-        mode: bench::benchmarks::Mode::LmEvalCot,
+        mode: "lm-eval-cot".into(),
         output: Some(tmp.path().join("x")),
         hub: hubcfg,
     })

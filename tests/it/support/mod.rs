@@ -20,11 +20,8 @@ pub fn fixtures_hub() -> PathBuf {
 /// Commits the fake hub reports: the revisions our benchmarks pin.
 pub fn pinned_commits() -> HashMap<String, String> {
     let mut m = HashMap::new();
-    for b in benchmarks::ALL {
-        m.insert(
-            b.source().repo_id.to_string(),
-            b.source().revision.to_string(),
-        );
+    for b in benchmarks::registry().iter() {
+        m.insert(b.dataset.repo_id.clone(), b.dataset.revision.clone());
     }
     m
 }
@@ -37,16 +34,26 @@ pub async fn start_hub() -> FakeHub {
 /// question text -> gold answer, for every test fixture item of every benchmark.
 pub fn gold_table() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for b in benchmarks::ALL {
-        for s in b.source().subsets {
+    for (_, s) in fixture_samples() {
+        out.push((s.question, s.target));
+    }
+    out
+}
+
+/// Every eval item of every registered benchmark's fixtures, with the name
+/// of its benchmark.
+pub fn fixture_samples() -> Vec<(String, bench::benchmarks::Sample)> {
+    let mut out = Vec::new();
+    for b in benchmarks::registry().iter() {
+        for s in &b.dataset.subsets {
             let path = fixtures_hub()
                 .join("datasets")
-                .join(b.source().repo_id)
-                .join(s.eval_path);
+                .join(&b.dataset.repo_id)
+                .join(&s.eval_path);
             let rows = bench::dataset::read_parquet(&path).expect("fixture parquet");
-            for r in rows {
-                let f = b.to_fields(&r).expect("fixture row");
-                out.push((f.question, f.target));
+            for (i, r) in rows.iter().enumerate() {
+                let sample = b.sample(r, &s.name, &s.eval_split, i).expect("fixture row");
+                out.push((b.name.clone(), sample));
             }
         }
     }
