@@ -33,6 +33,11 @@
 # quantized kernels turn compute-bound with several rows, and 896-wide rows
 # miss its repacked AVX512-VNNI path, which needs multiples of 256), 512-token
 # prefill 6.4 s (15.3 s before long prefills expanded the matrices to f32)
+# Own F16 kernel (src/engine/linear.rs), 2026-12-03, same file, N=32, two
+# runs while other builds ran: load 1.7/1.9 s, batch 1 decode 12.9/13.9 tok/s
+# (0.78x/1.23x llama-server's 16.5/11.3 in the same run, same tokens), batch
+# 8 45.0 tok/s (3.5x/3.2x), 512-token prefill 6.3/9.3 s (llama-server 6.3 s:
+# 1.48x in the second run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
