@@ -1,8 +1,9 @@
 //! `bench`: LLM accuracy benchmarks and serving-performance sweeps against
 //! OpenAI-compatible servers.
 //!
-//! The binary (`src/main.rs`) is glue; everything lives here so that tests and
-//! other programs can drive a whole run in-process:
+//! The binary (`src/main.rs` and its `src/cli/`) parses the command line into
+//! the validated configs this library takes; everything else lives here so
+//! that tests and other programs can drive a whole run in-process:
 //!
 //! - [`hub`] fetches dataset files from the Hugging Face hub into the shared
 //!   HF cache layout; [`dataset`] reads them (parquet, via arrow).
@@ -33,7 +34,6 @@
 #![warn(missing_docs)]
 
 pub mod benchmarks;
-pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod config;

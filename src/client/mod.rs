@@ -36,7 +36,7 @@ use retry::{backoff, is_retryable, kind_for_status};
 use sse::SseParser;
 
 /// Which OpenAI endpoint to call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiKind {
     /// `POST {base}/chat/completions` with `messages`.

@@ -140,7 +140,7 @@ impl RequestRecord {
 }
 
 /// How much of each request `requests.jsonl` keeps (`--record`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordLevel {
     /// One line per request with every SSE event's arrival time and kind

@@ -156,7 +156,7 @@ fn is_numeric(t: &clap::builder::ValueParser) -> bool {
 
 #[test]
 fn the_table_lists_every_numeric_flag_of_every_command() {
-    let cli = bench::cli::Cli::command();
+    let cli = crate::bench_cli::Cli::command();
     let mut found = BTreeSet::new();
     for sub in cli.get_subcommands() {
         for arg in sub.get_arguments() {
@@ -660,11 +660,11 @@ fn random_prompts_beyond_the_memory_budget_are_fewer_and_reused() {
         "--max-prompt-length",
         "40",
     ];
-    let a = match bench::cli::Cli::try_parse_from(argv)
+    let a = match crate::bench_cli::Cli::try_parse_from(argv)
         .expect("flags parse")
         .command
     {
-        bench::cli::Command::Perf(a) => *a,
+        crate::bench_cli::Command::Perf(a) => a.workload_options(),
         other => panic!("expected perf, got {other:?}"),
     };
     let cache = tempfile::tempdir().expect("tempdir");
