@@ -29,10 +29,11 @@ use crate::prompt::Prompts;
 use crate::pyrandom::PyRandom;
 use crate::record::{
     BenchmarkSettings, DatasetFileRecord, DatasetRecord, Outcome, ReportData, RunDir, RunManifest,
-    RunSettings, SCHEMA_VERSION, SampleRecord, ToolInfo,
+    RunSettings, SCHEMA_VERSION, SampleRecord,
 };
 use crate::redact::strip_userinfo;
 use crate::report;
+use crate::util::{ToolInfo, now_rfc3339};
 
 /// Why an eval could not run (item failures are not errors: they are
 /// recorded). Each message names the flag, file, server or item at fault.
@@ -899,16 +900,6 @@ fn make_record(
             rec
         }
     }
-}
-
-/// Current UTC time as RFC 3339.
-pub fn now_rfc3339() -> String {
-    // Whole seconds: enough for a run record, and easier to read.
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]

@@ -55,3 +55,4 @@ pub mod rescore;
 pub mod rundir;
 pub mod score;
 pub mod serve;
+pub mod util;

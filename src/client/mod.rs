@@ -12,6 +12,7 @@
 //! has the types and [`Client`], which ties them together.
 
 mod endpoints;
+pub mod events;
 pub mod h1;
 mod parse;
 mod retry;

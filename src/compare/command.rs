@@ -284,7 +284,7 @@ pub fn run(a: &CompareConfig) -> Result<CompareOutcome, CompareRunError> {
         (text, worse, what)
     };
     if let Some(path) = &a.output {
-        crate::record::write_atomic(path, text.as_bytes()).map_err(|source| {
+        crate::util::write_atomic(path, text.as_bytes()).map_err(|source| {
             CompareRunError::Write {
                 path: path.clone(),
                 source,

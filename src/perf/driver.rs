@@ -18,8 +18,8 @@ use super::summary::{LevelSummary, PERF_SCHEMA_VERSION, PerfDir, PerfSettings, P
 use crate::client::{
     ApiKind, Client, ClientConfig, Message, Prompt, RequestError, resolve_endpoints,
 };
-use crate::record::ToolInfo;
 use crate::redact::strip_userinfo;
+use crate::util::ToolInfo;
 
 /// Most events a response's buffer reserves before the first one arrives
 /// (it grows past this as needed).
@@ -360,7 +360,7 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         schema_version: PERF_SCHEMA_VERSION,
         kind: "perf".into(),
         tool: ToolInfo::current(),
-        created_at: crate::eval::now_rfc3339(),
+        created_at: crate::util::now_rfc3339(),
         status: "running".into(),
         settings: PerfSettings {
             model: cfg.model.clone(),
