@@ -24,7 +24,8 @@
 //!   their comparison pages.
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
-//! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - `fake` (cargo feature `fake`, on for tests and examples) holds the fake
+//!   hub and fake OpenAI server used by tests.
 //! - [`engine`] runs a model in process (candle, CPU): GGUF loading and
 //!   greedy generation.
 //! - [`range`] holds the bounds of every numeric flag and the one wording of
@@ -41,6 +42,7 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod extract;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod hub;
 pub mod mock;
