@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::benchmarks::{Benchmark, RequestKind, Sample, ShotPolicy};
-use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
+use crate::client::{Client, Completion, Prompt, RequestError, ServerError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
 use crate::engine::Engine;
@@ -39,37 +39,10 @@ use crate::util::{ToolInfo, now_rfc3339};
 /// recorded). Each message names the flag, file, server or item at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    /// The server did not answer `/models`.
-    #[error("cannot reach the server at {url} (--api-url): {source}")]
-    Unreachable {
-        /// The models URL tried.
-        url: String,
-        /// Cause.
-        source: RequestError,
-    },
-    /// The server refused the API key (HTTP 401/403).
-    #[error(
-        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable",
-        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" }
-    )]
-    Unauthorized {
-        /// The models URL tried.
-        url: String,
-        /// 401 or 403.
-        status: u16,
-        /// Whether a key was sent.
-        key_sent: bool,
-    },
-    /// The model is not served.
-    #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
-    UnknownModel {
-        /// Requested model.
-        model: String,
-        /// Server URL.
-        url: String,
-        /// What `/models` listed.
-        served: Vec<String>,
-    },
+    /// The server cannot take the run (unreachable, refused the key, does
+    /// not serve the model).
+    #[error(transparent)]
+    Server(#[from] ServerError),
     /// Bad `--api-url` and the like.
     #[error("{0}")]
     Config(String),
@@ -244,23 +217,22 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             r = client.list_models() => r,
             _ = cancel.cancelled() => return Err(EvalError::Interrupted),
         };
-        let served = models.map_err(|source| match source.status {
-            Some(status @ (401 | 403)) => EvalError::Unauthorized {
-                url: strip_userinfo(&endpoints.models),
-                status,
-                key_sent: cfg.client.api_key.is_some(),
-            },
-            _ => EvalError::Unreachable {
-                url: strip_userinfo(&endpoints.models),
+        let served = models.map_err(|source| {
+            ServerError::from_models(
                 source,
-            },
+                strip_userinfo(&endpoints.models),
+                "--api-url",
+                cfg.client.api_key.is_some(),
+                false,
+            )
         })?;
         if !served.contains(&cfg.model) {
-            return Err(EvalError::UnknownModel {
+            return Err(ServerError::UnknownModel {
                 model: cfg.model.clone(),
                 url: strip_userinfo(&endpoints.base),
                 served,
-            });
+            }
+            .into());
         }
         // Recorded and shown: credentials in the URL stay out.
         (
