@@ -43,6 +43,9 @@ pub enum EvalError {
     /// not serve the model).
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// A bad client setting (`--api-url`, a header, the key).
+    #[error(transparent)]
+    Client(#[from] crate::client::ConfigError),
     /// Bad `--api-url` and the like.
     #[error("{0}")]
     Config(String),
@@ -207,10 +210,8 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             IN_PROCESS.to_string(),
         )
     } else {
-        let endpoints =
-            resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
-        let client =
-            Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
+        let endpoints = resolve_endpoints(&cfg.client.api_url)?;
+        let client = Client::new(cfg.client.clone())?;
         // A signal while waiting on a server that accepts but never answers
         // must not wait out every retry.
         let models = tokio::select! {

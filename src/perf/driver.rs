@@ -98,6 +98,9 @@ pub enum PerfError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// A bad client setting (`--api-url`, a header, the key).
+    #[error(transparent)]
+    Client(#[from] crate::client::ConfigError),
     /// The server cannot take the run (unreachable, refused the key, does
     /// not serve the model).
     #[error(transparent)]
@@ -254,9 +257,8 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     // Before any network work: a perf run never replaces another run, and
     // the lock keeps a second process out while this one writes.
     let (_lock, _) = crate::rundir::claim(&cfg.output, crate::rundir::Intent::Perf)?;
-    let endpoints =
-        resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
-    let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
+    let endpoints = resolve_endpoints(&cfg.client.api_url)?;
+    let client = Client::new(cfg.client.clone())?;
     let models = tokio::select! {
         r = client.served_models() => r,
         _ = cancel.cancelled() => return Err(PerfError::Interrupted),
