@@ -802,9 +802,10 @@ fn rescore_mode_typo_is_a_usage_error_listing_the_registry_modes() {
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown mode `lmeval`"), "{err}");
-    // Checked while parsing: the usage line follows, and the run
-    // directory (empty here) was never read.
-    assert!(err.contains("Usage:"), "{err}");
+    // Checked while parsing (clap's wording), before the run directory
+    // (empty here, so not a run) is read.
+    assert!(err.contains("invalid value 'lmeval' for '--mode"), "{err}");
+    assert!(!err.contains("run.json"), "{err}");
     for m in modes {
         assert!(err.contains(m), "`{m}` not listed: {err}");
     }
