@@ -41,7 +41,8 @@ use bench::perf::record::RequestRecord;
 use bench::perf::run::{ClientHealth, Load, Stop};
 use bench::perf::stats::{LevelStats, StatsOptions, vllm_block};
 use bench::perf::summary::PerfDir;
-use bench::record::{RunDir, SampleRecord, ToolInfo};
+use bench::record::{RunDir, SampleRecord};
+use bench::util::ToolInfo;
 use tokio_util::sync::CancellationToken;
 
 /// The gsm8k item whose response is hostile HTML (both runs).

@@ -13,6 +13,105 @@ use crate::benchmarks::{self, Benchmark, Recipe, Registry, SubsetSource};
 use crate::client::ClientConfig;
 use crate::hub::HubConfig;
 
+/// Why `--limit`, `--datasets` or `--dataset-args` cannot be used. Each
+/// message names the flag (and the benchmark, key or value) at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--limit 0`.
+    #[error("--limit must be at least 1")]
+    LimitZero,
+    /// `--limit` neither a count nor a fraction in (0, 1].
+    #[error("--limit `{0}`: expected a count (5) or a fraction in (0, 1] (0.1)")]
+    LimitSyntax(String),
+    /// No benchmark named.
+    #[error("--datasets: give at least one benchmark (see `bench list`)")]
+    NoDatasets,
+    /// `--dataset-args` is not JSON of the right shape.
+    #[error("--dataset-args is not a JSON object of per-benchmark objects: {0}")]
+    DatasetArgsJson(String),
+    /// `--dataset-args` names a benchmark that is not run.
+    #[error("--dataset-args names `{key}`, which is not in --datasets ({})", names.join(", "))]
+    NotInDatasets {
+        /// The key of `--dataset-args`.
+        key: String,
+        /// `--datasets`.
+        names: Vec<String>,
+    },
+    /// No benchmark of that name.
+    #[error(
+        "--datasets: unknown benchmark `{name}`{}",
+        if suggestions.is_empty() {
+            " (see `bench list`)".to_string()
+        } else {
+            format!("; did you mean {}?", suggestions.join(" or "))
+        }
+    )]
+    UnknownBenchmark {
+        /// The name given.
+        name: String,
+        /// Registry names close to it.
+        suggestions: Vec<String>,
+    },
+    /// A benchmark named twice.
+    #[error("--datasets: `{0}` given twice")]
+    GivenTwice(String),
+    /// `--dataset-args NAME` is not an object.
+    #[error("--dataset-args `{0}`: expected an object")]
+    NotAnObject(String),
+    /// `--dataset-args NAME.mode` is not a string.
+    #[error("--dataset-args {0}.mode: expected a string")]
+    ModeNotAString(String),
+    /// `--dataset-args NAME.mode` names no recipe of the benchmark.
+    #[error("--dataset-args {name}.mode: `{mode}` is not a mode of {name} (modes: {})", modes.join(", "))]
+    UnknownMode {
+        /// Benchmark.
+        name: String,
+        /// The mode given.
+        mode: String,
+        /// Its recipe ids.
+        modes: Vec<String>,
+    },
+    /// A number out of its range ([`crate::range`] words the message).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// `--dataset-args NAME.subsets` is not a list.
+    #[error("--dataset-args {name}.{key}: expected a list of subset names")]
+    SubsetsNotAList {
+        /// Benchmark.
+        name: String,
+        /// `subsets` or `subset_list`.
+        key: String,
+    },
+    /// A subset the benchmark does not have.
+    #[error("--dataset-args {name}.{key}: unknown subset `{subset}` (subsets: {})", known.join(", "))]
+    UnknownSubset {
+        /// Benchmark.
+        name: String,
+        /// `subsets` or `subset_list`.
+        key: String,
+        /// The subset given.
+        subset: String,
+        /// The benchmark's subsets.
+        known: Vec<String>,
+    },
+    /// An empty subset list.
+    #[error("--dataset-args {name}.{key}: empty list")]
+    NoSubsets {
+        /// Benchmark.
+        name: String,
+        /// `subsets` or `subset_list`.
+        key: String,
+    },
+    /// A key `--dataset-args` does not know.
+    #[error("--dataset-args {name}: unknown key `{key}` (known: mode, few_shot, subsets)")]
+    UnknownKey {
+        /// Benchmark.
+        name: String,
+        /// The key given.
+        key: String,
+    },
+}
+
 /// How many items to take per subset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
@@ -24,20 +123,18 @@ pub enum Limit {
 
 impl Limit {
     /// Parse `--limit`: an integer count, or a fraction like `0.1`.
-    pub fn parse(s: &str) -> Result<Limit, String> {
+    pub fn parse(s: &str) -> Result<Limit, ConfigError> {
         let s = s.trim();
         if let Ok(n) = s.parse::<usize>() {
             return if n == 0 {
-                Err("--limit must be at least 1".into())
+                Err(ConfigError::LimitZero)
             } else {
                 Ok(Limit::Count(n))
             };
         }
         match s.parse::<f64>() {
             Ok(f) if f > 0.0 && f <= 1.0 => Ok(Limit::Fraction(f)),
-            _ => Err(format!(
-                "--limit `{s}`: expected a count (5) or a fraction in (0, 1] (0.1)"
-            )),
+            _ => Err(ConfigError::LimitSyntax(s.to_string())),
         }
     }
 
@@ -117,7 +214,7 @@ pub struct EvalConfig {
 pub fn plan_benchmarks(
     names: &[String],
     dataset_args: Option<&str>,
-) -> Result<Vec<BenchmarkPlan>, String> {
+) -> Result<Vec<BenchmarkPlan>, ConfigError> {
     plan_benchmarks_in(benchmarks::registry(), names, dataset_args)
 }
 
@@ -127,39 +224,34 @@ pub fn plan_benchmarks_in(
     registry: &Registry,
     names: &[String],
     dataset_args: Option<&str>,
-) -> Result<Vec<BenchmarkPlan>, String> {
+) -> Result<Vec<BenchmarkPlan>, ConfigError> {
     if names.is_empty() {
-        return Err("--datasets: give at least one benchmark (see `bench list`)".into());
+        return Err(ConfigError::NoDatasets);
     }
     let args: BTreeMap<String, Value> = match dataset_args {
         None => BTreeMap::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            format!("--dataset-args is not a JSON object of per-benchmark objects: {e}")
-        })?,
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ConfigError::DatasetArgsJson(e.to_string()))?
+        }
     };
     for key in args.keys() {
         if !names.contains(key) {
-            return Err(format!(
-                "--dataset-args names `{key}`, which is not in --datasets ({})",
-                names.join(", ")
-            ));
+            return Err(ConfigError::NotInDatasets {
+                key: key.clone(),
+                names: names.to_vec(),
+            });
         }
     }
     let mut plans: Vec<BenchmarkPlan> = Vec::new();
     for name in names {
-        let bench = registry.get(name).ok_or_else(|| {
-            let s = registry.suggest(name);
-            if s.is_empty() {
-                format!("--datasets: unknown benchmark `{name}` (see `bench list`)")
-            } else {
-                format!(
-                    "--datasets: unknown benchmark `{name}`; did you mean {}?",
-                    s.join(" or ")
-                )
-            }
-        })?;
+        let bench = registry
+            .get(name)
+            .ok_or_else(|| ConfigError::UnknownBenchmark {
+                name: name.clone(),
+                suggestions: registry.suggest(name),
+            })?;
         if plans.iter().any(|p| p.bench.name == bench.name) {
-            return Err(format!("--datasets: `{name}` given twice"));
+            return Err(ConfigError::GivenTwice(name.clone()));
         }
         let mut recipe = bench.default_recipe().clone();
         let mut few_shot = None;
@@ -167,54 +259,63 @@ pub fn plan_benchmarks_in(
         if let Some(v) = args.get(name) {
             let obj = v
                 .as_object()
-                .ok_or_else(|| format!("--dataset-args `{name}`: expected an object"))?;
+                .ok_or_else(|| ConfigError::NotAnObject(name.clone()))?;
             for (k, v) in obj {
                 match k.as_str() {
                     "mode" => {
-                        let m = v.as_str().ok_or_else(|| {
-                            format!("--dataset-args {name}.mode: expected a string")
-                        })?;
-                        let parsed = bench.recipe(m).ok_or_else(|| {
-                            format!("--dataset-args {name}.mode: `{m}` is not a mode of {name} (modes: {})", bench.recipe_ids().join(", "))
+                        let m = v
+                            .as_str()
+                            .ok_or_else(|| ConfigError::ModeNotAString(name.clone()))?;
+                        let parsed = bench.recipe(m).ok_or_else(|| ConfigError::UnknownMode {
+                            name: name.clone(),
+                            mode: m.to_string(),
+                            modes: bench.recipe_ids().iter().map(|r| r.to_string()).collect(),
                         })?;
                         recipe = parsed.clone();
                     }
                     "few_shot" | "few_shot_num" => {
                         let n = crate::range::limits::FEW_SHOT
-                            .json(&format!("--dataset-args {name}.{k}"), v)?;
+                            .json(&format!("--dataset-args {name}.{k}"), v)
+                            .map_err(ConfigError::OutOfRange)?;
                         // FEW_SHOT.max fits any usize.
                         few_shot = Some(usize::try_from(n).unwrap_or(usize::MAX));
                     }
                     "subsets" | "subset_list" => {
-                        let list = v.as_array().ok_or_else(|| {
-                            format!("--dataset-args {name}.{k}: expected a list of subset names")
+                        let list = v.as_array().ok_or_else(|| ConfigError::SubsetsNotAList {
+                            name: name.clone(),
+                            key: k.clone(),
                         })?;
                         let mut chosen = Vec::new();
                         for s in list {
                             let s = s.as_str().unwrap_or_default();
                             let found = bench.dataset.subset(s).ok_or_else(|| {
-                                let known: Vec<_> = bench
-                                    .dataset
-                                    .subsets
-                                    .iter()
-                                    .map(|x| x.name.as_str())
-                                    .collect();
-                                format!(
-                                    "--dataset-args {name}.{k}: unknown subset `{s}` (subsets: {})",
-                                    known.join(", ")
-                                )
+                                ConfigError::UnknownSubset {
+                                    name: name.clone(),
+                                    key: k.clone(),
+                                    subset: s.to_string(),
+                                    known: bench
+                                        .dataset
+                                        .subsets
+                                        .iter()
+                                        .map(|x| x.name.clone())
+                                        .collect(),
+                                }
                             })?;
                             chosen.push(found.clone());
                         }
                         if chosen.is_empty() {
-                            return Err(format!("--dataset-args {name}.{k}: empty list"));
+                            return Err(ConfigError::NoSubsets {
+                                name: name.clone(),
+                                key: k.clone(),
+                            });
                         }
                         subsets = chosen;
                     }
                     other => {
-                        return Err(format!(
-                            "--dataset-args {name}: unknown key `{other}` (known: mode, few_shot, subsets)"
-                        ));
+                        return Err(ConfigError::UnknownKey {
+                            name: name.clone(),
+                            key: other.to_string(),
+                        });
                     }
                 }
             }
@@ -244,7 +345,17 @@ mod tests {
         assert_eq!(Limit::parse("1.0").unwrap().apply(7), 7);
         assert_eq!(Limit::Count(10).apply(3), 3);
         assert!(Limit::parse("0").is_err());
-        assert!(Limit::parse("1.5").unwrap_err().contains("--limit"));
+        assert_eq!(
+            Limit::parse("1.5").unwrap_err(),
+            ConfigError::LimitSyntax("1.5".into())
+        );
+        assert!(
+            Limit::parse("1.5")
+                .unwrap_err()
+                .to_string()
+                .contains("--limit")
+        );
+        assert_eq!(Limit::parse("0").unwrap_err(), ConfigError::LimitZero);
         assert!(Limit::parse("abc").is_err());
     }
 
@@ -254,23 +365,32 @@ mod tests {
         let p = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "native", "few_shot": 2}, "arc": {"subset_list": ["ARC-Easy"]}}"#)).unwrap();
         assert_eq!(p[0].few_shot, 2);
         assert_eq!(p[1].subsets.len(), 1);
-        let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "bogus"}}"#)).unwrap_err();
+        let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"mode": "bogus"}}"#))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gsm8k.mode") && e.contains("native"), "{e}");
         for bad in ["-1", "1e300", "1.5", "101", "18446744073709551615", "\"3\""] {
             let args = format!(r#"{{"gsm8k": {{"few_shot": {bad}}}}}"#);
-            let e = plan_benchmarks(&names, Some(&args)).unwrap_err();
+            let e = plan_benchmarks(&names, Some(&args))
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.starts_with("--dataset-args gsm8k.few_shot: must be a whole number"),
                 "{e}"
             );
         }
         let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"shots": 2}}"#)).unwrap_err();
+        assert!(matches!(&e, ConfigError::UnknownKey { key, .. } if key == "shots"));
+        let e = e.to_string();
         assert!(e.contains("unknown key `shots`"), "{e}");
-        let e = plan_benchmarks(&["gsm8kk".to_string()], None).unwrap_err();
+        let e = plan_benchmarks(&["gsm8kk".to_string()], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did you mean gsm8k"), "{e}");
         assert!(
             plan_benchmarks(&names, Some("{"))
                 .unwrap_err()
+                .to_string()
                 .contains("--dataset-args")
         );
     }

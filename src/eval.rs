@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::benchmarks::{Benchmark, RequestKind, Sample, ShotPolicy};
-use crate::client::{Client, Completion, Prompt, RequestError, resolve_endpoints};
+use crate::client::{Client, Completion, Prompt, RequestError, ServerError, resolve_endpoints};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::dataset::{self, Row};
 use crate::engine::Engine;
@@ -29,46 +29,23 @@ use crate::prompt::Prompts;
 use crate::pyrandom::PyRandom;
 use crate::record::{
     BenchmarkSettings, DatasetFileRecord, DatasetRecord, Outcome, ReportData, RunDir, RunManifest,
-    RunSettings, SCHEMA_VERSION, SampleRecord, ToolInfo,
+    RunSettings, SCHEMA_VERSION, SampleRecord,
 };
 use crate::redact::strip_userinfo;
 use crate::report;
+use crate::util::{ToolInfo, now_rfc3339};
 
 /// Why an eval could not run (item failures are not errors: they are
 /// recorded). Each message names the flag, file, server or item at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    /// The server did not answer `/models`.
-    #[error("cannot reach the server at {url} (--api-url): {source}")]
-    Unreachable {
-        /// The models URL tried.
-        url: String,
-        /// Cause.
-        source: RequestError,
-    },
-    /// The server refused the API key (HTTP 401/403).
-    #[error(
-        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable",
-        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" }
-    )]
-    Unauthorized {
-        /// The models URL tried.
-        url: String,
-        /// 401 or 403.
-        status: u16,
-        /// Whether a key was sent.
-        key_sent: bool,
-    },
-    /// The model is not served.
-    #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
-    UnknownModel {
-        /// Requested model.
-        model: String,
-        /// Server URL.
-        url: String,
-        /// What `/models` listed.
-        served: Vec<String>,
-    },
+    /// The server cannot take the run (unreachable, refused the key, does
+    /// not serve the model).
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A bad client setting (`--api-url`, a header, the key).
+    #[error(transparent)]
+    Client(#[from] crate::client::ConfigError),
     /// Bad `--api-url` and the like.
     #[error("{0}")]
     Config(String),
@@ -233,33 +210,30 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             IN_PROCESS.to_string(),
         )
     } else {
-        let endpoints =
-            resolve_endpoints(&cfg.client.api_url).map_err(|e| EvalError::Config(e.to_string()))?;
-        let client =
-            Client::new(cfg.client.clone()).map_err(|e| EvalError::Config(e.to_string()))?;
+        let endpoints = resolve_endpoints(&cfg.client.api_url)?;
+        let client = Client::new(cfg.client.clone())?;
         // A signal while waiting on a server that accepts but never answers
         // must not wait out every retry.
         let models = tokio::select! {
             r = client.list_models() => r,
             _ = cancel.cancelled() => return Err(EvalError::Interrupted),
         };
-        let served = models.map_err(|source| match source.status {
-            Some(status @ (401 | 403)) => EvalError::Unauthorized {
-                url: strip_userinfo(&endpoints.models),
-                status,
-                key_sent: cfg.client.api_key.is_some(),
-            },
-            _ => EvalError::Unreachable {
-                url: strip_userinfo(&endpoints.models),
+        let served = models.map_err(|source| {
+            ServerError::from_models(
                 source,
-            },
+                strip_userinfo(&endpoints.models),
+                "--api-url",
+                cfg.client.api_key.is_some(),
+                false,
+            )
         })?;
         if !served.contains(&cfg.model) {
-            return Err(EvalError::UnknownModel {
+            return Err(ServerError::UnknownModel {
                 model: cfg.model.clone(),
                 url: strip_userinfo(&endpoints.base),
                 served,
-            });
+            }
+            .into());
         }
         // Recorded and shown: credentials in the URL stay out.
         (
@@ -899,16 +873,6 @@ fn make_record(
             rec
         }
     }
-}
-
-/// Current UTC time as RFC 3339.
-pub fn now_rfc3339() -> String {
-    // Whole seconds: enough for a run record, and easier to read.
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]

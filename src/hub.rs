@@ -543,29 +543,6 @@ pub fn blob_link_target(path_in_repo: &str, etag: &str) -> PathBuf {
     target
 }
 
-/// `%XX` sequences decoded to their bytes; an invalid escape (`%zz`, `%+1`,
-/// a `%` near the end) is kept as is. The inverse of [`percent_encode`],
-/// shared by the fake hub (request paths) and the redactor (URL passwords).
-pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
 /// Percent-encodes everything but RFC 3986 unreserved characters (and `/`
 /// when `keep_slash`), like Python's `urllib.parse.quote`.
 fn percent_encode(s: &str, keep_slash: bool) -> String {

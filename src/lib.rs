@@ -1,8 +1,9 @@
 //! `bench`: LLM accuracy benchmarks and serving-performance sweeps against
 //! OpenAI-compatible servers.
 //!
-//! The binary (`src/main.rs`) is glue; everything lives here so that tests and
-//! other programs can drive a whole run in-process:
+//! The binary (`src/main.rs` and its `src/cli/`) parses the command line into
+//! the validated configs this library takes; everything else lives here so
+//! that tests and other programs can drive a whole run in-process:
 //!
 //! - [`hub`] fetches dataset files from the Hugging Face hub into the shared
 //!   HF cache layout; [`dataset`] reads them (parquet, via arrow).
@@ -23,7 +24,8 @@
 //!   their comparison pages.
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
-//! - [`fake`] holds the fake hub and fake OpenAI server used by tests.
+//! - `fake` (cargo feature `fake`, on for tests and examples) holds the fake
+//!   hub and fake OpenAI server used by tests.
 //! - [`engine`] runs a model in process (candle, CPU): GGUF loading and
 //!   greedy generation.
 //! - [`range`] holds the bounds of every numeric flag and the one wording of
@@ -33,7 +35,6 @@
 #![warn(missing_docs)]
 
 pub mod benchmarks;
-pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod config;
@@ -41,6 +42,7 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod extract;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod hub;
 pub mod mock;
@@ -55,3 +57,4 @@ pub mod rescore;
 pub mod rundir;
 pub mod score;
 pub mod serve;
+pub mod util;

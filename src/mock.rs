@@ -9,7 +9,7 @@
 //! whose behaviour is known and whose own clock is the reference: a client's
 //! TTFT and inter-token figures should match the `/stats` figures, and with
 //! zero delays the request rate a client reaches is its own ceiling. Does not
-//! own: the CLI flags (`src/cli.rs`) or any client-side metric.
+//! own: the CLI flags (the binary's `src/cli/`) or any client-side metric.
 //!
 //! # Wire format
 //! vLLM's: for chat, a role-only first chunk `{"role":"assistant","content":""}`,

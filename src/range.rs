@@ -5,8 +5,8 @@
 //! `Duration` conversion, an allocation or a loop bound.
 //!
 //! A [`Float`] or [`Int`] is a closed interval with a unit. On the command
-//! line it is a clap value parser (`value_parser =
-//! limits::TIMEOUT_S.parser()`), so clap prints `invalid value '1e30' for
+//! line it is the flag's value parser (the binary's `value_parser =
+//! limits::TIMEOUT_S.parser()`), so the usage error reads `invalid value '1e30' for
 //! '--timeout <TIMEOUT>': must be a finite number of seconds between 0.001
 //! and 86400 (got 1e30)` and exits 2; in JSON it is
 //! [`Float::json`]/[`Int::json`] with the flag and key as the name.
@@ -64,7 +64,7 @@ impl Float {
         }
     }
 
-    /// Parses a command-line value (a clap value parser).
+    /// Parses a command-line value (a flag's value parser).
     pub fn parse(&self, s: &str) -> Result<f64, String> {
         match s.trim().parse::<f64>() {
             Ok(v) if v.is_finite() && v >= self.min && v <= self.max => Ok(v),
@@ -72,7 +72,7 @@ impl Float {
         }
     }
 
-    /// [`Float::parse`] as a clap value parser: `value_parser = L::TIMEOUT_S.parser()`.
+    /// [`Float::parse`] as a flag's value parser: `value_parser = L::TIMEOUT_S.parser()`.
     pub fn parser(self) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
         move |s: &str| self.parse(s)
     }
@@ -106,7 +106,7 @@ impl Int {
         }
     }
 
-    /// Parses a command-line value into the flag's type (a clap value
+    /// Parses a command-line value into the flag's type (a flag's value
     /// parser). `max` must fit `T`.
     pub fn parse<T: TryFrom<u64>>(&self, s: &str) -> Result<T, String> {
         s.trim()
@@ -117,7 +117,7 @@ impl Int {
             .ok_or_else(|| self.message(s))
     }
 
-    /// [`Int::parse`] as a clap value parser: `value_parser = L::RETRIES.parser::<u32>()`.
+    /// [`Int::parse`] as a flag's value parser: `value_parser = L::RETRIES.parser::<u32>()`.
     pub fn parser<T: TryFrom<u64>>(
         self,
     ) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {

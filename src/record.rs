@@ -16,31 +16,10 @@ use serde_json::Value;
 
 use crate::client::{Message, RequestError, Usage};
 use crate::score::AccuracyStats;
+use crate::util::{ToolInfo, write_atomic};
 
 /// Version of `run.json` / `report.json`; bump on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// The tool that wrote a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolInfo {
-    /// `bench`.
-    pub name: String,
-    /// Crate version.
-    pub version: String,
-    /// Git commit the binary was built from, when known.
-    pub git_sha: Option<String>,
-}
-
-impl ToolInfo {
-    /// This binary.
-    pub fn current() -> Self {
-        Self {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            git_sha: option_env!("BENCH_GIT_SHA").map(str::to_string),
-        }
-    }
-}
 
 /// One dataset file used by a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -706,17 +685,6 @@ pub fn repair_tail(path: &Path) -> std::io::Result<Option<String>> {
         tail.len(),
         torn.display()
     )))
-}
-
-/// Write a file via a temporary sibling and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp~");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Results rows for one benchmark's records: per subset, plus `all` when

@@ -257,7 +257,7 @@ pub fn url_for_message(url: &str) -> String {
 
 /// `%XX` sequences decoded (invalid ones and non-UTF-8 results left as is).
 fn percent_decode(s: &str) -> String {
-    String::from_utf8(crate::hub::percent_decode_bytes(s)).unwrap_or_else(|_| s.to_owned())
+    String::from_utf8(crate::util::percent_decode_bytes(s)).unwrap_or_else(|_| s.to_owned())
 }
 
 /// The process-wide redactor (see the module docs).

@@ -14,12 +14,10 @@ use std::path::{Path, PathBuf};
 
 use crate::benchmarks::{self, Benchmark, Recipe, Sample};
 use crate::dataset;
-use crate::eval::now_rfc3339;
 use crate::hub::{Hub, HubConfig, HubFile, RepoType};
-use crate::record::{
-    DatasetRecord, Outcome, RescoreSource, RunDir, SampleRecord, ToolInfo, write_atomic,
-};
+use crate::record::{DatasetRecord, Outcome, RescoreSource, RunDir, SampleRecord};
 use crate::report;
+use crate::util::{ToolInfo, now_rfc3339, write_atomic};
 
 /// Why a rescore could not run; each message names the run, benchmark or mode.
 #[derive(Debug, thiserror::Error)]

@@ -343,7 +343,7 @@ impl RunLock {
             let info = LockInfo {
                 pid: std::process::id(),
                 host: hostname(),
-                since: crate::eval::now_rfc3339(),
+                since: crate::util::now_rfc3339(),
                 command: command.to_string(),
             };
             let bytes = serde_json::to_vec(&info).unwrap_or_default();

@@ -12,6 +12,7 @@
 //! has the types and [`Client`], which ties them together.
 
 mod endpoints;
+pub mod events;
 pub mod h1;
 mod parse;
 mod retry;
@@ -36,7 +37,7 @@ use retry::{backoff, is_retryable, kind_for_status};
 use sse::SseParser;
 
 /// Which OpenAI endpoint to call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiKind {
     /// `POST {base}/chat/completions` with `messages`.
@@ -51,6 +52,75 @@ impl ApiKind {
         match self {
             ApiKind::Chat => "chat",
             ApiKind::Completions => "completions",
+        }
+    }
+}
+
+/// Why a server cannot take a run: the checks `bench eval` and `bench perf`
+/// both make on `/models` before sending any work. Each message names the
+/// flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The server did not answer `/models`.
+    #[error("cannot reach the server at {url} ({flag}): {source}")]
+    Unreachable {
+        /// The models URL tried (no credentials).
+        url: String,
+        /// The flag that gave the URL (`--api-url`, `--url`).
+        flag: &'static str,
+        /// Cause.
+        source: RequestError,
+    },
+    /// The server refused the API key (HTTP 401/403).
+    #[error(
+        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable{}",
+        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" },
+        if *header_flag { " (or an Authorization --header)" } else { "" }
+    )]
+    Unauthorized {
+        /// The models URL tried (no credentials).
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether a key was sent.
+        key_sent: bool,
+        /// Whether the command has `--header` (then it may carry the key).
+        header_flag: bool,
+    },
+    /// The model is not served.
+    #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
+    UnknownModel {
+        /// Requested model.
+        model: String,
+        /// Server URL (no credentials).
+        url: String,
+        /// What `/models` listed.
+        served: Vec<String>,
+    },
+}
+
+impl ServerError {
+    /// The error for a failed `/models` request to `models_url` (already
+    /// without credentials): refused (401/403) or unreachable.
+    pub fn from_models(
+        source: RequestError,
+        models_url: String,
+        flag: &'static str,
+        key_sent: bool,
+        header_flag: bool,
+    ) -> Self {
+        match source.status {
+            Some(status @ (401 | 403)) => ServerError::Unauthorized {
+                url: models_url,
+                status,
+                key_sent,
+                header_flag,
+            },
+            _ => ServerError::Unreachable {
+                url: models_url,
+                flag,
+                source,
+            },
         }
     }
 }

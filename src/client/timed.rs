@@ -18,12 +18,12 @@ use reqwest::header;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+use super::events::{EventKind, EventRecord};
 use super::h1::H1Conn;
 use super::parse::error_message;
 use super::retry::kind_for_status;
 use super::sse::SseParser;
 use super::{Client, ErrorKind, Failure, Usage};
-use crate::perf::record::{EventKind, EventRecord};
 
 /// Everything observed about one request, times relative to `sent`.
 #[derive(Debug)]

@@ -646,7 +646,7 @@ pub fn write_pair_pages(
             );
             eval_page(&[c], &link)
         };
-        crate::record::write_atomic(&path, html.as_bytes()).map_err(|source| ReportError::Io {
+        crate::util::write_atomic(&path, html.as_bytes()).map_err(|source| ReportError::Io {
             path: path.display().to_string(),
             source,
         })?;

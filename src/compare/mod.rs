@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::record::{RunDir, SampleRecord};
 use crate::report::{self, ReportError, RunView};
 
+mod command;
 pub mod html;
 mod perf;
+
+pub use command::{CompareConfig, CompareFormat, CompareOutcome, CompareRunError, run};
 
 pub use perf::{
     PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, compare_summaries,

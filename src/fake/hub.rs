@@ -277,7 +277,7 @@ fn hub_error(status: StatusCode, code: Option<&str>, message: &str) -> Response 
 
 /// Percent-decodes one path segment (invalid escapes are kept as is).
 fn percent_decode(s: &str) -> String {
-    String::from_utf8_lossy(&crate::hub::percent_decode_bytes(s)).into_owned()
+    String::from_utf8_lossy(&crate::util::percent_decode_bytes(s)).into_owned()
 }
 
 fn derived_commit(repo_type: &str, repo_id: &str) -> String {

@@ -16,10 +16,10 @@ use super::server_metrics;
 use super::stats::{LevelStats, Slo, StatsOptions, vllm_block};
 use super::summary::{LevelSummary, PERF_SCHEMA_VERSION, PerfDir, PerfSettings, PerfSummary};
 use crate::client::{
-    ApiKind, Client, ClientConfig, Message, Prompt, RequestError, resolve_endpoints,
+    ApiKind, Client, ClientConfig, Message, Prompt, ServerError, resolve_endpoints,
 };
-use crate::record::ToolInfo;
 use crate::redact::strip_userinfo;
+use crate::util::ToolInfo;
 
 /// Most events a response's buffer reserves before the first one arrives
 /// (it grows past this as needed).
@@ -98,37 +98,13 @@ pub enum PerfError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
-    /// Server unreachable.
-    #[error("cannot reach the server at {url} (--url): {source}")]
-    Unreachable {
-        /// Models URL.
-        url: String,
-        /// Cause.
-        source: RequestError,
-    },
-    /// The server refused the API key (HTTP 401/403).
-    #[error(
-        "the server at {url} refused the request (HTTP {status}): {}; the key comes from --api-key, else the OPENAI_API_KEY environment variable (or an Authorization --header)",
-        if *key_sent { "it did not accept the API key sent" } else { "no API key was sent" }
-    )]
-    Unauthorized {
-        /// The models URL tried.
-        url: String,
-        /// 401 or 403.
-        status: u16,
-        /// Whether a key was sent.
-        key_sent: bool,
-    },
-    /// Unknown model.
-    #[error("--model `{model}` is not served by {url}; it serves: {}", served.join(", "))]
-    UnknownModel {
-        /// Model.
-        model: String,
-        /// URL.
-        url: String,
-        /// Served.
-        served: Vec<String>,
-    },
+    /// A bad client setting (`--api-url`, a header, the key).
+    #[error(transparent)]
+    Client(#[from] crate::client::ConfigError),
+    /// The server cannot take the run (unreachable, refused the key, does
+    /// not serve the model).
+    #[error(transparent)]
+    Server(#[from] ServerError),
     /// File system.
     #[error("{path}: {source}")]
     Io {
@@ -281,23 +257,20 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
     // Before any network work: a perf run never replaces another run, and
     // the lock keeps a second process out while this one writes.
     let (_lock, _) = crate::rundir::claim(&cfg.output, crate::rundir::Intent::Perf)?;
-    let endpoints =
-        resolve_endpoints(&cfg.client.api_url).map_err(|e| PerfError::Config(e.to_string()))?;
-    let client = Client::new(cfg.client.clone()).map_err(|e| PerfError::Config(e.to_string()))?;
+    let endpoints = resolve_endpoints(&cfg.client.api_url)?;
+    let client = Client::new(cfg.client.clone())?;
     let models = tokio::select! {
         r = client.served_models() => r,
         _ = cancel.cancelled() => return Err(PerfError::Interrupted),
     };
-    let served_models = models.map_err(|source| match source.status {
-        Some(status @ (401 | 403)) => PerfError::Unauthorized {
-            url: strip_userinfo(&endpoints.models),
-            status,
-            key_sent: cfg.client.api_key.is_some(),
-        },
-        _ => PerfError::Unreachable {
-            url: strip_userinfo(&endpoints.models),
+    let served_models = models.map_err(|source| {
+        ServerError::from_models(
             source,
-        },
+            strip_userinfo(&endpoints.models),
+            "--url",
+            cfg.client.api_key.is_some(),
+            true,
+        )
     })?;
     let served: Vec<String> = served_models.iter().map(|m| m.id.clone()).collect();
     if let Some(context) = served_models
@@ -308,11 +281,12 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         check_context(&cfg, context)?;
     }
     if !served.contains(&cfg.model) {
-        return Err(PerfError::UnknownModel {
+        return Err(ServerError::UnknownModel {
             model: cfg.model.clone(),
             url: strip_userinfo(&endpoints.base),
             served,
-        });
+        }
+        .into());
     }
     let requests = prepare(&cfg, &client)?;
     let dir = PerfDir {
@@ -360,7 +334,7 @@ pub async fn run_perf(cfg: PerfConfig, cancel: CancellationToken) -> Result<Perf
         schema_version: PERF_SCHEMA_VERSION,
         kind: "perf".into(),
         tool: ToolInfo::current(),
-        created_at: crate::eval::now_rfc3339(),
+        created_at: crate::util::now_rfc3339(),
         status: "running".into(),
         settings: PerfSettings {
             model: cfg.model.clone(),

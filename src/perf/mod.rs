@@ -7,7 +7,6 @@
 //! - [`prompts`]: prompt sources (exact-length random prompts from a
 //!   tokenizer, text files, JSONL, ShareGPT).
 
-pub mod cli;
 pub mod driver;
 pub mod hist;
 pub mod prompts;

@@ -6,8 +6,8 @@
 //! an exact token length, and reading prompt files (`line_by_line`,
 //! `openqa`/custom JSONL, ShareGPT). Does not own: sending requests, chat
 //! templates, or choosing which prompt goes to which request (the runner
-//! cycles through a [`PromptSet`]). [`workload`] turns `bench perf`'s flags
-//! into prompts for [`super::cli`].
+//! cycles through a [`PromptSet`]). [`workload`] turns `bench perf`'s prompt
+//! options ([`WorkloadOptions`]) into prompts.
 //!
 //! # Random prompts: exact length
 //!
@@ -96,7 +96,6 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cli::PerfArgs;
 use crate::client::{ApiKind, Message, Prompt};
 use crate::hub::{Hub, HubConfig, HubError, HubFile};
 use crate::perf::driver::{TokenCounter, WorkItem};
@@ -1310,7 +1309,7 @@ pub fn count_tokens(tokenizer: &Tokenizer, text: &str) -> Result<u64, PromptErro
 // ---------------------------------------------------------------------------
 // `bench perf` flags -> workload
 
-/// The prompts of a `bench perf` run, as [`super::cli`] consumes them.
+/// The prompts of a `bench perf` run, as its configuration takes them.
 pub struct Workload {
     /// Prompts in order (the runner cycles).
     pub items: Vec<WorkItem>,
@@ -1338,8 +1337,107 @@ impl fmt::Debug for Workload {
     }
 }
 
+/// A `--dataset` of `bench perf`: where prompts come from. Every spelling
+/// EvalScope and vLLM use is its own value, so the run's label says the
+/// dataset as it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PerfDataset {
+    /// `random`: exact-length random prompts from a tokenizer.
+    Random,
+    /// `line_by_line`: one prompt per line of a text file.
+    LineByLine,
+    /// `openqa`: JSONL (`messages`, `prompt` or `question`).
+    OpenQa,
+    /// `custom`: JSONL, as `openqa`.
+    Custom,
+    /// `jsonl`: JSONL, as `openqa` (not listed in the help).
+    Jsonl,
+    /// `sharegpt`: ShareGPT-format JSON.
+    ShareGpt,
+    /// `share_gpt`: as `sharegpt` (not listed).
+    ShareGptSnake,
+    /// `share_gpt_en`: as `sharegpt` (not listed).
+    ShareGptEn,
+    /// `share_gpt_zh`: as `sharegpt` (not listed).
+    ShareGptZh,
+}
+
+impl PerfDataset {
+    /// Every value, the listed ones first.
+    pub const ALL: &[PerfDataset] = &[
+        PerfDataset::Random,
+        PerfDataset::LineByLine,
+        PerfDataset::OpenQa,
+        PerfDataset::Custom,
+        PerfDataset::ShareGpt,
+        PerfDataset::Jsonl,
+        PerfDataset::ShareGptSnake,
+        PerfDataset::ShareGptEn,
+        PerfDataset::ShareGptZh,
+    ];
+
+    /// The name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PerfDataset::Random => "random",
+            PerfDataset::LineByLine => "line_by_line",
+            PerfDataset::OpenQa => "openqa",
+            PerfDataset::Custom => "custom",
+            PerfDataset::Jsonl => "jsonl",
+            PerfDataset::ShareGpt => "sharegpt",
+            PerfDataset::ShareGptSnake => "share_gpt",
+            PerfDataset::ShareGptEn => "share_gpt_en",
+            PerfDataset::ShareGptZh => "share_gpt_zh",
+        }
+    }
+
+    /// Whether help lists it (the others are alternative spellings).
+    pub fn listed(self) -> bool {
+        matches!(
+            self,
+            PerfDataset::Random
+                | PerfDataset::LineByLine
+                | PerfDataset::OpenQa
+                | PerfDataset::Custom
+                | PerfDataset::ShareGpt
+        )
+    }
+
+    /// The value named `name`.
+    pub fn from_name(name: &str) -> Option<PerfDataset> {
+        PerfDataset::ALL.iter().copied().find(|d| d.name() == name)
+    }
+}
+
+impl fmt::Display for PerfDataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The prompt options of `bench perf` (`--dataset` and the flags that go
+/// with it), as the command line parsed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadOptions {
+    /// `--dataset`.
+    pub dataset: PerfDataset,
+    /// `--dataset-path`.
+    pub dataset_path: Option<PathBuf>,
+    /// `--tokenizer-path`: a tokenizer.json, a directory holding one, or a
+    /// hub model id.
+    pub tokenizer_path: Option<String>,
+    /// `--min-prompt-length`.
+    pub min_prompt_length: usize,
+    /// `--max-prompt-length`.
+    pub max_prompt_length: usize,
+    /// `--prefix-length`.
+    pub prefix_length: usize,
+    /// `--seed`.
+    pub seed: u64,
+}
+
 /// `--dataset` → [`PromptSpec`], checking the flags that go with it.
-pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
+pub fn spec_from_options(a: &WorkloadOptions) -> Result<PromptSpec, PromptError> {
     let flag_err = PromptError::Flags;
     let path = || {
         a.dataset_path.clone().ok_or_else(|| {
@@ -1352,8 +1450,8 @@ pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
     let tokens = |flag: &str, v: usize| {
         u32::try_from(v).map_err(|_| flag_err(format!("--{flag} {v} is too large")))
     };
-    Ok(match a.dataset.as_str() {
-        "random" => {
+    Ok(match a.dataset {
+        PerfDataset::Random => {
             if let Some(p) = &a.dataset_path {
                 return Err(flag_err(format!(
                     "--dataset-path {} is not used by --dataset random (did you mean \
@@ -1370,37 +1468,38 @@ pub fn spec_from_args(a: &PerfArgs) -> Result<PromptSpec, PromptError> {
             check_lengths(&spec, None)?;
             PromptSpec::Random(spec)
         }
-        "line_by_line" => PromptSpec::LineByLine { path: path()? },
-        "openqa" | "custom" | "jsonl" => PromptSpec::Jsonl { path: path()? },
-        "sharegpt" | "share_gpt" | "share_gpt_en" | "share_gpt_zh" => {
-            PromptSpec::ShareGpt { path: path()? }
+        PerfDataset::LineByLine => PromptSpec::LineByLine { path: path()? },
+        PerfDataset::OpenQa | PerfDataset::Custom | PerfDataset::Jsonl => {
+            PromptSpec::Jsonl { path: path()? }
         }
-        other => {
-            return Err(flag_err(format!(
-                "--dataset `{other}`: expected random, line_by_line, openqa, custom (JSONL) \
-                 or sharegpt"
-            )));
-        }
+        PerfDataset::ShareGpt
+        | PerfDataset::ShareGptSnake
+        | PerfDataset::ShareGptEn
+        | PerfDataset::ShareGptZh => PromptSpec::ShareGpt { path: path()? },
     })
 }
 
-/// Builds the prompts of a `bench perf` run from its flags: `count` random
+/// Builds the prompts of a `bench perf` run from its options: `count` random
 /// prompts (or at most `count` from `--dataset-path`), the tokenizer from
 /// `--tokenizer-path` (fetched from the hub when it is a model id; works
 /// inside or outside an async runtime), and a label for the record.
-pub fn workload(a: &PerfArgs, hub: &HubConfig, count: usize) -> Result<Workload, PromptError> {
+pub fn workload(
+    a: &WorkloadOptions,
+    hub: &HubConfig,
+    count: usize,
+) -> Result<Workload, PromptError> {
     workload_within(a, hub, count, PROMPT_TOKEN_BUDGET)
 }
 
 /// [`workload`] with the memory budget for random prompts given, in tokens
 /// (see [`distinct_prompts`]).
 pub fn workload_within(
-    a: &PerfArgs,
+    a: &WorkloadOptions,
     hub: &HubConfig,
     count: usize,
     budget: u64,
 ) -> Result<Workload, PromptError> {
-    let spec = spec_from_args(a)?;
+    let spec = spec_from_options(a)?;
     let tokenizer = match &a.tokenizer_path {
         Some(t) => Some(Arc::new(load_tokenizer_blocking(t, hub)?)),
         None => None,

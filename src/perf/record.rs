@@ -7,44 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::client::ErrorKind;
-
-/// What an SSE event carried.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Only `role` (or an empty delta): no generated token.
-    #[default]
-    Role,
-    /// Reasoning text (`reasoning_content` / `reasoning`): generated tokens.
-    Reasoning,
-    /// Answer text (or tool-call deltas): generated tokens.
-    Content,
-    /// A usage-only chunk (`choices: []`).
-    Usage,
-    /// Anything else that carries no token (finish-only chunk, comments are not recorded).
-    Empty,
-}
-
-impl EventKind {
-    /// Whether the event carries generated tokens (TTFT counts the first such event).
-    pub fn has_tokens(self) -> bool {
-        matches!(self, EventKind::Reasoning | EventKind::Content)
-    }
-}
-
-/// One SSE event of a streamed response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventRecord {
-    /// Arrival, microseconds after the request was sent (time of the socket
-    /// read that delivered the event's last byte).
-    pub t_us: u64,
-    /// What it carried.
-    pub kind: EventKind,
-    /// Tokens it carried when known (server continuous usage deltas); 0 when
-    /// unknown, in which case stats assume one token per token-bearing event
-    /// unless the request's total says otherwise.
-    pub tokens: u32,
-}
+// The event types live with the client that times them (perf reads them,
+// the client does not depend on perf); re-exported since every perf
+// record holds them.
+pub use crate::client::events::{EventKind, EventRecord};
 
 /// The timeline and outcome of one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +106,7 @@ impl RequestRecord {
 }
 
 /// How much of each request `requests.jsonl` keeps (`--record`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordLevel {
     /// One line per request with every SSE event's arrival time and kind

@@ -12,7 +12,8 @@ use super::record::{RecordLevel, RequestRecord};
 use super::run::{ClientHealth, Load, Stop};
 use super::server_metrics::ServerDelta;
 use super::stats::{LevelCdfs, LevelStats};
-use crate::record::{SkippedLine, ToolInfo};
+use crate::record::SkippedLine;
+use crate::util::ToolInfo;
 
 /// Version of `summary.json`.
 pub const PERF_SCHEMA_VERSION: u32 = 1;
@@ -134,7 +135,7 @@ impl PerfDir {
 
     /// Write `summary.json` atomically.
     pub fn write_summary(&self, s: &PerfSummary) -> std::io::Result<()> {
-        crate::record::write_atomic(&self.summary(), serde_json::to_string_pretty(s)?.as_bytes())
+        crate::util::write_atomic(&self.summary(), serde_json::to_string_pretty(s)?.as_bytes())
     }
 
     /// Every record, grouped by level (lines that do not parse are left

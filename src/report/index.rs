@@ -297,7 +297,7 @@ pub fn write_index_with(root: &Path, max_pages: usize) -> Result<IndexSummary, R
         super::html::script_json(&info)
     );
     let path = root.join("index.html");
-    crate::record::write_atomic(&path, out.as_bytes()).map_err(|source| ReportError::Io {
+    crate::util::write_atomic(&path, out.as_bytes()).map_err(|source| ReportError::Io {
         path: path.display().to_string(),
         source,
     })?;

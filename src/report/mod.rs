@@ -60,7 +60,7 @@ pub fn write_all<V>(
 ) -> Result<(), ReportError> {
     for r in renderers {
         let path = dir.join(r.file_name());
-        record::write_atomic(&path, r.render(view).as_bytes()).map_err(|source| {
+        crate::util::write_atomic(&path, r.render(view).as_bytes()).map_err(|source| {
             ReportError::Io {
                 path: path.display().to_string(),
                 source,
@@ -207,7 +207,7 @@ pub fn write_reports(dir: &RunDir) -> Result<ReportData, ReportError> {
     let view = load(dir)?;
     for r in renderers() {
         let path = dir.root.join(r.file_name());
-        record::write_atomic(&path, r.render(&view).as_bytes()).map_err(|source| {
+        crate::util::write_atomic(&path, r.render(&view).as_bytes()).map_err(|source| {
             ReportError::Io {
                 path: path.display().to_string(),
                 source,

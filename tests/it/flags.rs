@@ -156,7 +156,7 @@ fn is_numeric(t: &clap::builder::ValueParser) -> bool {
 
 #[test]
 fn the_table_lists_every_numeric_flag_of_every_command() {
-    let cli = bench::cli::Cli::command();
+    let cli = crate::bench_cli::Cli::command();
     let mut found = BTreeSet::new();
     for sub in cli.get_subcommands() {
         for arg in sub.get_arguments() {
@@ -660,11 +660,11 @@ fn random_prompts_beyond_the_memory_budget_are_fewer_and_reused() {
         "--max-prompt-length",
         "40",
     ];
-    let a = match bench::cli::Cli::try_parse_from(argv)
+    let a = match crate::bench_cli::Cli::try_parse_from(argv)
         .expect("flags parse")
         .command
     {
-        bench::cli::Command::Perf(a) => *a,
+        crate::bench_cli::Command::Perf(a) => a.workload_options(),
         other => panic!("expected perf, got {other:?}"),
     };
     let cache = tempfile::tempdir().expect("tempdir");
@@ -691,4 +691,141 @@ fn random_prompts_beyond_the_memory_budget_are_fewer_and_reused() {
     let w = workload_within(&a, &hub, 10, budget).expect("workload");
     assert_eq!(w.items.len(), 10);
     assert_eq!(w.note, None);
+}
+
+/// Runs the binary with `args` (nothing listens anywhere: each of these
+/// must fail while parsing) and returns its exit code and stderr.
+fn usage_error(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("BENCH_API_URL")
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bench");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts a usage error (exit 2) that quotes `bad` and lists every one
+/// of `valid`.
+fn assert_lists(args: &[&str], bad: &str, valid: &[&str]) {
+    let (code, err) = usage_error(args);
+    assert_eq!(code, Some(2), "{args:?}: {err}");
+    assert!(err.contains(&format!("'{bad}'")), "{args:?}: {err}");
+    for v in valid {
+        assert!(err.contains(v), "{args:?}: `{v}` not listed: {err}");
+    }
+}
+
+#[test]
+fn format_htm_is_a_usage_error_listing_the_formats() {
+    // Before it was checked, `--format htm` rendered markdown.
+    assert_lists(
+        &["compare", "a", "b", "--format", "htm"],
+        "htm",
+        &["md", "html", "json"],
+    );
+}
+
+#[test]
+fn metric_typo_is_a_usage_error_listing_the_metrics() {
+    let keys: Vec<&str> = bench::compare::PERF_METRICS.iter().map(|m| m.key).collect();
+    assert!(keys.contains(&"output_throughput"));
+    assert_lists(
+        &["compare", "a", "b", "--metric", "output_througput"],
+        "output_througput",
+        &keys,
+    );
+}
+
+#[test]
+fn perf_api_typo_is_a_usage_error_listing_the_apis() {
+    assert_lists(
+        &[
+            "perf",
+            "--url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--api",
+            "chatt",
+        ],
+        "chatt",
+        &["openai", "chat", "completions"],
+    );
+}
+
+#[test]
+fn perf_dataset_typo_is_a_usage_error_listing_the_datasets() {
+    assert_lists(
+        &[
+            "perf",
+            "--url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--dataset",
+            "flickr8k",
+        ],
+        "flickr8k",
+        &["random", "line_by_line", "openqa", "custom", "sharegpt"],
+    );
+    // The alternative spellings are accepted (then the missing file is the error).
+    let (code, err) = usage_error(&[
+        "perf",
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--dataset",
+        "share_gpt_en",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--dataset share_gpt_en reads a file"), "{err}");
+}
+
+#[test]
+fn rescore_mode_typo_is_a_usage_error_listing_the_registry_modes() {
+    let modes = bench::benchmarks::registry().recipe_ids();
+    assert!(modes.len() > 1);
+    let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, err) = usage_error(&[
+        "rescore",
+        dir.path().to_str().expect("utf8"),
+        "--mode",
+        "lmeval",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown mode `lmeval`"), "{err}");
+    // Checked while parsing (clap's wording), before the run directory
+    // (empty here, so not a run) is read.
+    assert!(err.contains("invalid value 'lmeval' for '--mode"), "{err}");
+    assert!(!err.contains("run.json"), "{err}");
+    for m in modes {
+        assert!(err.contains(m), "`{m}` not listed: {err}");
+    }
+}
+
+#[test]
+fn eval_api_typo_is_a_usage_error_listing_the_apis() {
+    assert_lists(
+        &[
+            "eval",
+            "--model",
+            "m",
+            "--api-url",
+            "http://127.0.0.1:9/v1",
+            "--datasets",
+            "gsm8k",
+            "--api",
+            "complete",
+        ],
+        "complete",
+        &["chat", "completions"],
+    );
 }

@@ -1,6 +1,11 @@
 //! One integration-test binary (as ripgrep does): every module talks only to
 //! servers on 127.0.0.1 that the tests start themselves.
 
+/// The binary's command line (`src/cli/`), included as it is: the library
+/// knows nothing of clap, and tests walk its command tree and parse flags.
+#[path = "../../src/cli/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod bench_cli;
 mod browser;
 mod chat_template;
 mod cli;

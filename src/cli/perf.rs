@@ -1,20 +1,23 @@
-//! `bench perf` flags -> [`super::driver::PerfConfig`], then the
-//! run. Every check names the flag at fault; `--parallel` and `--number`
-//! pair up like EvalScope's.
+//! `bench perf` flags -> [`PerfConfig`], then the run. Every check names
+//! the flag at fault; `--parallel` and `--number` pair up like EvalScope's.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
-use super::driver::{PerfConfig, run_perf};
-use super::run::{Load, Stop};
-use super::stats::Slo;
-use crate::cli::PerfArgs;
-use crate::client::{ApiKind, ClientConfig, resolve_endpoints};
-use crate::range::limits as L;
+use bench::client::{ApiKind, ClientConfig, resolve_endpoints};
+use bench::perf::driver::{PerfConfig, run_perf};
+use bench::perf::prompts::{PerfDataset, WorkloadOptions};
+use bench::perf::record::RecordLevel;
+use bench::perf::run::{Load, Stop};
+use bench::perf::stats::Slo;
+use bench::range::limits as L;
 
 /// Parse `10`, `10s`, `2m`, `500ms`, `1h` (a bare number is seconds), from
 /// 1 ms to 7 days ([`L::DURATION_S`]).
@@ -173,18 +176,18 @@ fn headers(raw: &[String]) -> Result<Vec<(String, String)>, String> {
 pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
     let levels = levels(&a).map_err(anyhow::Error::msg)?;
     let endpoints = resolve_endpoints(&a.url).map_err(anyhow::Error::new)?;
-    let api = match (a.api.as_str(), endpoints.named) {
-        ("openai", named) => named.unwrap_or(ApiKind::Chat),
-        ("chat", Some(ApiKind::Completions)) | ("completions", Some(ApiKind::Chat)) => {
+    let api = match (a.api, endpoints.named) {
+        (PerfApi::Openai, named) => named.unwrap_or(ApiKind::Chat),
+        (PerfApi::Chat, Some(ApiKind::Completions))
+        | (PerfApi::Completions, Some(ApiKind::Chat)) => {
             bail!(
                 "--api {} contradicts --url {}, which names the other endpoint",
-                a.api,
-                crate::redact::url_for_message(&a.url)
+                a.api.name(),
+                bench::redact::url_for_message(&a.url)
             )
         }
-        ("chat", _) => ApiKind::Chat,
-        ("completions", _) => ApiKind::Completions,
-        (other, _) => bail!("--api `{other}`: expected openai, chat or completions"),
+        (PerfApi::Chat, _) => ApiKind::Chat,
+        (PerfApi::Completions, _) => ApiKind::Completions,
     };
     let timeout = L::TIMEOUT_S
         .check(a.timeout)
@@ -220,7 +223,7 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
     {
         bail!("--min-tokens {min} is larger than --max-tokens {max}");
     }
-    let mut hub = crate::hub::HubConfig::from_env();
+    let mut hub = bench::hub::HubConfig::from_env();
     hub.offline |= a.offline;
     let max_requests = levels
         .iter()
@@ -230,14 +233,15 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         })
         .max()
         .unwrap_or(1);
-    let workload = super::prompts::workload(&a, &hub, max_requests)?;
+    let options = a.workload_options();
+    let workload = bench::perf::prompts::workload(&options, &hub, max_requests)?;
     if let Some(note) = &workload.note {
         eprintln!("note: {note}");
     }
     let output = a
         .output
         .clone()
-        .unwrap_or_else(|| crate::cli::default_output("perf-", &a.model));
+        .unwrap_or_else(|| super::default_output("perf-", &a.model));
     Ok(PerfConfig {
         model: a.model,
         client,
@@ -253,7 +257,7 @@ pub fn config(a: PerfArgs, command: Vec<String>) -> Result<PerfConfig> {
         slo,
         output,
         count_tokens: workload.counter.map(|c| c as Arc<_>),
-        record: a.record,
+        record: a.record.into(),
         progress: !a.no_progress,
         print: true,
         command,
@@ -277,15 +281,15 @@ pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
     .context("starting the async runtime")?;
     let cfg = config(a, command)?;
     rt.block_on(async move {
-        let cancel = crate::cli::cancel_on_ctrl_c();
+        let cancel = super::cancel_on_ctrl_c();
         let out = match run_perf(cfg, cancel).await {
-            Err(super::driver::PerfError::Interrupted) => {
+            Err(bench::perf::driver::PerfError::Interrupted) => {
                 eprintln!("interrupted before the run started; nothing was recorded");
-                return Ok(crate::cli::interrupted_exit_code());
+                return Ok(super::interrupted_exit_code());
             }
             r => r?,
         };
-        println!("\n{}", super::report::console_table(&out.summary));
+        println!("\n{}", bench::perf::report::console_table(&out.summary));
         eprintln!(
             "run directory: {} (summary.json, requests.jsonl, report.md, report.html)",
             out.dir.display()
@@ -298,14 +302,14 @@ pub fn run(a: PerfArgs, command: Vec<String>) -> Result<ExitCode> {
             .sum();
         let ok: u64 = out.summary.levels.iter().map(|l| l.stats.succeeded).sum();
         Ok(if out.interrupted {
-            crate::cli::interrupted_exit_code()
+            super::interrupted_exit_code()
         } else if ok == 0 {
             eprintln!(
                 "error: nothing was measured: {} of {sent} request(s) succeeded (see the errors above and in requests.jsonl; exit {})",
                 ok,
-                crate::cli::NOTHING_MEASURED
+                super::NOTHING_MEASURED
             );
-            ExitCode::from(crate::cli::NOTHING_MEASURED)
+            ExitCode::from(super::NOTHING_MEASURED)
         } else {
             ExitCode::SUCCESS
         })
@@ -346,4 +350,180 @@ mod tests {
                 .contains("--header")
         );
     }
+}
+
+/// `bench perf` flags (EvalScope perf's names where it has one).
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    /// Server URL: a full endpoint (.../v1/chat/completions, .../v1/completions) or a base (.../v1).
+    #[arg(long, visible_alias = "api-url")]
+    pub url: String,
+    /// Model name (checked against /v1/models).
+    #[arg(long)]
+    pub model: String,
+    /// API flavour: `openai` (endpoint from the URL, chat by default), `chat` or `completions`.
+    #[arg(long, value_enum, default_value_t = PerfApi::Openai)]
+    pub api: PerfApi,
+    /// API key (default: $OPENAI_API_KEY). Never written anywhere.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Extra request header `Name: value` (repeatable); values are never recorded.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Closed-loop levels: requests in flight (pairs with --number; 1 to 100000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
+    pub parallel: Vec<usize>,
+    /// Requests per level (pairs with --parallel or --rate; one value applies to all; 1 to 10000000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::REQUESTS.parser::<u64>())]
+    pub number: Vec<u64>,
+    /// Open-loop levels: arrivals per second (Poisson, or gamma with --burstiness; 0.001 to 1000000 each).
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, value_parser = L::RATE.parser())]
+    pub rate: Vec<f64>,
+    /// Gamma shape of inter-arrival times with --rate (1 = Poisson; lower is burstier; 0.001 to 1000).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = L::BURSTINESS.parser())]
+    pub burstiness: f64,
+    /// With --rate: cap on requests in flight (arrivals beyond it queue; queue time is reported; 1 to 100000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::CONCURRENCY.parser::<usize>())]
+    pub max_concurrency: Option<usize>,
+    /// Run each level for this long instead of --number (seconds, or 10s, 2m, 500ms; 1 ms to 7 days).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Warmup requests before each level (not measured; 0 to 1000000).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::WARMUP.parser::<u64>())]
+    pub warmup: u64,
+    /// Seed for prompts and arrival schedules.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::SEED.parser::<u64>())]
+    pub seed: u64,
+    /// Stream responses (the default; needed for TTFT and ITL).
+    #[arg(long, overrides_with = "no_stream")]
+    pub stream: bool,
+    /// Do not stream (then only end-to-end latency is measured).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Sampling temperature (0 to 100).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::TEMPERATURE.parser())]
+    pub temperature: Option<f64>,
+    /// max_tokens of every request (1 to 10000000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::MAX_TOKENS.parser::<u32>())]
+    pub max_tokens: Option<u32>,
+    /// min_tokens of every request (vLLM); responses shorter than this are flagged (0 to 10000000).
+    #[arg(long, allow_negative_numbers = true, value_parser = L::MIN_TOKENS.parser::<u32>())]
+    pub min_tokens: Option<u32>,
+    /// Extra JSON merged into every request body, e.g. '{"ignore_eos": true}'.
+    #[arg(long)]
+    pub extra_args: Option<String>,
+    /// SLOs for goodput, e.g. ttft=500ms,tpot=50ms,e2el=2s.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Prompt source: random, line_by_line, openqa, custom (JSONL), sharegpt.
+    #[arg(long, default_value = "random", value_parser = dataset_parser())]
+    pub dataset: PerfDataset,
+    /// File for line_by_line / openqa / custom / sharegpt.
+    #[arg(long)]
+    pub dataset_path: Option<PathBuf>,
+    /// tokenizer.json (or a directory holding one), or a hub model id: owner/name, optionally @revision.
+    #[arg(long)]
+    pub tokenizer_path: Option<String>,
+    /// Random prompts: shortest prompt in tokens (1 to 1048576).
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = L::PROMPT_LENGTH.parser::<usize>())]
+    pub min_prompt_length: usize,
+    /// Random prompts: longest prompt in tokens (1 to 1048576).
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = L::PROMPT_LENGTH.parser::<usize>())]
+    pub max_prompt_length: usize,
+    /// Random prompts: shared prefix length in tokens (in addition to the prompt length; 0 to 1048576).
+    /// Prefix plus the longest prompt may be at most 1048576 tokens, and at most the
+    /// tokenizer's model_max_length where its files state one.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = L::PREFIX_LENGTH.parser::<usize>())]
+    pub prefix_length: usize,
+    /// Per-request timeout in seconds (0.001 to 86400).
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true, value_parser = L::TIMEOUT_S.parser())]
+    pub timeout: f64,
+    /// Run directory (default: outputs/perf-TIME-MODEL).
+    #[arg(long, visible_alias = "work-dir")]
+    pub output: Option<PathBuf>,
+    /// What requests.jsonl keeps of each request: `events` (every SSE event's
+    /// arrival time and kind), `requests` (one line of times and counts per
+    /// request), `none` (no requests.jsonl). Statistics are the same at every level.
+    #[arg(long, value_enum, default_value_t = RecordArg::Requests)]
+    pub record: RecordArg,
+    /// Never touch the hub (tokenizer from the cache only).
+    #[arg(long)]
+    pub offline: bool,
+    /// Do not draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl PerfArgs {
+    /// The prompt options (`--dataset` and the flags that go with it).
+    pub fn workload_options(&self) -> WorkloadOptions {
+        WorkloadOptions {
+            dataset: self.dataset,
+            dataset_path: self.dataset_path.clone(),
+            tokenizer_path: self.tokenizer_path.clone(),
+            min_prompt_length: self.min_prompt_length,
+            max_prompt_length: self.max_prompt_length,
+            prefix_length: self.prefix_length,
+            seed: self.seed,
+        }
+    }
+}
+
+/// `bench perf --api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PerfApi {
+    /// The endpoint the URL names; chat for a base URL.
+    Openai,
+    /// Chat completions.
+    Chat,
+    /// Plain completions.
+    Completions,
+}
+
+impl PerfApi {
+    /// The value as on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            PerfApi::Openai => "openai",
+            PerfApi::Chat => "chat",
+            PerfApi::Completions => "completions",
+        }
+    }
+}
+
+/// `--record`: the command line's spelling of [`RecordLevel`] (the library
+/// knows nothing of clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordArg {
+    /// One line per request with every SSE event's arrival time and kind
+    /// (about 25 bytes per event).
+    Events,
+    /// One line per request: times (send, headers, first and last token,
+    /// end), token counts, status and error; no events.
+    Requests,
+    /// No `requests.jsonl`: the summary and reports only.
+    None,
+}
+
+impl From<RecordArg> for RecordLevel {
+    fn from(r: RecordArg) -> Self {
+        match r {
+            RecordArg::Events => RecordLevel::Events,
+            RecordArg::Requests => RecordLevel::Requests,
+            RecordArg::None => RecordLevel::None,
+        }
+    }
+}
+
+/// `--dataset`: one of [`PerfDataset::ALL`] (the alternative spellings
+/// accepted but not listed), so a typo is a usage error naming the choices.
+fn dataset_parser() -> impl TypedValueParser<Value = PerfDataset> {
+    PossibleValuesParser::new(
+        PerfDataset::ALL
+            .iter()
+            .map(|d| PossibleValue::new(d.name()).hide(!d.listed())),
+    )
+    .try_map(|name| {
+        PerfDataset::from_name(&name).ok_or_else(|| format!("unknown dataset `{name}`"))
+    })
 }
