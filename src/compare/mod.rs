@@ -4,7 +4,10 @@
 //! bootstrap 95% interval, and the items that flipped.
 //!
 //! Owns the pairing (by subset, split and row index), the statistics and the
-//! comparison record; renders markdown (sized for a PR comment) and JSON.
+//! comparison record, and its renderers ([`render`]: markdown sized for a PR
+//! comment, the HTML page, JSON), the same [`crate::report::Renderer`] trait
+//! as run reports; the comparison table is one [`crate::report::table::Table`]
+//! definition ([`comparison_table`]) for markdown and HTML.
 //! Runs on other items or in other modes are compared only where they
 //! overlap, and the result says so.
 

@@ -3,7 +3,13 @@
 //!
 //! Owns turning the run record (`run.json` + `samples/*.jsonl`) into
 //! [`ReportData`] and rendering it. Every format implements [`Renderer`]
-//! (hyperfine's exporter idea), so a new format is one file with one method.
+//! (hyperfine's exporter idea), so a new format is one file with one method;
+//! comparisons ([`crate::compare::render`]), perf runs and the index of runs
+//! ([`index`]) implement the same trait. Tables are defined once as a
+//! [`table::Table`] ([`results_table`], [`agreement_table`]) and written by
+//! each format; the one stylesheet and the page scripts live in `assets/`
+//! and are included at build time. This module imports neither `perf` nor
+//! `compare`: pages that need them live above, in [`crate::site`].
 //! Reports are pure functions of the run directory: `bench report DIR`
 //! re-renders them at any time without a model call.
 
@@ -369,15 +375,18 @@ pub fn agreement_table(data: &ReportData) -> Table {
     t
 }
 
-/// The results (and extractor agreement) for the terminal: the tables of
-/// `report.md` as aligned text.
+/// The results for the terminal: the table of `report.md` as aligned text,
+/// then one sentence per pair of extractors (the agreement, read aloud:
+/// scripts and tests look for these lines).
 pub fn terminal_table(data: &ReportData) -> String {
     let mut out = results_table(data)
         .note("accuracy in %; * = primary extractor; failed items count as not correct")
         .render(Format::Text);
-    if !data.agreement.is_empty() {
-        out.push_str("\nextractor agreement (answered items):\n");
-        out.push_str(&agreement_table(data).render(Format::Text));
+    for a in &data.agreement {
+        out.push_str(&format!(
+            "{}: {} vs {}: both right {}, only {} {}, only {} {}, both wrong {} (extracted answers differ on {} of {})\n",
+            a.benchmark, a.a, a.b, a.both_correct, a.a, a.only_a, a.b, a.only_b, a.neither, a.extracted_differ, a.n
+        ));
     }
     out
 }
