@@ -230,10 +230,10 @@ async fn main() {
 
     // 3. The index with its two comparison pages (first time: written; then kept).
     let t = Instant::now();
-    let s = bench::report::index::write_index(&outputs).unwrap();
+    let s = bench::site::write_index(&outputs).unwrap();
     let first = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
-    let s2 = bench::report::index::write_index(&outputs).unwrap();
+    let s2 = bench::site::write_index(&outputs).unwrap();
     let again = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "report --index: {} runs, {} comparison pages written in {first:.0} ms; again (pages kept: {} written): {again:.0} ms",

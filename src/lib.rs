@@ -20,8 +20,8 @@
 //!   reports); [`mock`] is the fast mock server it is measured against.
 //! - [`compare`] compares eval runs (paired statistics, flipped items) and
 //!   perf runs (level by level), as markdown, HTML pages or JSON;
-//!   [`report::index`] lists every run of a folder with a picker that opens
-//!   their comparison pages.
+//!   [`site`] writes the index of a folder of runs with a picker that opens
+//!   their comparison pages (above both `report` and `compare`).
 //! - [`redact`] keeps secrets (API key, header values, URL userinfo, hub
 //!   token) out of every command line, URL and message bench writes.
 //! - `fake` (cargo feature `fake`, on for tests and examples) holds the fake
@@ -57,4 +57,5 @@ pub mod rescore;
 pub mod rundir;
 pub mod score;
 pub mod serve;
+pub mod site;
 pub mod util;

@@ -188,7 +188,7 @@ pub struct ReportArgs {
     pub index: bool,
     /// With --index: write at most N comparison pages (n runs of one kind make n(n-1) ordered
     /// pairs; the most recent pairs come first; 0 to 1000000).
-    #[arg(long, value_name = "N", default_value_t = bench::report::index::DEFAULT_MAX_COMPARISONS, allow_negative_numbers = true, value_parser = L::MAX_COMPARISONS.parser::<usize>())]
+    #[arg(long, value_name = "N", default_value_t = bench::site::DEFAULT_MAX_COMPARISONS, allow_negative_numbers = true, value_parser = L::MAX_COMPARISONS.parser::<usize>())]
     pub max_comparisons: usize,
 }
 
@@ -215,7 +215,7 @@ pub fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if a.index => {
-            let s = bench::report::index::write_index_with(&a.dir, a.max_comparisons)?;
+            let s = bench::site::write_index_with(&a.dir, a.max_comparisons)?;
             eprintln!(
                 "{} lists {} run(s) and links {} comparison page(s) ({} written now)",
                 a.dir.join("index.html").display(),

@@ -13,77 +13,25 @@
 //! written through [`escape`]; the page script touches `hidden` and
 //! `textContent`, never `innerHTML`.
 
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::path::Path;
-use std::time::SystemTime;
 
-use sha2::Digest;
-
-use super::{Comparison, PerfComparison, Shift};
+use super::{Comparison, PerfComparison};
 use crate::perf::report::{Cdf, PerfView, level_cdf, sweep_axis, x_of};
-use crate::perf::summary::PerfDir;
-use crate::record::RunDir;
+use crate::report::Format;
 use crate::report::html::{STYLE, escape, shorten};
 use crate::report::svg::{Chart, Series, line_chart};
-use crate::report::{ReportError, RunView};
 
 /// Where a run's own report is, relative to the comparison page (`None`:
 /// no link).
 pub type ReportLink<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-const EXTRA_STYLE: &str = r#"
-section.cmp{margin-bottom:32px}.warn{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;margin:6px 0}
-td.up{color:#1a7f37;font-weight:600}td.down{color:#cf222e;font-weight:600}
-.flip{background:#fff;border:1px solid #d0d7de;border-left:6px solid #8c959f;margin:8px 0;padding:8px 12px}
-.flip.rw{border-left-color:#cf222e}.flip.wr{border-left-color:#2da44e}.flip.rw.wr{border-left-color:#bf8700}
-.flip h4{margin:0 0 4px;font-size:14px}.sides{display:flex;gap:12px}.side{flex:1;min-width:0}
-.side h5{margin:6px 0 2px;font-size:13px}.ok{color:#1a7f37}.bad{color:#cf222e}
-.flist a{margin-right:8px;font-family:ui-monospace,monospace;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{background:#fff;border:1px solid #d0d7de}
-"#;
-
-const SCRIPT: &str = r#"
-(function(){
-  Array.prototype.forEach.call(document.querySelectorAll('section.cmp'), function(sec){
-    var bar = sec.querySelector('.filters'); if(!bar) return;
-    var dirs = Array.prototype.slice.call(bar.querySelectorAll('input[data-dir]'));
-    var bench = bar.querySelector('select.bench'), ex = bar.querySelector('select.ex');
-    var search = bar.querySelector('input[type=search]'), count = bar.querySelector('.count');
-    var items = Array.prototype.slice.call(sec.querySelectorAll('.flip'));
-    function apply(){
-      var on = dirs.filter(function(d){return d.checked;}).map(function(d){return d.dataset.dir;});
-      var q = search.value.toLowerCase(), n = 0;
-      items.forEach(function(it){
-        var ok = it.dataset.dir.split(' ').some(function(d){return on.indexOf(d) >= 0;});
-        if(ok && bench.value) ok = it.dataset.bench === bench.value;
-        if(ok && ex.value) ok = it.dataset.ex.split('|').indexOf(ex.value) >= 0;
-        if(ok && q) ok = it.textContent.toLowerCase().indexOf(q) >= 0;
-        it.hidden = !ok; if(ok) n++;
-      });
-      count.textContent = n + ' of ' + items.length + ' flipped items';
-    }
-    function reveal(){
-      var id = decodeURIComponent(location.hash.slice(1));
-      var t = id && document.getElementById(id);
-      if(t && t.hidden && sec.contains(t)){
-        dirs.forEach(function(d){d.checked = true;}); bench.value = ''; ex.value = ''; search.value = '';
-        apply(); t.scrollIntoView();
-      }
-    }
-    dirs.forEach(function(d){ d.addEventListener('change', apply); });
-    bench.addEventListener('change', apply); ex.addEventListener('change', apply);
-    search.addEventListener('input', apply);
-    window.addEventListener('hashchange', reveal);
-    apply(); reveal();
-  });
-})();
-"#;
+/// Filters of the flipped items.
+const SCRIPT: &str = include_str!("../../assets/compare.js");
 
 fn head(out: &mut String, title: &str) {
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>",
         escape(title)
     );
 }
@@ -101,7 +49,7 @@ fn run_name(dir: &str, link: ReportLink) -> String {
 
 /// The paired 95% interval of a difference as a small forest plot: a zero
 /// line, the interval and the point estimate, on a scale shared by the table.
-fn forest(lo: f64, diff: f64, hi: f64, scale: f64) -> String {
+pub(crate) fn forest(lo: f64, diff: f64, hi: f64, scale: f64) -> String {
     let (w, h) = (160.0, 16.0);
     let x = |v: f64| w / 2.0 + v / scale * (w / 2.0 - 6.0);
     let colour = match (hi < 0.0, lo > 0.0) {
@@ -182,12 +130,6 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
         env!("CARGO_PKG_VERSION")
     );
     for (ci, c) in cs.iter().enumerate() {
-        let anchor: HashMap<(&str, &str), usize> = c
-            .items
-            .iter()
-            .enumerate()
-            .map(|(k, it)| ((it.benchmark.as_str(), it.item.as_str()), k))
-            .collect();
         let _ = write!(
             out,
             "<section class=cmp id=\"c{ci}\"><h2>A: {} {} → {}: {} {}</h2>",
@@ -200,57 +142,8 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
         for n in &c.notes {
             let _ = write!(out, "<div class=warn>{}</div>", escape(n));
         }
-        let scale = c
-            .rows
-            .iter()
-            .map(|r| r.ci_low.abs().max(r.ci_high.abs()).max(r.diff.abs()))
-            .fold(0.01, f64::max);
-        let _ = write!(
-            out,
-            "<table><thead><tr><th>Benchmark</th><th>Subset</th><th>Extractor</th><th>n</th><th>A %</th><th>{} %</th><th>Δ pts</th>",
-            run_letter(ci + 1)
-        );
-        out.push_str("<th>paired 95% CI</th><th></th><th>right→wrong</th><th>wrong→right</th><th>McNemar p</th><th>flipped items</th></tr></thead><tbody>");
-        for r in &c.rows {
-            let cls = match r.shift() {
-                Shift::Worse => " class=down",
-                Shift::Better => " class=up",
-                Shift::Unclear => " class=n",
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{:.1}</td><td class=n>{:.1}</td><td{cls}>{:+.1}</td><td class=n>{:+.1} to {:+.1}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.3}</td><td>",
-                escape(&r.benchmark),
-                escape(&r.subset),
-                escape(&r.extractor),
-                r.n,
-                r.acc_a * 100.0,
-                r.acc_b * 100.0,
-                r.diff * 100.0,
-                r.ci_low * 100.0,
-                r.ci_high * 100.0,
-                forest(r.ci_low, r.diff, r.ci_high, scale),
-                r.right_to_wrong,
-                r.wrong_to_right,
-                r.p_value
-            );
-            // The "all" row repeats its subsets' lists; link those only.
-            if !r.flipped.is_empty() && r.subset != "all" {
-                let _ = write!(
-                    out,
-                    "<details class=flist><summary>{}</summary>",
-                    r.flipped.len()
-                );
-                for f in &r.flipped {
-                    if let Some(k) = anchor.get(&(r.benchmark.as_str(), f.as_str())) {
-                        let _ = write!(out, "<a href=\"#c{ci}-{k}\">{}</a>", escape(f));
-                    }
-                }
-                out.push_str("</details>");
-            }
-            out.push_str("</td></tr>");
-        }
-        out.push_str("</tbody></table><p class=muted>Δ and its interval are B − A in percentage points on the items both runs have (failed requests count as not correct). Interval: paired bootstrap, 2,000 resamples. Red: B is worse beyond doubt; green: better beyond doubt.</p>");
+        out.push_str(&super::comparison_table(c, run_letter(ci + 1), ci).render(Format::Html));
+        out.push_str("<p class=muted>Δ and its interval are B − A in percentage points on the items both runs have (failed requests count as not correct). Interval: paired bootstrap, 2,000 resamples. Red: B is worse beyond doubt; green: better beyond doubt.</p>");
 
         // Flipped items with their text.
         let _ = write!(out, "<h3>Flipped items ({})</h3>", c.items.len());
@@ -540,119 +433,6 @@ pub fn perf_page(views: &[(String, &PerfView)], cs: &[PerfComparison], link: Rep
     }
     out.push_str("</div></main></body></html>\n");
     out
-}
-
-/// The newest modification time of the files a run's reports are made of.
-fn run_mtime(dir: &Path) -> Option<SystemTime> {
-    let mut files = vec![
-        dir.join("run.json"),
-        dir.join("summary.json"),
-        dir.join("requests.jsonl"),
-    ];
-    if let Ok(rd) = std::fs::read_dir(dir.join("samples")) {
-        files.extend(rd.flatten().map(|e| e.path()));
-    }
-    files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
-        .max()
-}
-
-/// A file-name-safe, collision-free name for a run path.
-fn slug(rel: &str) -> String {
-    let mut s: String = rel
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(48)
-        .collect();
-    let digest = sha2::Sha256::digest(rel.as_bytes());
-    let _ = write!(s, "-{}", hex::encode(&digest[..4]));
-    s
-}
-
-/// Write `root/compare/<A>--vs--<B>.html` for each `(baseline, candidate)`
-/// pair of runs (paths relative to `root`; `kinds` says `eval` or `perf`).
-/// A page newer than both runs' records is kept. Each run is read at most
-/// once. Returns the page file names, in pair order, and how many pages
-/// were written now.
-pub fn write_pair_pages(
-    root: &Path,
-    rels: &[&str],
-    kinds: &[&str],
-    pairs: &[(usize, usize)],
-) -> Result<(Vec<String>, usize), ReportError> {
-    let dir = root.join("compare");
-    if !pairs.is_empty() {
-        std::fs::create_dir_all(&dir).map_err(|source| ReportError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    let link = |rel: &str| -> Option<String> {
-        Some(format!(
-            "{}/report.html",
-            crate::report::index::relative_href(&dir, &root.join(rel))?
-        ))
-    };
-    let mut evals: HashMap<usize, RunView> = HashMap::new();
-    let mut perfs: HashMap<usize, PerfView> = HashMap::new();
-    let (mut names, mut written) = (Vec::new(), 0);
-    for &(i, j) in pairs {
-        // Bound memory on big folders: a full run is tens of MB in memory.
-        if evals.len() + perfs.len() > 16 {
-            evals.clear();
-            perfs.clear();
-        }
-        let name = format!("{}--vs--{}.html", slug(rels[i]), slug(rels[j]));
-        let path = dir.join(&name);
-        let page_time = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let runs_time = run_mtime(&root.join(rels[i])).max(run_mtime(&root.join(rels[j])));
-        names.push(name);
-        if page_time.is_some() && page_time >= runs_time {
-            continue;
-        }
-        let html = if kinds[i] == "perf" {
-            for k in [i, j] {
-                if let std::collections::hash_map::Entry::Vacant(e) = perfs.entry(k) {
-                    e.insert(crate::perf::report::load(&PerfDir {
-                        root: root.join(rels[k]),
-                    })?);
-                }
-            }
-            let c =
-                super::compare_summaries(&perfs[&i].summary, rels[i], &perfs[&j].summary, rels[j]);
-            let views = [
-                (rels[i].to_string(), &perfs[&i]),
-                (rels[j].to_string(), &perfs[&j]),
-            ];
-            perf_page(&views, &[c], &link)
-        } else {
-            for k in [i, j] {
-                if let std::collections::hash_map::Entry::Vacant(e) = evals.entry(k) {
-                    e.insert(crate::report::load(&RunDir::new(root.join(rels[k])))?);
-                }
-            }
-            let c = super::compare_views(
-                &evals[&i],
-                Path::new(rels[i]),
-                &evals[&j],
-                Path::new(rels[j]),
-            );
-            eval_page(&[c], &link)
-        };
-        crate::util::write_atomic(&path, html.as_bytes()).map_err(|source| ReportError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        written += 1;
-    }
-    Ok((names, written))
 }
 
 /// `A`, `B`, ... for run positions (the baseline is A).

@@ -4,11 +4,14 @@
 //! bootstrap 95% interval, and the items that flipped.
 //!
 //! Owns the pairing (by subset, split and row index), the statistics and the
-//! comparison record; renders markdown (sized for a PR comment) and JSON.
+//! comparison record, and its renderers ([`render`]: markdown sized for a PR
+//! comment, the HTML page, JSON), the same [`crate::report::Renderer`] trait
+//! as run reports; the comparison table is one [`crate::report::table::Table`]
+//! definition ([`comparison_table`]) for markdown and HTML.
 //! Runs on other items or in other modes are compared only where they
 //! overlap, and the result says so.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,11 +20,14 @@ use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{RunDir, SampleRecord};
-use crate::report::{self, ReportError, RunView};
+use crate::report::html::escape;
+use crate::report::table::{Cell, Column, Table};
+use crate::report::{self, Format, ReportError, RunView};
 
 mod command;
 pub mod html;
 mod perf;
+pub mod render;
 
 pub use command::{CompareConfig, CompareFormat, CompareOutcome, CompareRunError, run};
 
@@ -29,6 +35,7 @@ pub use perf::{
     PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, compare_summaries,
     perf_markdown, perf_metric, perf_regressions,
 };
+pub use render::{PerfComparisons, eval_renderer, perf_renderer};
 
 /// Markdown longer than this is cut (GitHub's comment limit is 65,536).
 pub const MAX_MARKDOWN: usize = 60_000;
@@ -470,6 +477,81 @@ pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
         .collect()
 }
 
+/// The table of one comparison, for markdown and the HTML page: per
+/// benchmark, subset and extractor both accuracies, the difference (coloured
+/// in HTML, arrowed elsewhere) with its paired interval (and, in HTML, a
+/// forest plot and links to the flipped items). `letter` names the
+/// candidate's column; `section` is the comparison's position on the HTML
+/// page (anchors of its flipped items are `c<section>-<k>`).
+pub fn comparison_table(c: &Comparison, letter: &str, section: usize) -> Table {
+    let anchor: HashMap<(&str, &str), usize> = c
+        .items
+        .iter()
+        .enumerate()
+        .map(|(k, it)| ((it.benchmark.as_str(), it.item.as_str()), k))
+        .collect();
+    // One scale for every forest plot of the table.
+    let scale = c
+        .rows
+        .iter()
+        .map(|r| r.ci_low.abs().max(r.ci_high.abs()).max(r.diff.abs()))
+        .fold(0.01, f64::max);
+    let mut t = Table::new(vec![
+        Column::left("Benchmark"),
+        Column::left("Subset"),
+        Column::left("Extractor"),
+        Column::right("n"),
+        Column::right("A %"),
+        Column::right(format!("{letter} %")),
+        Column::right("Δ (pts)"),
+        Column::left("95% CI (paired bootstrap)"),
+        Column::left("").only(Format::Html),
+        Column::right("right→wrong"),
+        Column::right("wrong→right"),
+        Column::right("McNemar p"),
+        Column::left("flipped items").only(Format::Html),
+    ]);
+    for r in &c.rows {
+        let diff = Cell::from(format!("{:+.1}", r.diff * 100.0));
+        let diff = match r.shift() {
+            Shift::Worse => diff.class("down").mark(" ⬇"),
+            Shift::Better => diff.class("up").mark(" ⬆"),
+            Shift::Unclear => diff.class("n"),
+        };
+        // The "all" row repeats its subsets' lists; link those only.
+        let mut flipped = String::new();
+        if !r.flipped.is_empty() && r.subset != "all" {
+            let _ = write!(
+                flipped,
+                "<details class=flist><summary>{}</summary>",
+                r.flipped.len()
+            );
+            for f in &r.flipped {
+                if let Some(k) = anchor.get(&(r.benchmark.as_str(), f.as_str())) {
+                    let _ = write!(flipped, "<a href=\"#c{section}-{k}\">{}</a>", escape(f));
+                }
+            }
+            flipped.push_str("</details>");
+        }
+        t.row(vec![
+            r.benchmark.as_str().into(),
+            r.subset.as_str().into(),
+            r.extractor.as_str().into(),
+            r.n.to_string().into(),
+            format!("{:.1}", r.acc_a * 100.0).into(),
+            format!("{:.1}", r.acc_b * 100.0).into(),
+            diff,
+            format!("{:+.1} to {:+.1}", r.ci_low * 100.0, r.ci_high * 100.0).into(),
+            Cell::html("", html::forest(r.ci_low, r.diff, r.ci_high, scale)),
+            r.right_to_wrong.to_string().into(),
+            r.wrong_to_right.to_string().into(),
+            format!("{:.3}", r.p_value).into(),
+            Cell::html(r.flipped.len().to_string(), flipped),
+        ]);
+    }
+    t
+}
+
 /// Markdown for a PR comment (cut with a note past [`MAX_MARKDOWN`]).
 /// Every value from the runs is escaped (see [`crate::report::markdown::text`]).
 pub fn markdown(cs: &[Comparison]) -> String {
@@ -484,34 +566,7 @@ pub fn markdown(cs: &[Comparison]) -> String {
             text(&c.models.1),
             code(&c.candidate)
         );
-        let _ = writeln!(
-            out,
-            "| Benchmark | Subset | Extractor | n | A % | B % | Δ (pts) | 95% CI (paired bootstrap) | right→wrong | wrong→right | McNemar p |"
-        );
-        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|");
-        for r in &c.rows {
-            let flag = match r.shift() {
-                Shift::Worse => " ⬇",
-                Shift::Better => " ⬆",
-                Shift::Unclear => "",
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1} | {:.1} | {:+.1}{flag} | {:+.1} to {:+.1} | {} | {} | {:.3} |",
-                text(&r.benchmark),
-                text(&r.subset),
-                text(&r.extractor),
-                r.n,
-                r.acc_a * 100.0,
-                r.acc_b * 100.0,
-                r.diff * 100.0,
-                r.ci_low * 100.0,
-                r.ci_high * 100.0,
-                r.right_to_wrong,
-                r.wrong_to_right,
-                r.p_value
-            );
-        }
+        out.push_str(&comparison_table(c, "B", 0).render(Format::Markdown));
         for n in &c.notes {
             let _ = writeln!(out, "\n> [!NOTE]\n> {}", text(n));
         }

@@ -8,8 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::perf::summary::{LevelSummary, PerfSettings, PerfSummary};
-use crate::report::ReportError;
 use crate::report::markdown::{code, text};
+use crate::report::table::{Cell, Column, Table};
+use crate::report::{Format, ReportError};
 
 /// A metric `bench compare` puts side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,25 +237,33 @@ pub fn perf_regressions<'a>(
         .collect()
 }
 
-fn markdown_rows(out: &mut String, rows: &[&PerfCompareRow]) {
-    let _ = writeln!(out, "| Level | Metric | A | B | Change |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+/// Perf comparison rows as a table: per level and metric both values and
+/// the change, coloured in HTML, marked ✅ / ❌ elsewhere.
+pub fn perf_rows_table(rows: &[&PerfCompareRow]) -> Table {
+    let mut t = Table::new(vec![
+        Column::left("Level"),
+        Column::left("Metric"),
+        Column::right("A"),
+        Column::right("B"),
+        Column::right("Change"),
+    ]);
     for r in rows {
         let label = perf_metric(&r.metric).map_or(r.metric.as_str(), |m| m.label);
-        let mark = match r.better {
-            Some(true) => " ✅",
-            Some(false) => " ❌",
-            None => "",
+        let change = Cell::from(format!("{:+.1}%", r.change_pct));
+        let change = match r.better {
+            Some(true) => change.class("up").mark(" ✅"),
+            Some(false) => change.class("down").mark(" ❌"),
+            None => change,
         };
-        let _ = writeln!(
-            out,
-            "| {} | {label} | {:.2} | {:.2} | {:+.1}%{mark} |",
-            text(&r.level),
-            r.a,
-            r.b,
-            r.change_pct
-        );
+        t.row(vec![
+            r.level.as_str().into(),
+            label.into(),
+            format!("{:.2}", r.a).into(),
+            format!("{:.2}", r.b).into(),
+            change,
+        ]);
     }
+    t
 }
 
 /// Markdown of perf comparisons, PR-sized: the headline metrics in a table,
@@ -269,13 +278,16 @@ pub fn perf_markdown(cs: &[PerfComparison]) -> String {
             .iter()
             .filter(|r| perf_metric(&r.metric).is_some_and(|m| m.headline))
             .collect();
-        markdown_rows(&mut out, &headline);
+        out.push_str(&perf_rows_table(&headline).render(Format::Markdown));
         for n in &c.notes {
             let _ = writeln!(out, "\n> [!NOTE]\n> {}", text(n));
         }
-        let _ = writeln!(out, "\n<details><summary>Every metric</summary>\n");
-        markdown_rows(&mut out, &c.rows.iter().collect::<Vec<_>>());
-        let _ = writeln!(out, "\n</details>");
+        out.push('\n');
+        out.push_str(
+            &perf_rows_table(&c.rows.iter().collect::<Vec<_>>())
+                .collapsed("Every metric")
+                .render(Format::Markdown),
+        );
     }
     super::cut_markdown(out)
 }

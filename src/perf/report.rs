@@ -11,10 +11,11 @@ use super::record::RequestRecord;
 use super::run::Load;
 use super::stats::{CDF_POINTS, Distribution, RequestMetrics};
 use super::summary::{LevelSummary, PerfDir, PerfSummary};
-use crate::report::html::escape;
+use crate::report::html::{STYLE, escape};
 use crate::report::markdown::{code, text};
 use crate::report::svg::{Chart, Series, cdf_points, fmt_num, line_chart};
-use crate::report::{Renderer, ReportError, write_all};
+use crate::report::table::{Column, Table};
+use crate::report::{Format, Renderer, ReportError, write_all};
 
 /// What perf renderers see.
 #[derive(Debug)]
@@ -109,26 +110,41 @@ pub fn level_line(l: &LevelSummary) -> String {
         .join(" | ")
 }
 
+/// The level table: one row per level, the columns of [`level_line`].
+/// Defined once for `report.md`, `report.html` and the console.
+pub fn level_table(levels: &[LevelSummary]) -> Table {
+    let mut t = Table::new(
+        levels
+            .first()
+            .map(|first| {
+                columns(first)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (h, _))| {
+                        if i == 0 {
+                            Column::left(h)
+                        } else {
+                            Column::right(h)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    for l in levels {
+        t.row(columns(l).into_iter().map(|(_, v)| v.into()).collect());
+    }
+    t
+}
+
 /// The console table over all levels (times in ms).
 pub fn console_table(s: &PerfSummary) -> String {
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    if let Some(first) = s.levels.first() {
-        rows.push(
-            columns(first)
-                .into_iter()
-                .map(|(h, _)| h.to_string())
-                .collect(),
-        );
-    }
-    for l in &s.levels {
-        rows.push(columns(l).into_iter().map(|(_, v)| v).collect());
-    }
-    if rows.is_empty() {
+    if s.levels.is_empty() {
         return "no level finished\n".into();
     }
-    let mut out = crate::report::text_table(&rows, 1);
-    out.push_str("times in ms; ITL is token-level (chunk gaps split over their tokens), see report.md for vLLM's chunk-gap ITL\n");
-    out
+    level_table(&s.levels)
+        .note("times in ms; ITL is token-level (chunk gaps split over their tokens), see report.md for vLLM's chunk-gap ITL")
+        .render(Format::Text)
 }
 
 fn dist_row(name: &str, d: &Distribution) -> String {
@@ -179,33 +195,8 @@ impl Renderer<PerfView> for PerfMarkdown {
                 format!(" — **{}**", text(&s.status))
             }
         );
-        let cols: Vec<&str> = s
-            .levels
-            .first()
-            .map(|l| columns(l).into_iter().map(|(h, _)| h).collect())
-            .unwrap_or_default();
-        if !cols.is_empty() {
-            let _ = writeln!(out, "| {} |", cols.join(" | "));
-            let _ = writeln!(
-                out,
-                "|{}|",
-                cols.iter()
-                    .enumerate()
-                    .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-                    .collect::<Vec<_>>()
-                    .join("|")
-            );
-            for l in &s.levels {
-                let _ = writeln!(
-                    out,
-                    "| {} |",
-                    columns(l)
-                        .into_iter()
-                        .map(|(_, v)| text(&v))
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                );
-            }
+        if !s.levels.is_empty() {
+            out.push_str(&level_table(&s.levels).render(Format::Markdown));
             let _ = writeln!(
                 out,
                 "\nTimes in ms. ITL is token-level (each gap between chunks split over the tokens it carried); vLLM's chunk-gap \"ITL\" is the ICL row below and its `*_itl_ms` keys in `summary.json`."
@@ -369,11 +360,7 @@ impl Renderer<PerfView> for PerfHtml {
         let mut out = String::new();
         let _ = write!(
             out,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench perf: {}</title><style>\
-body{{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}}header{{background:#24292f;color:#fff;padding:14px 24px}}\
-header h1{{margin:0;font-size:20px}}header p{{margin:4px 0 0;color:#c9d1d9}}main{{padding:16px 24px}}table{{border-collapse:collapse;background:#fff;margin:8px 0 16px}}\
-th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-variant-numeric:tabular-nums}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}\
-.charts svg{{background:#fff;border:1px solid #d0d7de}}.warn{{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;margin:6px 0}}</style></head><body>",
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench perf: {}</title><style>{STYLE}</style></head><body>",
             escape(&st.model)
         );
         let _ = write!(
@@ -388,25 +375,10 @@ th,td{{border:1px solid #d0d7de;padding:3px 8px}}td.n{{text-align:right;font-var
             escape(&s.status)
         );
         // Level table.
-        if let Some(first) = s.levels.first() {
-            out.push_str("<h2>Levels</h2><table><thead><tr>");
-            for (h, _) in columns(first) {
-                let _ = write!(out, "<th>{}</th>", escape(h));
-            }
-            out.push_str("</tr></thead><tbody>");
-            for l in &s.levels {
-                out.push_str("<tr>");
-                for (i, (_, v)) in columns(l).into_iter().enumerate() {
-                    let _ = write!(
-                        out,
-                        "<td{}>{}</td>",
-                        if i > 0 { " class=n" } else { "" },
-                        escape(&v)
-                    );
-                }
-                out.push_str("</tr>");
-            }
-            out.push_str("</tbody></table><p>Times in ms.</p>");
+        if !s.levels.is_empty() {
+            out.push_str("<h2>Levels</h2>");
+            out.push_str(&level_table(&s.levels).render(Format::Html));
+            out.push_str("<p>Times in ms.</p>");
         }
         for l in &s.levels {
             for w in &l.warnings {

@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use super::{Renderer, RunView, pct};
+use super::{Format, Renderer, RunView};
 use crate::record::Outcome;
 
 /// Writes `report.html`.
@@ -222,87 +222,13 @@ pub fn script_json(v: &serde_json::Value) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-/// The stylesheet shared by the HTML pages (reports, comparisons).
-pub(crate) const STYLE: &str = r#"
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
-header{background:#24292f;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d1d9}
-main{padding:16px 24px;max-width:1400px}
-table{border-collapse:collapse;background:#fff;margin:8px 0 16px}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}tr.primary td{font-weight:600}
-.bar{display:inline-block;height:10px;background:#2da44e;vertical-align:middle}
-#filters{position:sticky;top:0;background:#f6f8fa;padding:8px 0;border-bottom:1px solid #d0d7de;z-index:1}
-#filters label{margin-right:12px}#filters input[type=search]{width:260px}
-.item{background:#fff;border:1px solid #d0d7de;border-left:6px solid #8c959f;margin:8px 0;padding:8px 12px}
-.item.correct{border-left-color:#2da44e}.item.wrong{border-left-color:#cf222e}.item.no_answer{border-left-color:#bf8700}
-.item.truncated{border-left-color:#8250df}.item.failed{border-left-color:#57606a}
-.item h3{margin:0 0 4px;font-size:14px}.tag{font-size:12px;padding:1px 6px;border-radius:10px;background:#eaeef2;margin-left:6px}
-pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:6px;margin:4px 0;max-height:320px;overflow:auto}
-details summary{cursor:pointer;color:#0969da}.muted{color:#57606a}
-.warning{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;margin:8px 0}
-"#;
+/// The stylesheet shared by every HTML page (run and perf reports,
+/// comparisons, the index): `assets/report.css`, inlined so that each page
+/// stays one self-contained file.
+pub const STYLE: &str = include_str!("../../assets/report.css");
 
-const SCRIPT: &str = r#"
-(function(){
-  // Items are gzip + base64 (see the module docs): inflate, then start.
-  var packed = document.getElementById('items').textContent.trim();
-  var bin = atob(packed), bytes = new Uint8Array(bin.length);
-  for(var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  if(!window.DecompressionStream){
-    document.getElementById('count').textContent = 'This browser cannot inflate the item list (needs DecompressionStream); report.json and samples/*.jsonl hold every item.';
-    return;
-  }
-  new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text().then(function(t){
-    start(JSON.parse(t));
-    document.documentElement.dataset.ready = '1';
-  });
-})();
-function start(data){
-  var list = document.getElementById('list'), count = document.getElementById('count');
-  var boxes = Array.prototype.slice.call(document.querySelectorAll('#filters input[data-outcome]'));
-  var bench = document.getElementById('bench'), search = document.getElementById('search');
-  var more = document.getElementById('more');
-  var PAGE = 200, shown = PAGE;
-  function el(tag, cls, text){ var e = document.createElement(tag); if(cls) e.className = cls; if(text !== undefined && text !== null) e.textContent = String(text); return e; }
-  function section(parent, title, text, open){
-    if(text === undefined || text === null || text === '') return;
-    var d = el('details'); if(open) d.open = true; d.appendChild(el('summary', null, title)); d.appendChild(el('pre', null, text)); parent.appendChild(d);
-  }
-  function matches(it){
-    var on = boxes.filter(function(b){return b.checked;}).map(function(b){return b.dataset.outcome;});
-    if(on.indexOf(it.outcome) < 0) return false;
-    if(bench.value && it.benchmark !== bench.value) return false;
-    var q = search.value.toLowerCase();
-    if(q){ var hay = (it.prompt + '\n' + (it.response||'') + '\n' + (it.id||'')).toLowerCase(); if(hay.indexOf(q) < 0) return false; }
-    return true;
-  }
-  function render(){
-    var sel = data.filter(matches);
-    count.textContent = sel.length + ' of ' + data.length + ' items';
-    list.textContent = '';
-    sel.slice(0, shown).forEach(function(it){
-      var d = el('div', 'item ' + it.outcome);
-      var h = el('h3', null, it.benchmark + ' / ' + it.subset + ' / ' + it.split + ' #' + it.index + (it.id ? ' (' + it.id + ')' : ''));
-      h.appendChild(el('span', 'tag', it.outcome.replace('_', ' ')));
-      if(it.finish_reason) h.appendChild(el('span', 'tag', 'finish: ' + it.finish_reason));
-      if(it.latency_ms !== null && it.latency_ms !== undefined) h.appendChild(el('span', 'tag', Math.round(it.latency_ms) + ' ms'));
-      d.appendChild(h);
-      var p = el('div', 'muted'); p.textContent = 'gold: ' + it.gold + '   extracted: ' + Object.keys(it.extracted).map(function(k){ return k + '=' + (it.extracted[k] === null ? '(none)' : it.extracted[k]) + (it.verdicts[k] ? ' \u2713' : ' \u2717'); }).join('   ');
-      d.appendChild(p);
-      if(it.error) d.appendChild(el('pre', null, 'error: ' + it.error));
-      section(d, 'prompt', it.prompt, (it.prompt || '').length < 1500);
-      section(d, 'response', it.response, true);
-      section(d, 'reasoning', it.reasoning, false);
-      list.appendChild(d);
-    });
-    more.style.display = sel.length > shown ? '' : 'none';
-  }
-  boxes.forEach(function(b){ b.addEventListener('change', function(){ shown = PAGE; render(); }); });
-  bench.addEventListener('change', function(){ shown = PAGE; render(); });
-  search.addEventListener('input', function(){ shown = PAGE; render(); });
-  more.addEventListener('click', function(){ shown += PAGE; render(); });
-  render();
-}
-"#;
+/// The item browser.
+const SCRIPT: &str = include_str!("../../assets/report.js");
 
 impl Renderer for HtmlRenderer {
     fn file_name(&self) -> &'static str {
@@ -339,56 +265,14 @@ impl Renderer for HtmlRenderer {
                 escape(w)
             );
         }
-        out.push_str("<h2>Results</h2><table><thead><tr><th>Benchmark</th><th>Subset</th><th>Mode</th><th>Extractor</th><th>n</th><th>Accuracy %</th><th></th><th>± stderr</th><th>95% CI</th>");
-        for o in Outcome::ALL {
-            let _ = write!(out, "<th>{}</th>", o.as_str().replace('_', " "));
-        }
-        out.push_str("</tr></thead><tbody>");
-        for r in &d.results {
-            let _ = write!(
-                out,
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td><span class=bar style=\"width:{}px\"></span></td><td class=n>{}</td><td class=n>{}–{}</td>",
-                if r.primary { " class=primary" } else { "" },
-                escape(&r.benchmark),
-                escape(&r.subset),
-                escape(&r.mode),
-                escape(&r.extractor),
-                r.stats.n,
-                pct(r.stats.accuracy),
-                (r.stats.accuracy * 120.0).round(),
-                pct(r.stats.stderr),
-                pct(r.stats.ci_low),
-                pct(r.stats.ci_high)
-            );
-            for o in Outcome::ALL {
-                let _ = write!(
-                    out,
-                    "<td class=n>{}</td>",
-                    r.outcomes.get(&o).copied().unwrap_or(0)
-                );
-            }
-            out.push_str("</tr>");
-        }
-        out.push_str("</tbody></table><p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>");
-
+        out.push_str("<h2>Results</h2>");
+        out.push_str(&super::results_table(d).render(Format::Html));
+        out.push_str(
+            "<p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>",
+        );
         if !d.agreement.is_empty() {
-            out.push_str("<h2>Extractor agreement</h2><p class=muted>How much the grading moves the score: answered items, each pair of extractors.</p><table><thead><tr><th>Benchmark</th><th>A</th><th>B</th><th>n</th><th>both correct</th><th>only A</th><th>only B</th><th>neither</th><th>extracted differ</th></tr></thead><tbody>");
-            for a in &d.agreement {
-                let _ = write!(
-                    out,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                    escape(&a.benchmark),
-                    escape(&a.a),
-                    escape(&a.b),
-                    a.n,
-                    a.both_correct,
-                    a.only_a,
-                    a.only_b,
-                    a.neither,
-                    a.extracted_differ
-                );
-            }
-            out.push_str("</tbody></table>");
+            out.push_str("<h2>Extractor agreement</h2><p class=muted>How much the grading moves the score: answered items, each pair of extractors.</p>");
+            out.push_str(&super::agreement_table(d).render(Format::Html));
         }
         if let Some(src) = &m.rescored_from {
             let modes: Vec<String> = src.modes.iter().map(|(b, m)| format!("{b}: {m}")).collect();

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Renderer, RunView, pct};
+use super::{Format, Renderer, RunView};
 use crate::record::Outcome;
 
 /// Writes `report.md`.
@@ -120,45 +120,7 @@ impl Renderer for MarkdownRenderer {
             }
             out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "| Benchmark | Subset | Mode | Extractor | n | Accuracy (%) | ± stderr | 95% CI (Wilson) | Correct | Wrong | No answer | Truncated | Failed |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"
-        );
-        for r in &d.results {
-            let o = |k: Outcome| r.outcomes.get(&k).copied().unwrap_or(0);
-            let ex = if r.primary {
-                format!("**{}**", text(&r.extractor))
-            } else {
-                text(&r.extractor)
-            };
-            let acc = if r.primary {
-                format!("**{}**", pct(r.stats.accuracy))
-            } else {
-                pct(r.stats.accuracy)
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
-                text(&r.benchmark),
-                text(&r.subset),
-                text(&r.mode),
-                ex,
-                r.stats.n,
-                acc,
-                pct(r.stats.stderr),
-                pct(r.stats.ci_low),
-                pct(r.stats.ci_high),
-                o(Outcome::Correct),
-                o(Outcome::Wrong),
-                o(Outcome::NoAnswer),
-                o(Outcome::Truncated),
-                o(Outcome::Failed)
-            );
-        }
+        out.push_str(&super::results_table(d).render(Format::Markdown));
         let failed: u64 = d
             .results
             .iter()
@@ -176,26 +138,7 @@ impl Renderer for MarkdownRenderer {
                 out,
                 "\n**How much the grading moves the score** (answered items; each pair of extractors):\n"
             );
-            let _ = writeln!(
-                out,
-                "| Benchmark | Extractor A | Extractor B | n | Both correct | Only A | Only B | Neither | Extracted answers differ |"
-            );
-            let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|");
-            for a in &d.agreement {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    text(&a.benchmark),
-                    text(&a.a),
-                    text(&a.b),
-                    a.n,
-                    a.both_correct,
-                    a.only_a,
-                    a.only_b,
-                    a.neither,
-                    a.extracted_differ
-                );
-            }
+            out.push_str(&super::agreement_table(d).render(Format::Markdown));
         }
         if let Some(src) = &m.rescored_from {
             let modes: Vec<String> = src.modes.iter().map(|(b, m)| format!("{b}: {m}")).collect();

@@ -3,7 +3,13 @@
 //!
 //! Owns turning the run record (`run.json` + `samples/*.jsonl`) into
 //! [`ReportData`] and rendering it. Every format implements [`Renderer`]
-//! (hyperfine's exporter idea), so a new format is one file with one method.
+//! (hyperfine's exporter idea), so a new format is one file with one method;
+//! comparisons ([`crate::compare::render`]), perf runs and the index of runs
+//! ([`index`]) implement the same trait. Tables are defined once as a
+//! [`table::Table`] ([`results_table`], [`agreement_table`]) and written by
+//! each format; the one stylesheet and the page scripts live in `assets/`
+//! and are included at build time. This module imports neither `perf` nor
+//! `compare`: pages that need them live above, in [`crate::site`].
 //! Reports are pure functions of the run directory: `bench report DIR`
 //! re-renders them at any time without a model call.
 
@@ -12,10 +18,70 @@ pub mod index;
 pub mod json;
 pub mod markdown;
 pub mod svg;
+pub mod table;
 
 use std::path::Path;
 
 use crate::record::{self, Outcome, ReportData, RunDir, RunManifest, SampleRecord};
+use table::{Cell, Column, Table};
+
+/// An output format of the library's renderers. The command line maps its
+/// own `--format` values onto this (the library knows no flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// GitHub-flavoured markdown (PR comments, `report.md`).
+    Markdown,
+    /// One self-contained HTML page.
+    Html,
+    /// JSON (the data, not a layout).
+    Json,
+    /// Aligned plain text for the terminal.
+    Text,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 4] = [Format::Markdown, Format::Html, Format::Json, Format::Text];
+
+    /// The usual file extension (`md`, `html`, `json`, `txt`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Text => "txt",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Text => "text",
+        })
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// `markdown` (or `md`), `html`, `json`, `text` (or `txt`); anything
+    /// else is an error naming the valid values.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "markdown" | "md" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            "json" => Ok(Format::Json),
+            "text" | "txt" => Ok(Format::Text),
+            other => Err(format!(
+                "unknown format {other:?} (expected markdown, html, json or text)"
+            )),
+        }
+    }
+}
 
 /// Errors reading a run directory or writing a report.
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +108,12 @@ pub struct RunView {
     pub samples: Vec<(String, Vec<SampleRecord>)>,
 }
 
-/// One output format of one kind of run: `V` is what it renders (an eval
-/// [`RunView`] by default, or a perf view). A new format is one type with
-/// these two methods.
-pub trait Renderer<V = RunView> {
+/// One output format of one kind of document: `V` is what it renders (an
+/// eval [`RunView`] by default, a perf view, a list of comparisons, the
+/// index of a folder of runs). A new format is one type with these two
+/// methods; the tables inside come from [`table::Table`] definitions shared
+/// by every format.
+pub trait Renderer<V: ?Sized = RunView> {
     /// File name inside the run directory (`report.md`).
     fn file_name(&self) -> &'static str;
     /// Render the whole document.
@@ -53,7 +121,7 @@ pub trait Renderer<V = RunView> {
 }
 
 /// Render `view` with every renderer into `dir`.
-pub fn write_all<V>(
+pub fn write_all<V: ?Sized>(
     dir: &Path,
     view: &V,
     renderers: &[Box<dyn Renderer<V>>],
@@ -227,86 +295,93 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}", x * 100.0)
 }
 
-/// Rows as aligned plain text: the first row is the header (underlined),
-/// the first `left` columns are left-aligned (names), the rest right-aligned
-/// (numbers).
-pub fn text_table(rows: &[Vec<String>], left: usize) -> String {
-    let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |v| v.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, v)| {
-                if c < left {
-                    format!("{v:<w$}", w = widths[c])
-                } else {
-                    format!("{v:>w$}", w = widths[c])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-        if i == 0 {
-            out.push_str(
-                &widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  "),
-            );
-            out.push('\n');
+/// The results table of a run: one row per benchmark, subset and
+/// extractor, the primary extractor's rows emphasised. Defined once for
+/// `report.md`, `report.html` and the terminal.
+pub fn results_table(data: &ReportData) -> Table {
+    let mut t = Table::new(vec![
+        Column::left("Benchmark").short("benchmark"),
+        Column::left("Subset").short("subset"),
+        Column::left("Mode").short("mode"),
+        Column::left("Extractor").short("extractor").emphasis(),
+        Column::right("n"),
+        Column::right("Accuracy (%)").short("accuracy").emphasis(),
+        Column::left("").only(Format::Html),
+        Column::right("± stderr").short("±stderr"),
+        Column::left("95% CI (Wilson)").short("95% CI"),
+        Column::right("Correct").short("ok"),
+        Column::right("Wrong").short("wrong"),
+        Column::right("No answer").short("no-ans"),
+        Column::right("Truncated").short("trunc"),
+        Column::right("Failed").short("failed"),
+    ]);
+    for r in &data.results {
+        let mut cells: Vec<Cell> = vec![
+            r.benchmark.as_str().into(),
+            r.subset.as_str().into(),
+            r.mode.as_str().into(),
+            r.extractor.as_str().into(),
+            r.stats.n.to_string().into(),
+            pct(r.stats.accuracy).into(),
+            Cell::html(
+                "",
+                format!(
+                    "<span class=bar style=\"width:{}px\"></span>",
+                    (r.stats.accuracy * 120.0).round()
+                ),
+            ),
+            pct(r.stats.stderr).into(),
+            format!("{}–{}", pct(r.stats.ci_low), pct(r.stats.ci_high)).into(),
+        ];
+        cells.extend(
+            Outcome::ALL.map(|o| r.outcomes.get(&o).copied().unwrap_or(0).to_string().into()),
+        );
+        if r.primary {
+            t.strong_row(cells);
+        } else {
+            t.row(cells);
         }
     }
-    out
+    t
 }
 
-/// The results table for the terminal (plain text, aligned columns).
-pub fn terminal_table(data: &ReportData) -> String {
-    let header = [
-        "benchmark",
-        "subset",
-        "mode",
-        "extractor",
-        "n",
-        "accuracy",
-        "±stderr",
-        "95% CI",
-        "ok",
-        "wrong",
-        "no-ans",
-        "trunc",
-        "failed",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in &data.results {
-        let o = |k: Outcome| r.outcomes.get(&k).copied().unwrap_or(0).to_string();
-        rows.push(vec![
-            r.benchmark.clone(),
-            r.subset.clone(),
-            r.mode.clone(),
-            format!("{}{}", r.extractor, if r.primary { "*" } else { "" }),
-            r.stats.n.to_string(),
-            pct(r.stats.accuracy),
-            pct(r.stats.stderr),
-            format!("{}-{}", pct(r.stats.ci_low), pct(r.stats.ci_high)),
-            o(Outcome::Correct),
-            o(Outcome::Wrong),
-            o(Outcome::NoAnswer),
-            o(Outcome::Truncated),
-            o(Outcome::Failed),
+/// How much the grading moves the score: for each pair of extractors, the
+/// answered items both, one or neither judged right.
+pub fn agreement_table(data: &ReportData) -> Table {
+    let mut t = Table::new(vec![
+        Column::left("Benchmark").short("benchmark"),
+        Column::left("Extractor A").short("A"),
+        Column::left("Extractor B").short("B"),
+        Column::right("n"),
+        Column::right("Both correct").short("both right"),
+        Column::right("Only A").short("only A"),
+        Column::right("Only B").short("only B"),
+        Column::right("Neither").short("both wrong"),
+        Column::right("Extracted answers differ").short("answers differ"),
+    ]);
+    for a in &data.agreement {
+        t.row(vec![
+            a.benchmark.as_str().into(),
+            a.a.as_str().into(),
+            a.b.as_str().into(),
+            a.n.to_string().into(),
+            a.both_correct.to_string().into(),
+            a.only_a.to_string().into(),
+            a.only_b.to_string().into(),
+            a.neither.to_string().into(),
+            a.extracted_differ.to_string().into(),
         ]);
     }
-    let mut out = text_table(&rows, 4);
-    out.push_str("accuracy in %; * = primary extractor; failed items count as not correct\n");
+    t
+}
+
+/// The results for the terminal: the table of `report.md` as aligned text,
+/// then one sentence per pair of extractors (the agreement, read aloud:
+/// scripts and tests look for these lines).
+pub fn terminal_table(data: &ReportData) -> String {
+    let mut out = results_table(data)
+        .note("accuracy in %; * = primary extractor; failed items count as not correct")
+        .render(Format::Text);
     for a in &data.agreement {
         out.push_str(&format!(
             "{}: {} vs {}: both right {}, only {} {}, only {} {}, both wrong {} (extracted answers differ on {} of {})\n",

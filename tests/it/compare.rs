@@ -410,7 +410,7 @@ fn html_comparison_links_flips_to_their_text_and_escapes_it() {
 fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
     let tmp = tempfile::tempdir().unwrap();
     copy_runs(tmp.path(), &["eval-a", "eval-b", "perf-a", "perf-b"]);
-    let s = bench::report::index::write_index(tmp.path()).unwrap();
+    let s = bench::site::write_index(tmp.path()).unwrap();
     // eval-a <-> eval-b and perf-a <-> perf-b, both directions; never eval <-> perf.
     assert_eq!((s.runs, s.comparisons, s.written), (4, 4, 4));
     let pages: Vec<String> = std::fs::read_dir(tmp.path().join("compare"))
@@ -425,7 +425,7 @@ fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
     let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
     assert!(index.contains("id=pairs") && index.contains("compare/eval-a-"));
     // Nothing changed: the pages are kept. A run changed: its pages are rewritten.
-    let again = bench::report::index::write_index(tmp.path()).unwrap();
+    let again = bench::site::write_index(tmp.path()).unwrap();
     assert_eq!(again.written, 0);
     // (The change is dated a minute ahead so coarse file-system clocks cannot hide it.)
     let j = tmp.path().join("eval-b/samples/gsm8k.jsonl");
@@ -435,11 +435,11 @@ fn index_writes_comparison_pages_for_comparable_pairs_and_keeps_fresh_ones() {
         .unwrap()
         .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
         .unwrap();
-    let third = bench::report::index::write_index(tmp.path()).unwrap();
+    let third = bench::site::write_index(tmp.path()).unwrap();
     assert_eq!(third.written, 2, "both directions of eval-a/eval-b");
     // A page limit keeps the most recent pairs and names the command for the rest.
     std::fs::remove_dir_all(tmp.path().join("compare")).unwrap();
-    let capped = bench::report::index::write_index_with(tmp.path(), 2).unwrap();
+    let capped = bench::site::write_index_with(tmp.path(), 2).unwrap();
     assert_eq!(
         (capped.comparisons, capped.skipped, capped.written),
         (2, 2, 2)

@@ -685,7 +685,7 @@ fn running_status_of_a_dead_process_shows_as_interrupted() {
             .iter()
             .any(|w| w.contains("no bench process holds"))
     );
-    let entries = bench::report::index::entries(tmp.path());
+    let entries = bench::site::entries(tmp.path());
     assert_eq!(entries.len(), 2);
     assert!(
         entries.iter().all(|e| e.status == "interrupted"),
