@@ -8,8 +8,9 @@ use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 
-use bench::compare::{CompareConfig, CompareFormat, PERF_METRICS, PerfMetric, perf_metric};
+use bench::compare::{CompareConfig, PERF_METRICS, PerfMetric, perf_metric};
 use bench::range::limits as L;
+use bench::report::Format;
 
 /// `bench compare` flags.
 #[derive(Debug, Args)]
@@ -49,12 +50,12 @@ pub enum FormatArg {
     Json,
 }
 
-impl From<FormatArg> for CompareFormat {
+impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Self {
         match f {
-            FormatArg::Md => CompareFormat::Markdown,
-            FormatArg::Html => CompareFormat::Html,
-            FormatArg::Json => CompareFormat::Json,
+            FormatArg::Md => Format::Markdown,
+            FormatArg::Html => Format::Html,
+            FormatArg::Json => Format::Json,
         }
     }
 }

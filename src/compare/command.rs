@@ -7,19 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::PerfMetric;
 use crate::range::limits as L;
-use crate::report::ReportError;
-
-/// The output format of a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CompareFormat {
-    /// Markdown, sized for a PR comment.
-    #[default]
-    Markdown,
-    /// A self-contained HTML page.
-    Html,
-    /// JSON (the comparison records).
-    Json,
-}
+use crate::report::{Format, ReportError};
 
 /// What `bench compare` was asked for.
 #[derive(Debug, Clone)]
@@ -27,7 +15,7 @@ pub struct CompareConfig {
     /// Run directories: the first is the baseline.
     pub runs: Vec<PathBuf>,
     /// Output format.
-    pub format: CompareFormat,
+    pub format: Format,
     /// Where to write the comparison (`None`: the caller prints
     /// [`CompareOutcome::text`]).
     pub output: Option<PathBuf>,
@@ -164,7 +152,7 @@ pub fn run(a: &CompareConfig) -> Result<CompareOutcome, CompareRunError> {
     };
     let (text, worse, what) = if perf > 0 {
         // Each run is read once; only the HTML page draws from the requests.
-        let html = a.format == CompareFormat::Html;
+        let html = a.format == Format::Html;
         let views = a
             .runs
             .iter()
@@ -181,14 +169,13 @@ pub fn run(a: &CompareConfig) -> Result<CompareOutcome, CompareRunError> {
             .iter()
             .map(|(d, v)| super::compare_summaries(&base.1.summary, &base.0, &v.summary, d))
             .collect();
-        let text = match a.format {
-            CompareFormat::Json => serde_json::to_string_pretty(&cs)? + "\n",
-            CompareFormat::Html => {
-                let views: Vec<_> = views.iter().map(|(d, v)| (d.clone(), v)).collect();
-                super::html::perf_page(&views, &cs, &link)
-            }
-            CompareFormat::Markdown => super::perf_markdown(&cs),
+        let pc = super::render::PerfComparisons {
+            runs: views,
+            comparisons: cs,
         };
+        let text = super::render::perf_renderer(a.format, &link).render(&pc);
+        let (views, cs) = (&pc.runs, &pc.comparisons);
+        let base = &views[0];
         let threshold = a.threshold.unwrap_or(5.0);
         // Levels of a candidate where nothing succeeded have all-zero
         // latencies, which would read as "better"; and a candidate sharing
@@ -196,7 +183,7 @@ pub fn run(a: &CompareConfig) -> Result<CompareOutcome, CompareRunError> {
         let unmeasured: Vec<String> = views
             .iter()
             .skip(1)
-            .zip(&cs)
+            .zip(cs)
             .filter_map(|((d, v), c)| {
                 let dead: Vec<&str> = v
                     .summary
@@ -232,11 +219,7 @@ pub fn run(a: &CompareConfig) -> Result<CompareOutcome, CompareRunError> {
         (text, worse, what)
     } else {
         let cs = super::compare_all(&a.runs)?;
-        let text = match a.format {
-            CompareFormat::Json => serde_json::to_string_pretty(&cs)? + "\n",
-            CompareFormat::Html => super::html::eval_page(&cs, &link),
-            CompareFormat::Markdown => super::markdown(&cs),
-        };
+        let text = super::render::eval_renderer(a.format, &link).render(&cs);
         let points = L::THRESHOLD
             .check(a.threshold.unwrap_or(0.0))
             .map_err(CompareRunError::Threshold)?;

@@ -29,7 +29,7 @@ pub mod html;
 mod perf;
 pub mod render;
 
-pub use command::{CompareConfig, CompareFormat, CompareOutcome, CompareRunError, run};
+pub use command::{CompareConfig, CompareOutcome, CompareRunError, run};
 
 pub use perf::{
     PERF_METRICS, PerfCompareRow, PerfComparison, PerfMetric, compare_perf, compare_summaries,
