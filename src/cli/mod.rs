@@ -103,24 +103,8 @@ fn serve_command(a: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let c2 = cancel.clone();
         // Installed before loading, so a signal during a long load stops it.
-        let mut signals = StopSignals::install();
-        tokio::spawn(async move {
-            let mut seen = 0;
-            while let Some(sig) = signals.next().await {
-                seen += 1;
-                if seen > 1 {
-                    std::process::exit(128 + sig);
-                }
-                STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
-                eprintln!(
-                    "\nstopping: finishing the requests in flight (signal again to quit at once)"
-                );
-                c2.cancel();
-            }
-        });
+        let cancel = cancel_on_signal("finishing the requests in flight");
         let server = tokio::select! {
             r = bench::serve::Server::bind(&cfg) => r.context("bench serve")?,
             _ = cancel.cancelled() => return Ok(interrupted_exit_code()),
@@ -446,6 +430,13 @@ pub fn interrupted_exit_code() -> ExitCode {
 /// systemd, Kubernetes and CI runners send, so it gets the same orderly stop
 /// as Ctrl-C. Call inside a tokio runtime.
 pub fn cancel_on_ctrl_c() -> CancellationToken {
+    cancel_on_signal("stopping and writing the reports of what finished")
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM, which prints
+/// `doing` (what the command does now that it stops); a second signal exits
+/// at once. Call inside a tokio runtime.
+fn cancel_on_signal(doing: &'static str) -> CancellationToken {
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
     // Installed here, before the run starts, not when the task first runs:
@@ -460,9 +451,7 @@ pub fn cancel_on_ctrl_c() -> CancellationToken {
             }
             STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
             let name = if sig == 15 { "SIGTERM" } else { "Ctrl-C" };
-            eprintln!(
-                "\ninterrupted ({name}): stopping and writing the reports of what finished (signal again to quit at once)"
-            );
+            eprintln!("\ninterrupted ({name}): {doing} (signal again to quit at once)");
             c2.cancel();
         }
     });

@@ -99,8 +99,12 @@ pub fn run(mut model: Box<dyn BatchModel>, jobs: Receiver<Job>, eos: Vec<u32>, l
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut open = true;
     while open || !running.is_empty() || !pending.is_empty() {
-        // Block only when idle.
+        // Block only when idle, and say so first: a sequence that left
+        // before a step (its requester hung up) must not stay counted while
+        // the thread sleeps.
         if running.is_empty() && pending.is_empty() {
+            load.running.store(0, Ordering::Relaxed);
+            load.waiting.store(0, Ordering::Relaxed);
             match jobs.recv() {
                 Ok(job) => pending.push_back(job),
                 Err(_) => break,
@@ -275,5 +279,93 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, super::gguf::EngineError>) -> Result
                 .unwrap_or_else(|| "unknown panic".into());
             Err(format!("the model failed (internal error: {what})"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gguf::EngineError;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    /// A two-slot model whose logits always pick token 1. When slot 1 is
+    /// prefilled it drops the receiver of slot 0's requester: that
+    /// requester hangs up after its last token was sent and before the next
+    /// decode step, the one place a hang-up is noticed without a failed send.
+    struct HangsUpSlot0 {
+        lens: [usize; 2],
+        slot0_events: Option<UnboundedReceiver<Event>>,
+    }
+
+    impl BatchModel for HangsUpSlot0 {
+        fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError> {
+            if batch.iter().any(|(slot, _)| *slot == 1) {
+                self.slot0_events = None;
+            }
+            Ok(batch
+                .iter()
+                .map(|(slot, t)| {
+                    self.lens[*slot] += t.len();
+                    vec![0.0, 1.0, 0.0]
+                })
+                .collect())
+        }
+        fn free(&mut self, slot: usize) {
+            self.lens[slot] = 0;
+        }
+        fn seq_len(&self, slot: usize) -> usize {
+            self.lens[slot]
+        }
+        fn max_batch(&self) -> usize {
+            2
+        }
+    }
+
+    /// Regression: a requester that hung up was dropped before a step and
+    /// the thread went idle with `running` still counting it, so `/metrics`
+    /// of `bench serve` showed a busy slot forever (seen in CI as
+    /// `serve_disconnect_frees_the_slot_and_concurrent_requests_finish`).
+    #[test]
+    fn scheduler_idle_after_a_hang_up_counts_nothing_running() {
+        let (tx, rx) = mpsc::channel();
+        let (a_tx, a_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (b_tx, mut b_rx) = tokio::sync::mpsc::unbounded_channel();
+        let load = Arc::new(Load::default());
+        let l = load.clone();
+        let model = HangsUpSlot0 {
+            lens: [0; 2],
+            slot0_events: Some(a_rx),
+        };
+        let engine = std::thread::spawn(move || run(Box::new(model), rx, vec![], l));
+        let job = |max_new, events| Job {
+            prompt: vec![1],
+            max_new,
+            params: GenParams::default(),
+            events,
+        };
+        tx.send(job(1_000_000, a_tx)).unwrap();
+        tx.send(job(1, b_tx)).unwrap();
+        // B ends after one token; A's requester is gone by then.
+        let start = Instant::now();
+        loop {
+            match b_rx.try_recv() {
+                Ok(Event::Finished { .. }) => break,
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "B never ended");
+        }
+        while load.running.load(Ordering::Relaxed) != 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the hung-up sequence is still counted as running"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(load.waiting.load(Ordering::Relaxed), 0);
+        drop(tx);
+        engine.join().unwrap();
     }
 }

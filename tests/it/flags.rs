@@ -742,18 +742,18 @@ fn metric_typo_is_a_usage_error_listing_the_metrics() {
     );
 }
 
+/// `bench perf` aimed at a closed port, followed by `extra`: for flags that
+/// must fail before any request.
+fn perf_to_nowhere<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["perf", "--url", "http://127.0.0.1:9/v1", "--model", "m"];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn perf_api_typo_is_a_usage_error_listing_the_apis() {
     assert_lists(
-        &[
-            "perf",
-            "--url",
-            "http://127.0.0.1:9/v1",
-            "--model",
-            "m",
-            "--api",
-            "chatt",
-        ],
+        &perf_to_nowhere(&["--api", "chatt"]),
         "chatt",
         &["openai", "chat", "completions"],
     );
@@ -762,28 +762,12 @@ fn perf_api_typo_is_a_usage_error_listing_the_apis() {
 #[test]
 fn perf_dataset_typo_is_a_usage_error_listing_the_datasets() {
     assert_lists(
-        &[
-            "perf",
-            "--url",
-            "http://127.0.0.1:9/v1",
-            "--model",
-            "m",
-            "--dataset",
-            "flickr8k",
-        ],
+        &perf_to_nowhere(&["--dataset", "flickr8k"]),
         "flickr8k",
         &["random", "line_by_line", "openqa", "custom", "sharegpt"],
     );
     // The alternative spellings are accepted (then the missing file is the error).
-    let (code, err) = usage_error(&[
-        "perf",
-        "--url",
-        "http://127.0.0.1:9/v1",
-        "--model",
-        "m",
-        "--dataset",
-        "share_gpt_en",
-    ]);
+    let (code, err) = usage_error(&perf_to_nowhere(&["--dataset", "share_gpt_en"]));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--dataset share_gpt_en reads a file"), "{err}");
 }
