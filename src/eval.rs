@@ -261,6 +261,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
                 template: p.recipe.template.clone(),
                 template_sha256: prompts.hash(&p.recipe.template).unwrap_or_default(),
                 extractors: p.recipe.extractor_names(),
+                groups: p.bench.dataset.groups.clone(),
             })
             .collect(),
     };
@@ -830,6 +831,7 @@ fn make_record(
         split: sample.split.clone(),
         index: sample.index,
         id: sample.id.clone(),
+        groups: plan.bench.dataset.group_values(&sample),
         mode: plan.recipe.id.clone(),
         shots,
         prompt: prompt_text,

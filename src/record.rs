@@ -65,6 +65,9 @@ pub struct BenchmarkSettings {
     pub template_sha256: String,
     /// Named extractors, primary first.
     pub extractors: Vec<String>,
+    /// Metadata keys items are grouped by in reports (besides the subset).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// Settings that must be equal for two invocations to share a run directory.
@@ -253,6 +256,10 @@ pub struct SampleRecord {
     /// Dataset id if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The item's value of each of the benchmark's group keys
+    /// (`category` → `STEM`), for per-group tables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, String>,
     /// Mode.
     pub mode: String,
     /// Row indices of the few-shot examples used, in prompt order (in the

@@ -82,6 +82,10 @@ pub struct Dataset {
     pub subsets: Vec<SubsetSource>,
     /// Row -> sample fields.
     pub parse: RowParser,
+    /// Metadata keys the reports group items by besides the subset
+    /// (`category`, `level`), in report order: each sample's value of each
+    /// key is kept in its journal line, so reports need no dataset.
+    pub groups: Vec<String>,
 }
 
 impl Dataset {
@@ -97,7 +101,30 @@ impl Dataset {
             revision: revision.into(),
             subsets,
             parse: Arc::new(parse),
+            groups: Vec::new(),
         }
+    }
+
+    /// The same dataset, reported also by these metadata keys.
+    pub fn with_groups(mut self, keys: &[&str]) -> Self {
+        self.groups = keys.iter().map(|k| k.to_string()).collect();
+        self
+    }
+
+    /// A sample's value of each group key it has (strings as they are,
+    /// other JSON values as JSON text), for its journal line.
+    pub fn group_values(&self, sample: &Sample) -> BTreeMap<String, String> {
+        self.groups
+            .iter()
+            .filter_map(|k| {
+                let v = sample.metadata.get(k)?;
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((k.clone(), v))
+            })
+            .collect()
     }
 
     /// The same data restricted to the named subsets (in that order), or
@@ -134,6 +161,7 @@ impl fmt::Debug for Dataset {
             .field("repo_id", &self.repo_id)
             .field("revision", &self.revision)
             .field("subsets", &self.subsets)
+            .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
 }
