@@ -402,6 +402,10 @@ pub struct ReportData {
     pub usage: UsageTotals,
     /// How often each pair of extractors agrees, per benchmark.
     pub agreement: Vec<AgreementRow>,
+    /// Per-group accuracy (subjects, categories, levels) under each
+    /// benchmark's primary extractor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupTable>,
     /// What a reader must know before trusting the table: journal lines
     /// that could not be read, a run that died while running, nothing
     /// measured. Empty for a clean run.
@@ -743,6 +747,148 @@ pub fn results_for(
     rows
 }
 
+/// A benchmark with more subsets than this shows only its combined row in
+/// the headline table; its subsets get a [`GroupTable`] of their own.
+pub const INLINE_SUBSETS: usize = 4;
+
+/// Accuracy per value of one grouping of a benchmark's items (by subset, or
+/// by a metadata key such as `category` or `level`), under the primary
+/// extractor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupTable {
+    /// Benchmark.
+    pub benchmark: String,
+    /// Mode.
+    pub mode: String,
+    /// Primary extractor the verdicts come from.
+    pub extractor: String,
+    /// What the items are grouped by: `subset` or a metadata key.
+    pub key: String,
+    /// One row per value, in report order.
+    pub rows: Vec<GroupRow>,
+    /// Accuracy over all items of the benchmark (the micro average).
+    pub micro_accuracy: f64,
+    /// Mean of the groups' accuracies, each group weighing the same (the
+    /// macro average).
+    pub macro_accuracy: f64,
+    /// Items with no value for the key (not in any row).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ungrouped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One group's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// The group's value (`STEM`, `5`, `abstract_algebra`).
+    pub value: String,
+    /// Accuracy statistics (failed items count as not correct).
+    #[serde(flatten)]
+    pub stats: AccuracyStats,
+    /// Items whose request failed.
+    pub failed: u64,
+}
+
+/// Group tables of one benchmark's records: by subset when there are more
+/// than [`INLINE_SUBSETS`] subsets, then by each of `keys` (the benchmark's
+/// metadata groups) that some record has. Values are in first-seen order
+/// for subsets (the dataset's order) and sorted otherwise, numbers by value.
+pub fn groups_for(
+    benchmark: &str,
+    mode: &str,
+    primary: &str,
+    keys: &[String],
+    records: &[SampleRecord],
+) -> Vec<GroupTable> {
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let mut tables = Vec::new();
+    let mut subsets: Vec<&str> = Vec::new();
+    for r in records {
+        if !subsets.contains(&r.subset.as_str()) {
+            subsets.push(&r.subset);
+        }
+    }
+    let micro = {
+        let ok = records
+            .iter()
+            .filter(|r| r.outcome_for(primary) == Outcome::Correct)
+            .count();
+        ok as f64 / records.len() as f64
+    };
+    let table = |key: &str, values: Vec<String>, of: &dyn Fn(&SampleRecord) -> Option<String>| {
+        let mut rows: Vec<GroupRow> = values
+            .into_iter()
+            .map(|value| GroupRow {
+                value,
+                stats: AccuracyStats::new(0, 0),
+                failed: 0,
+            })
+            .collect();
+        let mut counts = vec![(0u64, 0u64, 0u64); rows.len()];
+        let mut ungrouped = 0;
+        for r in records {
+            let Some(v) = of(r) else {
+                ungrouped += 1;
+                continue;
+            };
+            let Some(i) = rows.iter().position(|g| g.value == v) else {
+                continue;
+            };
+            counts[i].0 += 1;
+            if r.outcome_for(primary) == Outcome::Correct {
+                counts[i].1 += 1;
+            }
+            if r.error.is_some() {
+                counts[i].2 += 1;
+            }
+        }
+        for (row, (n, ok, failed)) in rows.iter_mut().zip(counts) {
+            row.stats = AccuracyStats::new(ok, n);
+            row.failed = failed;
+        }
+        let macro_accuracy = if rows.is_empty() {
+            0.0
+        } else {
+            rows.iter().map(|g| g.stats.accuracy).sum::<f64>() / rows.len() as f64
+        };
+        GroupTable {
+            benchmark: benchmark.into(),
+            mode: mode.into(),
+            extractor: primary.into(),
+            key: key.into(),
+            rows,
+            micro_accuracy: micro,
+            macro_accuracy,
+            ungrouped,
+        }
+    };
+    if subsets.len() > INLINE_SUBSETS {
+        let values = subsets.iter().map(|s| s.to_string()).collect();
+        tables.push(table("subset", values, &|r| Some(r.subset.clone())));
+    }
+    for key in keys {
+        let mut values: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.groups.get(key).cloned())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.total_cmp(&y),
+            _ => a.cmp(b),
+        });
+        values.dedup();
+        tables.push(table(key, values, &|r| r.groups.get(key).cloned()));
+    }
+    tables
+}
+
 /// Usage totals over records.
 pub fn usage_totals<'a>(records: impl IntoIterator<Item = &'a SampleRecord>) -> UsageTotals {
     let mut t = UsageTotals::default();
@@ -760,4 +906,94 @@ pub fn usage_totals<'a>(records: impl IntoIterator<Item = &'a SampleRecord>) -> 
     }
     t.mean_latency_ms = (lat_n > 0).then(|| lat_sum / lat_n as f64);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graded record of `subset` with `groups`, right or wrong (or
+    /// failed) under the extractor `x`.
+    fn rec(
+        subset: &str,
+        index: usize,
+        groups: &[(&str, &str)],
+        verdict: Option<bool>,
+    ) -> SampleRecord {
+        let mut r: SampleRecord = serde_json::from_value(serde_json::json!({
+            "benchmark": "b", "subset": subset, "split": "test", "index": index,
+            "mode": "native", "response": "r", "reasoning": null, "finish_reason": "stop",
+            "extracted": {"x": "A"}, "verdicts": {"x": verdict.unwrap_or(false)},
+            "primary": "x", "gold": "A", "correct": verdict, "outcome": "correct",
+            "error": null, "latency_ms": 1.0, "attempts": 1, "usage": null
+        }))
+        .unwrap();
+        r.groups = groups
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if verdict.is_none() {
+            r.response = None;
+            r.error = Some(serde_json::from_value(serde_json::json!({"kind": "timeout", "status": null, "message": "t", "attempts": 1})).unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn groups_give_micro_and_macro_averages_computed_by_hand() {
+        // Five subsets (more than INLINE_SUBSETS): s0 has 4 items, 3 right;
+        // s1..s4 one item each, right, wrong, wrong, failed.
+        let mut recs = Vec::new();
+        for (i, v) in [true, true, true, false].into_iter().enumerate() {
+            recs.push(rec(
+                "s0",
+                i,
+                &[("category", "STEM"), ("level", "10")],
+                Some(v),
+            ));
+        }
+        recs.push(rec(
+            "s1",
+            0,
+            &[("category", "other"), ("level", "2")],
+            Some(true),
+        ));
+        recs.push(rec(
+            "s2",
+            0,
+            &[("category", "other"), ("level", "2")],
+            Some(false),
+        ));
+        recs.push(rec("s3", 0, &[("category", "STEM")], Some(false)));
+        recs.push(rec("s4", 0, &[("category", "other"), ("level", "2")], None));
+        let keys = vec!["category".to_string(), "level".to_string()];
+        let g = groups_for("b", "native", "x", &keys, &recs);
+        assert_eq!(g.len(), 3, "{g:?}");
+        let subsets = &g[0];
+        assert_eq!(subsets.key, "subset");
+        let values: Vec<&str> = subsets.rows.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values, ["s0", "s1", "s2", "s3", "s4"], "first-seen order");
+        // Micro: 4 right of 8. Macro: (3/4 + 1 + 0 + 0 + 0) / 5.
+        assert!((subsets.micro_accuracy - 0.5).abs() < 1e-12);
+        assert!((subsets.macro_accuracy - 0.35).abs() < 1e-12);
+        assert_eq!(subsets.rows[4].failed, 1);
+        assert_eq!(subsets.rows[4].stats.n, 1);
+        let cat = &g[1];
+        assert_eq!(cat.key, "category");
+        let values: Vec<&str> = cat.rows.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values, ["STEM", "other"]);
+        // STEM: 3 of 5; other: 1 of 3; macro (0.6 + 1/3) / 2.
+        assert_eq!((cat.rows[0].stats.correct, cat.rows[0].stats.n), (3, 5));
+        assert_eq!((cat.rows[1].stats.correct, cat.rows[1].stats.n), (1, 3));
+        assert!((cat.macro_accuracy - (0.6 + 1.0 / 3.0) / 2.0).abs() < 1e-12);
+        // Levels sort by value (2 before 10); s3's item has no level.
+        let level = &g[2];
+        let values: Vec<&str> = level.rows.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values, ["2", "10"]);
+        assert_eq!(level.ungrouped, 1);
+        // Few subsets: no subset table.
+        let few: Vec<SampleRecord> = recs.iter().filter(|r| r.subset != "s4").cloned().collect();
+        let g = groups_for("b", "native", "x", &[], &few);
+        assert!(g.is_empty(), "{g:?}");
+    }
 }

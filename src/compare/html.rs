@@ -143,6 +143,9 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
             let _ = write!(out, "<div class=warn>{}</div>", escape(n));
         }
         out.push_str(&super::comparison_table(c, run_letter(ci + 1), ci).render(Format::Html));
+        for t in super::group_comparison_tables(c, run_letter(ci + 1), ci) {
+            out.push_str(&t.render(Format::Html));
+        }
         out.push_str("<p class=muted>Δ and its interval are B − A in percentage points on the items both runs have (failed requests count as not correct). Interval: paired bootstrap, 2,000 resamples. Red: B is worse beyond doubt; green: better beyond doubt.</p>");
 
         // Flipped items with their text.
@@ -239,7 +242,11 @@ pub fn eval_page(cs: &[Comparison], link: ReportLink) -> String {
         }
         out.push_str("</section>");
     }
-    let _ = writeln!(out, "</main><script>{SCRIPT}</script></body></html>");
+    let _ = writeln!(
+        out,
+        "</main><script>{SCRIPT}</script><script>{}</script></body></html>",
+        crate::report::html::SORT_SCRIPT
+    );
     out
 }
 

@@ -45,8 +45,12 @@ pub const MAX_MARKDOWN: usize = 60_000;
 pub struct CompareRow {
     /// Benchmark.
     pub benchmark: String,
-    /// Subset, or `all`.
+    /// Subset, or `all`; for a group row, the group's value.
     pub subset: String,
+    /// For a group row, the metadata key grouped by (`category`); `None`
+    /// for subset rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Extractor.
     pub extractor: String,
     /// Items both runs have (failed requests count as not correct).
@@ -310,9 +314,44 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
                 subsets.push(r.subset.clone());
             }
         }
-        let mut groups: Vec<String> = subsets.clone();
+        // Rows: each subset, all of them, then (primary extractor only)
+        // each value of each metadata key the baseline groups by.
+        type Member<'r> = Box<dyn Fn(&SampleRecord) -> bool + 'r>;
+        let mut groups: Vec<(Option<String>, String, Member)> = subsets
+            .iter()
+            .map(|s| {
+                let s2 = s.clone();
+                let member: Member = Box::new(move |r: &SampleRecord| r.subset == s2);
+                (None, s.clone(), member)
+            })
+            .collect();
         if subsets.len() > 1 {
-            groups.push("all".into());
+            groups.push((None, "all".into(), Box::new(|_: &SampleRecord| true)));
+        }
+        let settings_a = va
+            .data
+            .manifest
+            .settings
+            .benchmarks
+            .iter()
+            .find(|s| &s.benchmark == bench);
+        let primary = settings_a.and_then(|s| s.extractors.first()).cloned();
+        for key in settings_a.map(|s| s.groups.clone()).unwrap_or_default() {
+            let mut values: Vec<String> = recs_a
+                .iter()
+                .filter_map(|r| r.groups.get(&key).cloned())
+                .collect();
+            values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            values.dedup();
+            for v in values {
+                let (k2, v2) = (key.clone(), v.clone());
+                let member: Member =
+                    Box::new(move |r: &SampleRecord| r.groups.get(&k2) == Some(&v2));
+                groups.push((Some(key.clone()), v, member));
+            }
         }
         let common: Vec<&String> = ex_a.intersection(&ex_b).collect();
         for ra in recs_a {
@@ -338,14 +377,14 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
             }
         }
         for ex in common {
-            for group in &groups {
+            for (group_key, label, member) in &groups {
+                if group_key.is_some() && primary.as_ref() != Some(ex) {
+                    continue;
+                }
                 let mut pairs = Vec::new();
                 let mut flipped_rw = Vec::new();
                 let mut flipped_wr = Vec::new();
-                for ra in recs_a
-                    .iter()
-                    .filter(|r| group == "all" || &r.subset == group)
-                {
+                for ra in recs_a.iter().filter(|r| member(r)) {
                     let Some(rb) = by_key_b.get(&key(ra)) else {
                         continue;
                     };
@@ -370,7 +409,8 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
                 flipped.extend(flipped_wr);
                 rows.push(CompareRow {
                     benchmark: bench.clone(),
-                    subset: group.clone(),
+                    subset: label.clone(),
+                    group: group_key.clone(),
                     extractor: ex.clone(),
                     n: pairs.len() as u64,
                     acc_a,
@@ -469,10 +509,13 @@ fn setting_notes(va: &RunView, vb: &RunView) -> Vec<String> {
 
 /// Rows where the candidate is worse beyond doubt: accuracy fell by more
 /// than `threshold_points` percentage points and the paired interval
-/// excludes zero.
+/// excludes zero. Subset and combined rows only: the metadata groups
+/// re-cut the same items, and gating on every cut would multiply the
+/// chances of a false alarm.
 pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
     c.rows
         .iter()
+        .filter(|r| r.group.is_none())
         .filter(|r| r.shift() == Shift::Worse && -r.diff * 100.0 > threshold_points)
         .collect()
 }
@@ -484,6 +527,89 @@ pub fn regressions(c: &Comparison, threshold_points: f64) -> Vec<&CompareRow> {
 /// candidate's column; `section` is the comparison's position on the HTML
 /// page (anchors of its flipped items are `c<section>-<k>`).
 pub fn comparison_table(c: &Comparison, letter: &str, section: usize) -> Table {
+    let many = many_subset_benchmarks(c);
+    let rows: Vec<&CompareRow> = c
+        .rows
+        .iter()
+        .filter(|r| r.group.is_none() && (r.subset == "all" || !many.contains(&r.benchmark)))
+        .collect();
+    rows_table(c, &rows, "Subset", letter, section)
+}
+
+/// Benchmarks with more subsets than the headline table lists (their
+/// subsets go to a table of their own).
+fn many_subset_benchmarks(c: &Comparison) -> BTreeSet<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for r in c
+        .rows
+        .iter()
+        .filter(|r| r.group.is_none() && r.subset != "all")
+    {
+        if seen.insert((&r.benchmark, &r.subset)) {
+            *count.entry(&r.benchmark).or_default() += 1;
+        }
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > crate::record::INLINE_SUBSETS)
+        .map(|(b, _)| b.to_string())
+        .collect()
+}
+
+/// The per-group tables of one comparison: the subsets of a benchmark with
+/// many, and each metadata grouping (`category`, `level`), collapsed behind
+/// a summary. Same columns as [`comparison_table`].
+pub fn group_comparison_tables(c: &Comparison, letter: &str, section: usize) -> Vec<Table> {
+    let many = many_subset_benchmarks(c);
+    let mut keys: Vec<(String, Option<String>)> = Vec::new();
+    for r in &c.rows {
+        let k = (r.benchmark.clone(), r.group.clone());
+        let wanted = r.group.is_some() || (many.contains(&r.benchmark) && r.subset != "all");
+        if wanted && !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(bench, group)| {
+            let rows: Vec<&CompareRow> = c
+                .rows
+                .iter()
+                .filter(|r| {
+                    r.benchmark == bench
+                        && r.group == group
+                        && (group.is_some() || r.subset != "all")
+                })
+                .collect();
+            let by = group.clone().unwrap_or_else(|| "subset".into());
+            let worse = rows.iter().filter(|r| r.shift() == Shift::Worse).count();
+            let better = rows.iter().filter(|r| r.shift() == Shift::Better).count();
+            let summary = format!(
+                "{bench} by {by}: {} rows, {worse} worse and {better} better beyond doubt",
+                rows.len()
+            );
+            let header = {
+                let mut h = by.replace('_', " ");
+                if let Some(f) = h.get(..1) {
+                    h = f.to_uppercase() + &h[1..];
+                }
+                h
+            };
+            rows_table(c, &rows, &header, letter, section)
+                .sortable()
+                .collapsed(summary)
+        })
+        .collect()
+}
+
+/// A comparison table of `rows`; `label` heads the subset/group column.
+fn rows_table(
+    c: &Comparison,
+    rows: &[&CompareRow],
+    label: &str,
+    letter: &str,
+    section: usize,
+) -> Table {
     let anchor: HashMap<(&str, &str), usize> = c
         .items
         .iter()
@@ -491,14 +617,13 @@ pub fn comparison_table(c: &Comparison, letter: &str, section: usize) -> Table {
         .map(|(k, it)| ((it.benchmark.as_str(), it.item.as_str()), k))
         .collect();
     // One scale for every forest plot of the table.
-    let scale = c
-        .rows
+    let scale = rows
         .iter()
         .map(|r| r.ci_low.abs().max(r.ci_high.abs()).max(r.diff.abs()))
         .fold(0.01, f64::max);
     let mut t = Table::new(vec![
         Column::left("Benchmark"),
-        Column::left("Subset"),
+        Column::left(label),
         Column::left("Extractor"),
         Column::right("n"),
         Column::right("A %"),
@@ -511,7 +636,7 @@ pub fn comparison_table(c: &Comparison, letter: &str, section: usize) -> Table {
         Column::right("McNemar p"),
         Column::left("flipped items").only(Format::Html),
     ]);
-    for r in &c.rows {
+    for r in rows {
         let diff = Cell::from(format!("{:+.1}", r.diff * 100.0));
         let diff = match r.shift() {
             Shift::Worse => diff.class("down").mark(" ⬇"),
@@ -520,7 +645,7 @@ pub fn comparison_table(c: &Comparison, letter: &str, section: usize) -> Table {
         };
         // The "all" row repeats its subsets' lists; link those only.
         let mut flipped = String::new();
-        if !r.flipped.is_empty() && r.subset != "all" {
+        if !r.flipped.is_empty() && r.subset != "all" && r.group.is_none() {
             let _ = write!(
                 flipped,
                 "<details class=flist><summary>{}</summary>",
@@ -567,13 +692,17 @@ pub fn markdown(cs: &[Comparison]) -> String {
             code(&c.candidate)
         );
         out.push_str(&comparison_table(c, "B", 0).render(Format::Markdown));
+        for t in group_comparison_tables(c, "B", 0) {
+            out.push('\n');
+            out.push_str(&t.render(Format::Markdown));
+        }
         for n in &c.notes {
             let _ = writeln!(out, "\n> [!NOTE]\n> {}", text(n));
         }
         let flips: Vec<&CompareRow> = c
             .rows
             .iter()
-            .filter(|r| !r.flipped.is_empty() && r.subset != "all")
+            .filter(|r| !r.flipped.is_empty() && r.subset != "all" && r.group.is_none())
             .collect();
         if !flips.is_empty() {
             let _ = writeln!(out, "\n<details><summary>Flipped items</summary>\n");

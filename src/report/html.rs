@@ -230,6 +230,9 @@ pub const STYLE: &str = include_str!("../../assets/report.css");
 /// The item browser.
 const SCRIPT: &str = include_str!("../../assets/report.js");
 
+/// Sorting of the per-group tables (also on the comparison page).
+pub const SORT_SCRIPT: &str = include_str!("../../assets/sort.js");
+
 impl Renderer for HtmlRenderer {
     fn file_name(&self) -> &'static str {
         "report.html"
@@ -270,6 +273,15 @@ impl Renderer for HtmlRenderer {
         out.push_str(
             "<p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>",
         );
+        let groups = super::group_tables(d);
+        if !groups.is_empty() {
+            out.push_str(
+                "<h2>By group</h2><p class=muted>Primary extractor; click a header to sort.</p>",
+            );
+            for g in &groups {
+                out.push_str(&g.render(Format::Html));
+            }
+        }
         if !d.agreement.is_empty() {
             out.push_str("<h2>Extractor agreement</h2><p class=muted>How much the grading moves the score: answered items, each pair of extractors.</p>");
             out.push_str(&super::agreement_table(d).render(Format::Html));
@@ -366,7 +378,7 @@ impl Renderer for HtmlRenderer {
         }
         let _ = writeln!(
             out,
-            "<script type=\"application/octet-stream\" id=items data-encoding=\"gzip+base64\">{packed}</script><script>{SCRIPT}</script></main></body></html>"
+            "<script type=\"application/octet-stream\" id=items data-encoding=\"gzip+base64\">{packed}</script><script>{SCRIPT}</script><script>{SORT_SCRIPT}</script></main></body></html>"
         );
         out
     }

@@ -133,6 +133,10 @@ impl Renderer for MarkdownRenderer {
                 "\n> [!WARNING]\n> {failed} item(s) failed after retries and count as not correct. Re-run the same command to retry only those."
             );
         }
+        for g in super::group_tables(d) {
+            out.push('\n');
+            out.push_str(&g.render(Format::Markdown));
+        }
         if !d.agreement.is_empty() {
             let _ = writeln!(
                 out,

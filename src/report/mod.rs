@@ -168,6 +168,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
     let mut samples = Vec::new();
     let mut results = Vec::new();
     let mut agreement = Vec::new();
+    let mut groups = Vec::new();
     for b in &manifest.settings.benchmarks {
         let path = dir.journal(&b.benchmark);
         let journal = dir
@@ -204,6 +205,15 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             &recs,
         ));
         agreement.extend(record::agreement_for(&b.benchmark, &b.extractors, &recs));
+        if let Some(primary) = b.extractors.first() {
+            groups.extend(record::groups_for(
+                &b.benchmark,
+                &b.mode,
+                primary,
+                &b.groups,
+                &recs,
+            ));
+        }
         samples.push((b.benchmark.clone(), recs));
     }
     let total: usize = samples.iter().map(|(_, r)| r.len()).sum();
@@ -227,6 +237,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             results,
             usage,
             agreement,
+            groups,
             warnings,
         },
         samples,
@@ -316,6 +327,11 @@ pub fn results_table(data: &ReportData) -> Table {
         Column::right("Failed").short("failed"),
     ]);
     for r in &data.results {
+        // A benchmark with many subsets shows its combined row here; its
+        // subsets have a table of their own (see [`group_tables`]).
+        if r.subset != "all" && many_subsets(data, &r.benchmark) {
+            continue;
+        }
         let mut cells: Vec<Cell> = vec![
             r.benchmark.as_str().into(),
             r.subset.as_str().into(),
@@ -343,6 +359,97 @@ pub fn results_table(data: &ReportData) -> Table {
         }
     }
     t
+}
+
+/// Whether `benchmark` has more subsets than the headline table lists.
+fn many_subsets(data: &ReportData, benchmark: &str) -> bool {
+    data.groups
+        .iter()
+        .any(|g| g.benchmark == benchmark && g.key == "subset")
+}
+
+/// `category` -> `Category`.
+fn title_case(key: &str) -> String {
+    let mut c = key.chars();
+    match c.next() {
+        Some(f) => f
+            .to_uppercase()
+            .chain(c)
+            .collect::<String>()
+            .replace('_', " "),
+        None => String::new(),
+    }
+}
+
+/// A table collapses behind its summary from this many rows on.
+const COLLAPSE_ROWS: usize = 9;
+
+/// The sentence that heads a group table: what is grouped, and both
+/// averages, saying which is which.
+pub fn group_summary(g: &record::GroupTable) -> String {
+    let plural = match g.key.as_str() {
+        "subset" => "subsets".to_string(),
+        "category" => "categories".to_string(),
+        k => format!("{k} values"),
+    };
+    let mut s = format!(
+        "{} by {} ({} {}): micro average {}% (over items), macro average {}% (mean over {})",
+        g.benchmark,
+        g.key,
+        g.rows.len(),
+        plural,
+        pct(g.micro_accuracy),
+        pct(g.macro_accuracy),
+        plural
+    );
+    if g.ungrouped > 0 {
+        s.push_str(&format!("; {} item(s) have no {}", g.ungrouped, g.key));
+    }
+    s
+}
+
+/// The tables of per-group accuracy: one per benchmark and grouping (its
+/// subsets when they are many, each metadata key), collapsed when long,
+/// sortable in HTML.
+pub fn group_tables(data: &ReportData) -> Vec<Table> {
+    data.groups
+        .iter()
+        .map(|g| {
+            let mut t = Table::new(vec![
+                Column::left(title_case(&g.key)).short(g.key.clone()),
+                Column::right("n"),
+                Column::right("Accuracy (%)").short("accuracy"),
+                Column::left("").only(Format::Html),
+                Column::right("± stderr").short("±stderr"),
+                Column::left("95% CI (Wilson)").short("95% CI"),
+                Column::right("Failed").short("failed"),
+            ])
+            .sortable();
+            for r in &g.rows {
+                t.row(vec![
+                    r.value.as_str().into(),
+                    r.stats.n.to_string().into(),
+                    pct(r.stats.accuracy).into(),
+                    Cell::html(
+                        "",
+                        format!(
+                            "<span class=bar style=\"width:{}px\"></span>",
+                            (r.stats.accuracy * 120.0).round()
+                        ),
+                    ),
+                    pct(r.stats.stderr).into(),
+                    format!("{}–{}", pct(r.stats.ci_low), pct(r.stats.ci_high)).into(),
+                    r.failed.to_string().into(),
+                ]);
+            }
+            let summary = group_summary(g);
+            if g.rows.len() >= COLLAPSE_ROWS {
+                t.collapsed(summary)
+            } else {
+                t.caption(summary)
+            }
+        })
+        .collect()
 }
 
 /// How much the grading moves the score: for each pair of extractors, the
@@ -382,6 +489,15 @@ pub fn terminal_table(data: &ReportData) -> String {
     let mut out = results_table(data)
         .note("accuracy in %; * = primary extractor; failed items count as not correct")
         .render(Format::Text);
+    for (g, t) in data.groups.iter().zip(group_tables(data)) {
+        out.push('\n');
+        if g.rows.len() >= COLLAPSE_ROWS {
+            out.push_str(&group_summary(g));
+            out.push_str(" (every group in report.md)\n");
+        } else {
+            out.push_str(&t.render(Format::Text));
+        }
+    }
     for a in &data.agreement {
         out.push_str(&format!(
             "{}: {} vs {}: both right {}, only {} {}, only {} {}, both wrong {} (extracted answers differ on {} of {})\n",

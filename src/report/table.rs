@@ -158,6 +158,9 @@ pub struct Table {
     /// Collapsed behind this summary (`<details>`) in markdown and HTML,
     /// for long tables.
     pub collapsed: Option<String>,
+    /// In HTML, a click on a header sorts the rows by that column
+    /// (`class=sortable`, handled by `assets/sort.js`).
+    pub sortable: bool,
 }
 
 impl Table {
@@ -194,6 +197,12 @@ impl Table {
     /// Collapse behind `summary`.
     pub fn collapsed(mut self, summary: impl Into<String>) -> Self {
         self.collapsed = Some(summary.into());
+        self
+    }
+
+    /// Sortable by column in HTML.
+    pub fn sortable(mut self) -> Self {
+        self.sortable = true;
         self
     }
 
@@ -277,7 +286,11 @@ impl Table {
             let _ = write!(out, "<details><summary>{}</summary>", escape(s));
         }
         let cols: Vec<(usize, &Column)> = self.shown(Format::Html).collect();
-        out.push_str("<table>");
+        out.push_str(if self.sortable {
+            "<table class=sortable>"
+        } else {
+            "<table>"
+        });
         if let Some(c) = &self.caption {
             let _ = write!(out, "<caption>{}</caption>", escape(c));
         }

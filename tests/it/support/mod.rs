@@ -17,6 +17,18 @@ pub fn fixtures_hub() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub")
 }
 
+/// Where a subset's eval file of `dataset` lies in a folder laid out like
+/// the hub (`root/datasets/<repo>/<path>`).
+pub fn local_file(
+    root: &Path,
+    dataset: &bench::benchmarks::Dataset,
+    subset: &bench::benchmarks::SubsetSource,
+) -> PathBuf {
+    root.join("datasets")
+        .join(&dataset.repo_id)
+        .join(&subset.eval_path)
+}
+
 /// Commits the fake hub reports: the revisions our benchmarks pin.
 pub fn pinned_commits() -> HashMap<String, String> {
     let mut m = HashMap::new();
