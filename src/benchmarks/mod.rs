@@ -19,6 +19,7 @@
 //! `fixtures/hub/`. The registry tests then check names, recipes,
 //! templates and that every extractor reads its recipe's answer format.
 
+pub mod aime;
 pub mod arc;
 pub mod gsm8k;
 pub mod lm_eval;
@@ -410,6 +411,8 @@ impl Registry {
             arc::arc(),
             arc::arc_easy(),
             arc::arc_challenge(),
+            aime::aime24(),
+            aime::aime25(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");
