@@ -33,6 +33,23 @@ struct Pick {
     rows: Vec<u32>,
 }
 
+/// The first `n` rows (past the first 4) whose `answer` has a leading zero.
+fn leading_zero_rows(src: &Path, n: usize) -> Result<Vec<u32>> {
+    let rows = bench::dataset::read_parquet(src)?;
+    Ok(rows
+        .iter()
+        .enumerate()
+        .skip(4)
+        .filter(|(_, r)| {
+            r.get("answer")
+                .and_then(|a| a.as_str())
+                .is_some_and(|a| a.len() > 1 && a.starts_with('0'))
+        })
+        .map(|(i, _)| i as u32)
+        .take(n)
+        .collect())
+}
+
 fn first(n: u32) -> Vec<u32> {
     (0..n).collect()
 }
@@ -92,9 +109,32 @@ fn main() -> Result<()> {
         },
     ];
 
+    let aime24_train = "data/train-00000-of-00001.parquet";
+    let mut aime24_rows = first(4);
+    // The first two answers written with leading zeros (`025`), which
+    // must match `25`.
+    aime24_rows.extend(leading_zero_rows(
+        &source
+            .join("datasets/HuggingFaceH4/aime_2024")
+            .join(aime24_train),
+        2,
+    )?);
+    let aime24 = [Pick {
+        path: aime24_train,
+        rows: aime24_rows,
+    }];
+    let aime25 = [Pick {
+        // The convert branch (main holds only test.jsonl), as the shared
+        // layout keeps it; row 4 ends with the source quirk `$2025$.$`.
+        path: "_refs_convert_parquet/default/test/0000.parquet",
+        rows: first(6),
+    }];
+
     for (repo, picks) in [
         ("datasets/openai/gsm8k", &gsm8k[..]),
         ("datasets/allenai/ai2_arc", &arc[..]),
+        ("datasets/HuggingFaceH4/aime_2024", &aime24[..]),
+        ("datasets/math-ai/aime25", &aime25[..]),
     ] {
         for pick in picks {
             let src = source.join(repo).join(pick.path);

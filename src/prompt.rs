@@ -14,6 +14,14 @@ use serde::Serialize;
 /// Templates compiled into the binary: (name, source).
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
+        "aime_boxed.jinja",
+        include_str!("../prompts/aime_boxed.jinja"),
+    ),
+    (
+        "aime_evalscope.jinja",
+        include_str!("../prompts/aime_evalscope.jinja"),
+    ),
+    (
         "gsm8k_boxed.jinja",
         include_str!("../prompts/gsm8k_boxed.jinja"),
     ),

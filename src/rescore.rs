@@ -305,7 +305,28 @@ async fn load_samples(
         {
             continue;
         }
-        let Some(want) = recorded.files.iter().find(|f| f.path == subset.eval_path) else {
+        // A discovered convert-branch split may be several files, read in
+        // order as the run read them; else the one eval path.
+        let wants: Vec<&crate::record::DatasetFileRecord> = match &subset.convert {
+            Some(c) if c.discover => {
+                let prefix = format!("{}/{}/", c.config, subset.eval_split);
+                let mut v: Vec<_> = recorded
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with(&prefix))
+                    .collect();
+                v.sort_by(|a, b| a.path.cmp(&b.path));
+                v.dedup_by(|a, b| a.path == b.path);
+                v
+            }
+            _ => recorded
+                .files
+                .iter()
+                .find(|f| f.path == subset.eval_path)
+                .into_iter()
+                .collect(),
+        };
+        if wants.is_empty() {
             return Err(RescoreError::UnrecordedFile {
                 benchmark: bench.name.clone(),
                 path: subset.eval_path.clone(),
@@ -318,37 +339,45 @@ async fn load_samples(
                     .collect::<Vec<_>>()
                     .join(", "),
             });
-        };
-        let file = HubFile {
-            repo_type: RepoType::Dataset,
-            repo_id: recorded.repo_id.clone(),
-            revision: recorded.revision.clone(),
-            path: want.path.clone(),
-        };
-        let fetched = hub.fetch(&file).await?;
-        if !fetched.sha256.eq_ignore_ascii_case(&want.sha256) {
-            return Err(RescoreError::Sha256Mismatch {
-                benchmark: bench.name.clone(),
-                repo: recorded.repo_id.clone(),
-                revision: recorded.revision.clone(),
-                path: want.path.clone(),
-                recorded: want.sha256.clone(),
-                found: fetched.sha256.clone(),
-            });
         }
-        for (i, row) in dataset::read_parquet(&fetched.local_path)?
-            .iter()
-            .enumerate()
-        {
-            let s = bench
-                .sample(row, &subset.name, &subset.eval_split, i)
-                .map_err(|message| RescoreError::BadRow {
+        let mut i = 0usize;
+        for want in wants {
+            // The exact commit the run read (a branch may have moved since);
+            // runs recorded before commits were kept use the revision.
+            let revision = want
+                .commit
+                .clone()
+                .or_else(|| want.revision.clone())
+                .unwrap_or_else(|| recorded.revision.clone());
+            let file = HubFile {
+                repo_type: RepoType::Dataset,
+                repo_id: recorded.repo_id.clone(),
+                revision,
+                path: want.path.clone(),
+            };
+            let fetched = hub.fetch(&file).await?;
+            if !fetched.sha256.eq_ignore_ascii_case(&want.sha256) {
+                return Err(RescoreError::Sha256Mismatch {
                     benchmark: bench.name.clone(),
-                    file: subset.eval_path.clone(),
-                    index: i,
-                    message,
-                })?;
-            out.insert((s.subset.clone(), s.split.clone(), i), s);
+                    repo: recorded.repo_id.clone(),
+                    revision: file.revision.clone(),
+                    path: want.path.clone(),
+                    recorded: want.sha256.clone(),
+                    found: fetched.sha256.clone(),
+                });
+            }
+            for row in dataset::read_parquet(&fetched.local_path)?.iter() {
+                let s = bench
+                    .sample(row, &subset.name, &subset.eval_split, i)
+                    .map_err(|message| RescoreError::BadRow {
+                        benchmark: bench.name.clone(),
+                        file: want.path.clone(),
+                        index: i,
+                        message,
+                    })?;
+                out.insert((s.subset.clone(), s.split.clone(), i), s);
+                i += 1;
+            }
         }
     }
     Ok(out)

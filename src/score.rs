@@ -71,6 +71,46 @@ fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// The unbiased pass@k estimate for one item sampled `n` times with `c`
+/// correct: `1 - C(n-c, k) / C(n, k)`, the probability that at least one of
+/// `k` samples drawn without replacement from the `n` is correct (Chen et
+/// al. 2021, "Evaluating Large Language Models Trained on Code", as
+/// EvalScope computes it). `None` when `k` is 0 or larger than `n`.
+///
+/// Computed as the product `prod_{i=n-c+1}^{n} (1 - k/i)` (the paper's
+/// numerically stable form), so no binomial coefficient overflows.
+pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
+    if k == 0 || k > n || c > n {
+        return None;
+    }
+    if n - c < k {
+        return Some(1.0);
+    }
+    let mut fail = 1.0f64;
+    for i in (n - c + 1)..=n {
+        fail *= 1.0 - k as f64 / i as f64;
+    }
+    Some(1.0 - fail)
+}
+
+/// pass@k averaged over items, each given as `(n, c)` (samples, correct);
+/// items with fewer than `k` samples are left out. `None` when none is
+/// left.
+pub fn mean_pass_at_k(items: &[(u64, u64)], k: u64) -> Option<f64> {
+    let values: Vec<f64> = items
+        .iter()
+        .filter_map(|&(n, c)| pass_at_k(n, c, k))
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The k reported for `n` repeats: 1, 2, 4, ... up to `n`.
+pub fn pass_at_k_levels(n: u64) -> Vec<u64> {
+    std::iter::successors(Some(1u64), |k| k.checked_mul(2))
+        .take_while(|k| *k <= n)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +139,32 @@ mod tests {
     fn empty_and_single() {
         assert_eq!(AccuracyStats::new(0, 0).accuracy, 0.0);
         assert_eq!(AccuracyStats::new(1, 1).stderr, 0.0);
+    }
+
+    /// pass@k against binomials worked out by hand.
+    #[test]
+    fn pass_at_k_matches_the_binomial_formula() {
+        // n=4, c=1: pass@1 = 1 - C(3,1)/C(4,1) = 1 - 3/4; pass@2 = 1 -
+        // C(3,2)/C(4,2) = 1 - 3/6; pass@4 = 1 - C(3,4)/C(4,4) = 1 (C(3,4)=0).
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-12;
+        assert!(close(pass_at_k(4, 1, 1), 0.25));
+        assert!(close(pass_at_k(4, 1, 2), 0.5));
+        assert!(close(pass_at_k(4, 1, 4), 1.0));
+        // n=8, c=3, k=2: 1 - C(5,2)/C(8,2) = 1 - 10/28.
+        assert!(close(pass_at_k(8, 3, 2), 18.0 / 28.0));
+        // n=8, c=3, k=4: 1 - C(5,4)/C(8,4) = 1 - 5/70.
+        assert!(close(pass_at_k(8, 3, 4), 65.0 / 70.0));
+        // pass@1 is the fraction correct; nothing correct is 0.
+        assert!(close(pass_at_k(5, 2, 1), 0.4));
+        assert!(close(pass_at_k(5, 0, 3), 0.0));
+        assert!(close(pass_at_k(5, 5, 3), 1.0));
+        assert_eq!(pass_at_k(2, 1, 3), None);
+        assert_eq!(pass_at_k(2, 1, 0), None);
+        // Averaged over items: (0.25 + 1.0) / 2 for pass@1 of (4,1), (4,4).
+        assert!(close(mean_pass_at_k(&[(4, 1), (4, 4)], 1), 0.625));
+        assert_eq!(mean_pass_at_k(&[(1, 1)], 2), None);
+        assert_eq!(pass_at_k_levels(1), vec![1]);
+        assert_eq!(pass_at_k_levels(6), vec![1, 2, 4]);
+        assert_eq!(pass_at_k_levels(8), vec![1, 2, 4, 8]);
     }
 }

@@ -775,3 +775,91 @@ async fn api_key_never_reaches_files() {
         );
     }
 }
+
+/// `aime25` reads the hub's parquet convert branch (its `main` holds only
+/// jsonl): the run record names the branch and the commit it resolved to,
+/// the same commit the cache's `refs/refs/convert/parquet` holds, and
+/// `aime24` (no pinned commit) records the commit `main` resolved to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_branch_commit_is_recorded() {
+    let hub = start_hub().await;
+    let server = start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out_dir = tmp.path().join("run");
+    let cfg = config(
+        &server.url(),
+        &hub.url(),
+        &cache,
+        &out_dir,
+        &["aime25", "aime24"],
+    );
+    let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+    let primary: Vec<_> = out
+        .report
+        .results
+        .iter()
+        .filter(|r| r.primary && r.subset != "all")
+        .collect();
+    assert_eq!(primary.len(), 2);
+    for r in primary {
+        assert_eq!(r.stats.accuracy, 1.0, "{} {:?}", r.benchmark, r.stats);
+    }
+    let manifest = RunDir::new(&out_dir).read_manifest().unwrap();
+    let branch = bench::hub::CONVERT_BRANCH;
+    let d25 = manifest
+        .datasets
+        .iter()
+        .find(|d| d.benchmark == "aime25")
+        .unwrap();
+    let recorded = d25.commits.get(branch).expect("convert commit recorded");
+    let cached =
+        std::fs::read_to_string(cache.join("datasets--math-ai--aime25/refs/refs/convert/parquet"))
+            .unwrap();
+    assert_eq!(recorded, &cached);
+    assert_eq!(recorded.len(), 40);
+    assert_eq!(d25.files.len(), 1);
+    assert_eq!(d25.files[0].path, "default/test/0000.parquet");
+    assert_eq!(d25.files[0].revision.as_deref(), Some(branch));
+    assert_eq!(d25.files[0].commit.as_ref(), Some(recorded));
+    let d24 = manifest
+        .datasets
+        .iter()
+        .find(|d| d.benchmark == "aime24")
+        .unwrap();
+    assert_eq!(d24.revision, "main");
+    let main_commit = d24.commits.get("main").expect("main's commit recorded");
+    let cached =
+        std::fs::read_to_string(cache.join("datasets--HuggingFaceH4--aime_2024/refs/main"))
+            .unwrap();
+    assert_eq!(main_commit, &cached);
+    assert_eq!(d24.files[0].revision, None);
+
+    // Rescoring reads the recorded commit of the branch, from the cache
+    // alone (offline, the hub gone).
+    let mut hub_cfg = bench::hub::HubConfig {
+        endpoint: "http://127.0.0.1:9".into(),
+        token: None,
+        cache_dir: cache.clone(),
+        offline: true,
+    };
+    hub_cfg.offline = true;
+    let (_, data) = bench::rescore::rescore(bench::rescore::RescoreConfig {
+        source: out_dir.clone(),
+        mode: "evalscope".into(),
+        output: Some(tmp.path().join("rescored")),
+        hub: hub_cfg,
+    })
+    .await
+    .unwrap();
+    let rescored: Vec<_> = data
+        .results
+        .iter()
+        .filter(|r| r.primary && r.subset != "all")
+        .collect();
+    assert_eq!(rescored.len(), 2);
+    for r in rescored {
+        assert_eq!(r.mode, "evalscope");
+        assert_eq!(r.stats.accuracy, 1.0, "{} {:?}", r.benchmark, r.stats);
+    }
+}

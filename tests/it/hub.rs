@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
-use bench::fake::hub::{FakeHub, FakeHubOptions, PINNED_COMMITS, fixtures_root};
-use bench::hub::{Hub, HubConfig, HubError, HubFile};
+use bench::fake::hub::{CONVERT_FOLDER, FakeHub, FakeHubOptions, PINNED_COMMITS, fixtures_root};
+use bench::hub::{CONVERT_BRANCH, Hub, HubConfig, HubError, HubFile};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
@@ -727,4 +727,301 @@ async fn fetched_fixtures_have_the_hub_schemas() {
     assert_eq!(label_row(4).len(), 3);
     assert_eq!(label_row(5), ["A", "B", "C", "D", "E"]);
     assert_eq!(keys.value(5), "E");
+}
+
+// The hub's parquet convert branch (`refs/convert/parquet`), as
+// `math-ai/aime25` has it: `main` holds jsonl only, the parquet is on the
+// branch, under its own commit.
+
+const AIME25: &str = "math-ai/aime25";
+const AIME25_TEST: &str = "default/test/0000.parquet";
+
+fn aime25_convert() -> HubFile {
+    HubFile::dataset(AIME25, CONVERT_BRANCH, AIME25_TEST)
+}
+
+#[tokio::test]
+async fn fake_hub_serves_the_convert_branch_apart_from_main() {
+    let fake = FakeHub::start(FakeHubOptions::fixtures()).await;
+    let client = reqwest::Client::new();
+    let base = fake.url();
+    let content = std::fs::read(
+        fixtures_root()
+            .join("datasets")
+            .join(AIME25)
+            .join(CONVERT_FOLDER)
+            .join(AIME25_TEST),
+    )
+    .unwrap();
+
+    // The branch, percent-encoded as huggingface_hub writes it.
+    let url = format!("{base}/datasets/{AIME25}/resolve/refs%2Fconvert%2Fparquet/{AIME25_TEST}");
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let convert_commit = resp.headers()["x-repo-commit"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &content[..]);
+    // Its own commit, not main's.
+    let main_info: serde_json::Value = client
+        .get(format!("{base}/api/datasets/{AIME25}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let main_commit = main_info["sha"].as_str().unwrap();
+    assert_eq!(convert_commit.len(), 40);
+    assert_ne!(convert_commit, main_commit);
+    // By commit too.
+    let by_sha = format!("{base}/datasets/{AIME25}/resolve/{convert_commit}/{AIME25_TEST}");
+    assert_eq!(client.get(&by_sha).send().await.unwrap().status(), 200);
+
+    // The branch's folder is not part of main: not served, not listed.
+    for path in [
+        format!("{CONVERT_FOLDER}/{AIME25_TEST}"),
+        AIME25_TEST.to_string(),
+    ] {
+        let r = client
+            .get(format!("{base}/datasets/{AIME25}/resolve/main/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path} on main");
+        assert_eq!(r.headers()["x-error-code"], "EntryNotFound");
+    }
+    let siblings: Vec<&str> = main_info["siblings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rfilename"].as_str().unwrap())
+        .collect();
+    assert!(
+        siblings.iter().all(|f| !f.contains(CONVERT_FOLDER)),
+        "{siblings:?}"
+    );
+    // A repo without a convert folder has no such revision.
+    let r = client
+        .get(format!(
+            "{base}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/{GSM8K_TEST}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-error-code"], "RevisionNotFound");
+
+    // The listing, in the real hub's shape: {config: {split: [url]}}.
+    let listing: serde_json::Value = client
+        .get(format!("{base}/api/datasets/{AIME25}/parquet"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file_url = format!("{base}/api/datasets/{AIME25}/parquet/default/test/0.parquet");
+    assert_eq!(
+        listing,
+        serde_json::json!({ "default": { "test": [file_url.clone()] } })
+    );
+    let per_split: serde_json::Value = client
+        .get(format!("{base}/api/datasets/{AIME25}/parquet/default/test"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(per_split, serde_json::json!([file_url.clone()]));
+    // The listed url redirects to the file on the branch.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect.get(&file_url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"].to_str().unwrap(), url);
+    let r = client
+        .get(format!("{base}/api/datasets/openai/gsm8k/parquet"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn client_fetches_the_convert_branch_and_reuses_it_offline() {
+    let fake = FakeHub::start(FakeHubOptions::fixtures()).await;
+    let cache = tempfile::tempdir().unwrap();
+    let hub = hub(&fake.url(), cache.path());
+
+    let files = hub
+        .convert_split_files(AIME25, "default", "test")
+        .await
+        .unwrap();
+    assert_eq!(files, vec![AIME25_TEST.to_string()]);
+    assert_eq!(fake.hits("/api/datasets/math-ai/aime25/parquet"), 1);
+
+    let got = hub.fetch(&aime25_convert()).await.unwrap();
+    assert!(!got.from_cache);
+    assert_eq!(fake.hits("/resolve/refs%2Fconvert%2Fparquet/"), 1);
+    // huggingface_hub's layout: refs/<revision>, so the branch's ref is
+    // refs/refs/convert/parquet, holding the branch's own commit.
+    let repo_dir = cache.path().join("datasets--math-ai--aime25");
+    let branch_ref = repo_dir.join("refs/refs/convert/parquet");
+    assert_eq!(std::fs::read_to_string(&branch_ref).unwrap(), got.commit);
+    assert_eq!(
+        got.local_path,
+        repo_dir
+            .join("snapshots")
+            .join(&got.commit)
+            .join("default/test/0000.parquet")
+    );
+    assert!(!repo_dir.join("refs/main").exists(), "main was never asked");
+    let rows = bench::dataset::read_parquet(&got.local_path).unwrap();
+    assert!(!rows.is_empty());
+
+    // Offline: the listing comes from the cached snapshot, the file from
+    // the cache, under the same commit.
+    let mut cfg = config(&dead_endpoint(), cache.path());
+    cfg.offline = true;
+    let offline = Hub::new(cfg).unwrap();
+    assert_eq!(
+        offline
+            .convert_split_files(AIME25, "default", "test")
+            .await
+            .unwrap(),
+        files
+    );
+    let again = offline.fetch(&aime25_convert()).await.unwrap();
+    assert!(again.from_cache);
+    assert_eq!(again.commit, got.commit);
+    assert_eq!(again.sha256, got.sha256);
+    // And a hub that is gone falls back to the cache for the listing too.
+    let gone = Hub::new(config(&dead_endpoint(), cache.path())).unwrap();
+    assert_eq!(
+        gone.convert_split_files(AIME25, "default", "test")
+            .await
+            .unwrap(),
+        files
+    );
+
+    // Offline with an empty cache: says so, naming the repo and branch.
+    let empty = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dead_endpoint(), empty.path());
+    cfg.offline = true;
+    let err = Hub::new(cfg)
+        .unwrap()
+        .convert_split_files(AIME25, "default", "test")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, HubError::Offline { .. })
+            && msg.contains(AIME25)
+            && msg.contains(CONVERT_BRANCH),
+        "{msg}"
+    );
+    // A split the listing does not have names what it has.
+    let err = hub
+        .convert_split_files(AIME25, "default", "train")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("default/train") && msg.contains("default/test"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_split_of_several_files_is_listed_in_order() {
+    // A repo with a two-file split on its convert branch.
+    let root = tempfile::tempdir().unwrap();
+    let fixture = fixtures_root()
+        .join("datasets")
+        .join(AIME25)
+        .join(CONVERT_FOLDER)
+        .join(AIME25_TEST);
+    let split_dir = root
+        .path()
+        .join("datasets/o/big")
+        .join(CONVERT_FOLDER)
+        .join("default/train");
+    std::fs::create_dir_all(&split_dir).unwrap();
+    for name in ["0001.parquet", "0000.parquet"] {
+        std::fs::copy(&fixture, split_dir.join(name)).unwrap();
+    }
+    std::fs::write(root.path().join("datasets/o/big/data.jsonl"), "{}\n").unwrap();
+    let fake = FakeHub::start(FakeHubOptions::new(root.path())).await;
+    let cache = tempfile::tempdir().unwrap();
+    let hub = hub(&fake.url(), cache.path());
+    let files = hub
+        .convert_split_files("o/big", "default", "train")
+        .await
+        .unwrap();
+    assert_eq!(
+        files,
+        vec!["default/train/0000.parquet", "default/train/0001.parquet"]
+    );
+    for f in &files {
+        let got = hub
+            .fetch(&HubFile::dataset("o/big", CONVERT_BRANCH, f))
+            .await
+            .unwrap();
+        assert_eq!(got.file.path, *f);
+    }
+}
+
+#[test]
+fn listing_urls_map_to_branch_paths() {
+    use bench::hub::convert_path_of_url;
+    assert_eq!(
+        convert_path_of_url(
+            "https://hub.example/api/datasets/o/n/parquet/default/test/0.parquet",
+            "default",
+            "test"
+        )
+        .as_deref(),
+        Some("default/test/0000.parquet")
+    );
+    assert_eq!(
+        convert_path_of_url(
+            "https://hub.example/api/datasets/o/n/parquet/default/test/12.parquet",
+            "default",
+            "test"
+        )
+        .as_deref(),
+        Some("default/test/0012.parquet")
+    );
+    // The datasets-server form: a resolve url on the branch.
+    assert_eq!(
+        convert_path_of_url(
+            "https://hub.example/datasets/o/n/resolve/refs%2Fconvert%2Fparquet/My%20Config/test/0003.parquet",
+            "My Config",
+            "test"
+        )
+        .as_deref(),
+        Some("My Config/test/0003.parquet")
+    );
+    // Another split's url, or not a parquet url: refused.
+    assert_eq!(
+        convert_path_of_url(
+            "https://hub.example/api/datasets/o/n/parquet/default/train/0.parquet",
+            "default",
+            "test"
+        ),
+        None
+    );
+    assert_eq!(
+        convert_path_of_url(
+            "https://hub.example/datasets/o/n/resolve/main/x.parquet",
+            "default",
+            "test"
+        ),
+        None
+    );
 }

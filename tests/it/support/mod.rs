@@ -58,10 +58,13 @@ pub fn fixture_samples() -> Vec<(String, bench::benchmarks::Sample)> {
     let mut out = Vec::new();
     for b in benchmarks::registry().iter() {
         for s in &b.dataset.subsets {
-            let path = fixtures_hub()
-                .join("datasets")
-                .join(&b.dataset.repo_id)
-                .join(&s.eval_path);
+            let repo = fixtures_hub().join("datasets").join(&b.dataset.repo_id);
+            // The fake hub serves the convert branch from its own folder.
+            let repo = match s.convert {
+                Some(_) => repo.join(bench::fake::hub::CONVERT_FOLDER),
+                None => repo,
+            };
+            let path = repo.join(&s.eval_path);
             let rows = bench::dataset::read_parquet(&path).expect("fixture parquet");
             for (i, r) in rows.iter().enumerate() {
                 let sample = b.sample(r, &s.name, &s.eval_split, i).expect("fixture row");
