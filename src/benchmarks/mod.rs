@@ -23,6 +23,7 @@ pub mod arc;
 pub mod gsm8k;
 pub mod lm_eval;
 pub mod math;
+pub mod math500;
 pub mod mcq;
 pub mod recipe;
 
@@ -316,6 +317,7 @@ impl Registry {
             arc::arc(),
             arc::arc_easy(),
             arc::arc_challenge(),
+            math500::math_500(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");
