@@ -329,6 +329,12 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             .find(|d| d.benchmark == dataset.benchmark)
         {
             check_same_data(&run_dir, old, &dataset)?;
+            for (rev, commit) in &old.commits {
+                dataset
+                    .commits
+                    .entry(rev.clone())
+                    .or_insert_with(|| commit.clone());
+            }
             for f in &old.files {
                 if !dataset.files.iter().any(|n| n.path == f.path) {
                     dataset.files.push(f.clone());
@@ -501,6 +507,15 @@ fn check_same_data(
             &new.revision,
         ));
     }
+    // A branch that moved between the two invocations (its cached ref was
+    // cleared) would mix two commits' rows.
+    for (rev, commit) in &new.commits {
+        if let Some(o) = old.commits.get(rev)
+            && !o.eq_ignore_ascii_case(commit)
+        {
+            return Err(mismatch(format!("{b}.dataset {rev} commit"), o, commit));
+        }
+    }
     for f in &new.files {
         if let Some(o) = old.files.iter().find(|o| o.path == f.path)
             && !o.sha256.eq_ignore_ascii_case(&f.sha256)
@@ -571,9 +586,9 @@ async fn prepare(
     let mut files = Vec::new();
     let mut items = Vec::new();
     for subset in &plan.subsets {
-        let fetched = fetch(hub, &src.repo_id, &src.revision, &subset.eval_path).await?;
-        files.push(file_record(&fetched));
-        let rows = dataset::read_parquet(&fetched.local_path)?;
+        let (rows, fetched, eval_file) =
+            read_split(hub, bench, subset, &subset.eval_split, &subset.eval_path).await?;
+        files.extend(fetched.iter().map(|f| file_record(f, &src.revision)));
         let take = cfg.limit.map_or(rows.len(), |l| l.apply(rows.len()));
         if take == 0 && !rows.is_empty() {
             return Err(EvalError::Config(format!(
@@ -594,9 +609,15 @@ async fn prepare(
                 .map(|(i, f)| Sample::from_fields(f.clone(), &subset.name, "fixed", i))
                 .collect(),
             (_, policy) => {
-                let f = fetch(hub, &src.repo_id, &src.revision, &subset.fewshot_path).await?;
-                files.push(file_record(&f));
-                let train = dataset::read_parquet(&f.local_path)?;
+                let (train, fetched, fewshot_file) = read_split(
+                    hub,
+                    bench,
+                    subset,
+                    &subset.fewshot_split,
+                    &subset.fewshot_path,
+                )
+                .await?;
+                files.extend(fetched.iter().map(|f| file_record(f, &src.revision)));
                 // FirstN needs only the head of the split; the random sampler
                 // draws from all of it.
                 let n = if *policy == ShotPolicy::FirstN {
@@ -613,7 +634,7 @@ async fn prepare(
                             bench,
                             &subset.name,
                             &subset.fewshot_split,
-                            &subset.fewshot_path,
+                            &fewshot_file,
                             i,
                             r,
                         )
@@ -637,14 +658,7 @@ async fn prepare(
             _ => None,
         };
         for (i, row) in rows.iter().take(take).enumerate() {
-            let sample = to_sample(
-                bench,
-                &subset.name,
-                &subset.eval_split,
-                &subset.eval_path,
-                i,
-                row,
-            )?;
+            let sample = to_sample(bench, &subset.name, &subset.eval_split, &eval_file, i, row)?;
             let shot_idx: Vec<usize> = match rng.as_mut() {
                 Some(r) if k > 0 => r.sample(pool.len(), k),
                 _ => (0..k).collect(),
@@ -658,13 +672,61 @@ async fn prepare(
             });
         }
     }
+    // Branches are looked up once (the cache then keeps their commit) and
+    // recorded, so the run names the exact data even when not pinned.
+    let commits = files
+        .iter()
+        .filter_map(|f| {
+            let rev = f.revision.clone().unwrap_or_else(|| src.revision.clone());
+            Some((rev, f.commit.clone()?))
+        })
+        .collect();
     let record = DatasetRecord {
         benchmark: bench.name.clone(),
         repo_id: src.repo_id.clone(),
         revision: src.revision.clone(),
+        commits,
         files,
     };
     Ok((items, record))
+}
+
+/// Fetches and reads the files of one split of `subset`: its one path, or
+/// on the convert branch with discovery, every file the hub's parquet
+/// listing names (rows concatenated in file order). Returns the rows, the
+/// files, and the name errors give the split's data.
+async fn read_split(
+    hub: &Hub,
+    bench: &Benchmark,
+    subset: &crate::benchmarks::SubsetSource,
+    split: &str,
+    path: &str,
+) -> Result<(Vec<Row>, Vec<FetchedFile>, String), EvalError> {
+    let src = &bench.dataset;
+    let revision = subset.revision(&src.revision);
+    let paths = match &subset.convert {
+        Some(c) if c.discover => {
+            hub.convert_split_files(&src.repo_id, &c.config, split)
+                .await?
+        }
+        _ => vec![path.to_string()],
+    };
+    let mut rows = Vec::new();
+    let mut fetched = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let f = fetch(hub, &src.repo_id, revision, p).await?;
+        rows.extend(dataset::read_parquet(&f.local_path)?);
+        fetched.push(f);
+    }
+    let shown = match paths.as_slice() {
+        [one] => one.clone(),
+        many => format!(
+            "{} ({} files, rows numbered across them)",
+            many.join(" + "),
+            many.len()
+        ),
+    };
+    Ok((rows, fetched, shown))
 }
 
 async fn fetch(
@@ -682,11 +744,13 @@ async fn fetch(
     Ok(hub.fetch(&file).await?)
 }
 
-fn file_record(f: &FetchedFile) -> DatasetFileRecord {
+fn file_record(f: &FetchedFile, dataset_revision: &str) -> DatasetFileRecord {
     DatasetFileRecord {
         path: f.file.path.clone(),
         sha256: f.sha256.clone(),
         size: f.size,
+        revision: (f.file.revision != dataset_revision).then(|| f.file.revision.clone()),
+        commit: Some(f.commit.clone()),
     }
 }
 

@@ -18,6 +18,13 @@
 //! (`blobs/<etag>`, `snapshots/<commit>/<path>` → `../../blobs/<etag>`,
 //! `refs/<branch>` holding the commit, `.locks/<repo folder>/<etag>.lock`).
 //!
+//! The parquet convert branch ([`CONVERT_BRANCH`]) is a revision like any
+//! other: its files are fetched from
+//! `resolve/refs%2Fconvert%2Fparquet/{config}/{split}/{nnnn}.parquet` and
+//! cached under its own commit, and [`Hub::convert_split_files`] lists a
+//! split's files with `GET {endpoint}/api/datasets/{repo}/parquet` (or, offline,
+//! from the cached snapshot of the branch).
+//!
 //! The cache is consulted first. A revision that is a commit sha is looked up
 //! directly; a branch or tag name goes through `refs/<name>`, so once it has
 //! been resolved it sticks to that commit until the cache is cleared. Pin
@@ -41,6 +48,13 @@ use sha2::{Digest, Sha256};
 
 /// The public hub, used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// The hub's parquet conversion branch: every public dataset converted to
+/// parquet as `{config}/{split}/{nnnn}.parquet`, with its own commits. In a
+/// URL it is one percent-encoded segment (`refs%2Fconvert%2Fparquet`); in the
+/// cache its ref is `refs/refs/convert/parquet`, as `huggingface_hub` writes
+/// it (`refs/<revision>`).
+pub const CONVERT_BRANCH: &str = "refs/convert/parquet";
 
 /// Attempts per download (connect errors, timeouts, 5xx and 429 are retried).
 const MAX_ATTEMPTS: u32 = 3;
@@ -396,6 +410,18 @@ pub enum HubError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The hub's parquet listing has no such config/split.
+    #[error(
+        "{file}: the hub's parquet listing (GET /api/datasets/{}/parquet) has no split {} (it lists: {known})",
+        file.repo_id,
+        file.path
+    )]
+    NoConvertedSplit {
+        /// The repo, branch and `config/split` asked for.
+        file: Box<HubFile>,
+        /// The `config/split`s it lists.
+        known: String,
+    },
     /// The HTTP client could not be built (TLS initialisation).
     #[error("cannot set up the HTTP client for the hub: {reason}")]
     Client {
@@ -510,7 +536,7 @@ pub fn parse_hub_id(spec: &str) -> Option<(&str, &str)> {
 }
 
 /// A 40-hex git commit sha (what `X-Repo-Commit` carries and what pins use).
-fn is_commit_sha(s: &str) -> bool {
+pub fn is_commit_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -545,7 +571,7 @@ pub fn blob_link_target(path_in_repo: &str, etag: &str) -> PathBuf {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (and `/`
 /// when `keep_slash`), like Python's `urllib.parse.quote`.
-fn percent_encode(s: &str, keep_slash: bool) -> String {
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
@@ -788,6 +814,142 @@ impl Hub {
         let commit = cached_commit(&repo_dir, &file.revision)?;
         let snap = snapshot_path(&repo_dir, &commit, &file.path);
         snap.is_file().then_some(snap)
+    }
+
+    /// The files of split `split` of config `config` on the parquet convert
+    /// branch ([`CONVERT_BRANCH`]), as paths in that branch, in order (a
+    /// large split has several: `0000.parquet`, `0001.parquet`, ...).
+    ///
+    /// Asks `GET {endpoint}/api/datasets/{repo}/parquet`, whose answer is
+    /// `{config: {split: [url, ...]}}`; a url is either the hub's API form
+    /// `.../parquet/{config}/{split}/{n}.parquet` (file `{config}/{split}/{n:04}.parquet`,
+    /// the name the conversion gives the n-th file) or a resolve url on the
+    /// branch (its path taken as is). Offline, or when the hub cannot be
+    /// reached, the split's files in the cached snapshot of the branch are
+    /// used, so a run that worked once works again without network.
+    pub async fn convert_split_files(
+        &self,
+        repo_id: &str,
+        config: &str,
+        split: &str,
+    ) -> Result<Vec<String>, HubError> {
+        let file = HubFile::dataset(repo_id, CONVERT_BRANCH, &format!("{config}/{split}"));
+        validate(&file).map_err(|reason| HubError::InvalidFile {
+            file: Box::new(file.clone()),
+            reason,
+        })?;
+        let cached = || self.cached_convert_files(&file, config, split);
+        if self.cfg.offline {
+            return cached().ok_or_else(|| HubError::Offline {
+                file: Box::new(file.clone()),
+                cache_dir: self.cfg.cache_dir.clone(),
+                corrupt: None,
+            });
+        }
+        let listing = match self.parquet_listing(&file).await {
+            Ok(listing) => listing,
+            Err(HubError::Unreachable { .. }) if let Some(found) = cached() => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        let urls = listing
+            .get(config)
+            .and_then(|splits| splits.get(split))
+            .filter(|urls| !urls.is_empty())
+            .ok_or_else(|| {
+                let known: Vec<String> = listing
+                    .iter()
+                    .flat_map(|(c, splits)| splits.keys().map(move |s| format!("{c}/{s}")))
+                    .collect();
+                HubError::NoConvertedSplit {
+                    file: Box::new(file.clone()),
+                    known: if known.is_empty() {
+                        "nothing".into()
+                    } else {
+                        known.join(", ")
+                    },
+                }
+            })?;
+        urls.iter()
+            .map(|url| {
+                convert_path_of_url(url, config, split).ok_or_else(|| HubError::BadResponse {
+                    file: Box::new(file.clone()),
+                    endpoint: self.shown_endpoint(),
+                    reason: format!("the parquet listing names a file url that is not on the convert branch: {url}"),
+                })
+            })
+            .collect()
+    }
+
+    /// `GET {endpoint}/api/datasets/{repo}/parquet`, retried like a
+    /// download; `file` names the request in errors.
+    async fn parquet_listing(&self, file: &HubFile) -> Result<ParquetListing, HubError> {
+        let url = format!(
+            "{}/api/datasets/{}/parquet",
+            self.cfg.endpoint,
+            percent_encode(&file.repo_id, true)
+        );
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut req = self.client.get(&url);
+                let token_sent = self.cfg.token.is_some();
+                if let Some(token) = &self.cfg.token {
+                    req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+                }
+                let resp = req.send().await.map_err(|e| self.network_error(file, &e))?;
+                self.check_status(file, &resp, token_sent)?;
+                let body = resp
+                    .text()
+                    .await
+                    .map_err(|e| self.network_error(file, &e))?;
+                serde_json::from_str::<ParquetListing>(&body).map_err(|e| {
+                    AttemptError::fatal(HubError::BadResponse {
+                        file: Box::new(file.clone()),
+                        endpoint: self.shown_endpoint(),
+                        reason: format!(
+                            "the parquet listing is not {{config: {{split: [url]}}}}: {e}"
+                        ),
+                    })
+                })
+            }
+            .await;
+            match result {
+                Ok(listing) => return Ok(listing),
+                Err(e) if e.retry && attempt < MAX_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(250 << (attempt - 1))).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
+    }
+
+    /// The split's parquet files in the cached snapshot of the convert
+    /// branch (the commit its ref points to), sorted; `None` when there are
+    /// none.
+    fn cached_convert_files(
+        &self,
+        file: &HubFile,
+        config: &str,
+        split: &str,
+    ) -> Option<Vec<String>> {
+        let repo_dir = self.cfg.repo_dir(file);
+        let commit = cached_commit(&repo_dir, CONVERT_BRANCH)?;
+        let dir = snapshot_path(&repo_dir, &commit, &format!("{config}/{split}"));
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".parquet"))
+            .collect();
+        names.sort();
+        (!names.is_empty()).then(|| {
+            names
+                .into_iter()
+                .map(|n| format!("{config}/{split}/{n}"))
+                .collect()
+        })
     }
 
     /// Makes `file` available in the local cache and returns where it is.
@@ -1522,6 +1684,35 @@ async fn lock_file(path: &Path) -> io::Result<Option<std::fs::File>> {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e),
         }
+    }
+}
+
+/// The hub's parquet listing: config -> split -> file urls.
+pub type ParquetListing =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>;
+
+/// The convert-branch path of a url from the parquet listing of
+/// `config`/`split`: a resolve url on the branch gives its path; the hub's
+/// API form `.../parquet/{config}/{split}/{n}.parquet` gives
+/// `{config}/{split}/{n:04}.parquet`.
+pub fn convert_path_of_url(url: &str, config: &str, split: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let segs: Vec<String> = parsed
+        .path_segments()?
+        .map(|s| String::from_utf8_lossy(&crate::util::percent_decode_bytes(s)).into_owned())
+        .collect();
+    if let Some(i) = segs.iter().position(|s| s == "resolve")
+        && segs.get(i + 1).map(String::as_str) == Some(CONVERT_BRANCH)
+    {
+        let path = segs[i + 2..].join("/");
+        return (!path.is_empty()).then_some(path);
+    }
+    match segs.as_slice() {
+        [.., p, c, s, file] if p == "parquet" && c == config && s == split => {
+            let n: u32 = file.strip_suffix(".parquet")?.parse().ok()?;
+            Some(format!("{config}/{split}/{n:04}.parquet"))
+        }
+        _ => None,
     }
 }
 

@@ -30,6 +30,14 @@ pub struct DatasetFileRecord {
     pub sha256: String,
     /// Bytes.
     pub size: u64,
+    /// The revision it was read at, when not the dataset's `revision` (the
+    /// parquet convert branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The commit that revision resolved to (runs before this field: see
+    /// the sha256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// The data a benchmark was run on.
@@ -39,8 +47,13 @@ pub struct DatasetRecord {
     pub benchmark: String,
     /// Hub repo.
     pub repo_id: String,
-    /// Pinned revision.
+    /// The revision the benchmark names: a commit sha (pinned) or a branch.
     pub revision: String,
+    /// Every revision read (the dataset's, the parquet convert branch) ->
+    /// the commit it resolved to; for a branch, the commit its files came
+    /// from, looked up once and then kept by the cache.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub commits: BTreeMap<String, String>,
     /// Files read.
     pub files: Vec<DatasetFileRecord>,
 }

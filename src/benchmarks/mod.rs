@@ -40,7 +40,11 @@ pub use recipe::{
 };
 
 /// One subset (hub config) of a dataset and its files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Build it with [`SubsetSource::parquet`] (files on the dataset's revision)
+/// or [`SubsetSource::convert`] (the hub's parquet convert branch); other
+/// fields default (`..Default::default()`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubsetSource {
     /// Subset name as reported (`main`, `ARC-Easy`).
     pub name: String,
@@ -52,6 +56,22 @@ pub struct SubsetSource {
     pub fewshot_split: String,
     /// Parquet path of the few-shot split.
     pub fewshot_path: String,
+    /// When set, the files come from the hub's parquet convert branch
+    /// ([`crate::hub::CONVERT_BRANCH`]) instead of the dataset's revision.
+    pub convert: Option<ConvertSplits>,
+}
+
+/// A subset read from the hub's parquet convert branch
+/// (`{config}/{split}/{nnnn}.parquet`), for repos whose `main` has no
+/// parquet (jsonl only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConvertSplits {
+    /// The hub config the conversion names (`default`).
+    pub config: String,
+    /// List each split's files with the hub's parquet listing
+    /// (`GET /api/datasets/{repo}/parquet`) instead of reading only
+    /// `0000.parquet`: a split of more than one file then reads them all.
+    pub discover: bool,
 }
 
 impl SubsetSource {
@@ -65,6 +85,44 @@ impl SubsetSource {
             eval_path: path(eval_split),
             fewshot_split: fewshot_split.into(),
             fewshot_path: path(fewshot_split),
+            convert: None,
+        }
+    }
+
+    /// A subset read from the hub's parquet convert branch: config
+    /// `config`, splits at `{config}/{split}/0000.parquet` (one file per
+    /// split; see [`SubsetSource::discovered`] for more).
+    pub fn convert(name: &str, config: &str, eval_split: &str, fewshot_split: &str) -> Self {
+        let path = |split: &str| format!("{config}/{split}/0000.parquet");
+        SubsetSource {
+            name: name.into(),
+            eval_split: eval_split.into(),
+            eval_path: path(eval_split),
+            fewshot_split: fewshot_split.into(),
+            fewshot_path: path(fewshot_split),
+            convert: Some(ConvertSplits {
+                config: config.into(),
+                discover: false,
+            }),
+        }
+    }
+
+    /// The same convert-branch subset, its split files listed by the hub's
+    /// parquet listing at run time (multi-file splits). No effect on a
+    /// subset read from the dataset's revision.
+    pub fn discovered(mut self) -> Self {
+        if let Some(c) = self.convert.as_mut() {
+            c.discover = true;
+        }
+        self
+    }
+
+    /// The revision the subset's files are read at: the convert branch, or
+    /// the dataset's `revision`.
+    pub fn revision<'a>(&'a self, dataset_revision: &'a str) -> &'a str {
+        match self.convert {
+            Some(_) => crate::hub::CONVERT_BRANCH,
+            None => dataset_revision,
         }
     }
 }
@@ -77,7 +135,9 @@ pub type RowParser = Arc<dyn Fn(&Row) -> Result<SampleFields, String> + Send + S
 pub struct Dataset {
     /// `owner/name` on the hub.
     pub repo_id: String,
-    /// Pinned commit sha.
+    /// A commit sha (pinned), or a branch (`main`) resolved once per run
+    /// and recorded; subsets read from the convert branch use that branch
+    /// instead ([`SubsetSource::convert`]).
     pub revision: String,
     /// Subsets evaluated by default, in report order.
     pub subsets: Vec<SubsetSource>,
@@ -143,6 +203,40 @@ impl Dataset {
             subsets,
             ..self.clone()
         })
+    }
+
+    /// Every revision the subsets read, each once, in subset order (the
+    /// dataset's own, the convert branch).
+    pub fn revisions(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in &self.subsets {
+            let r = s.revision(&self.revision);
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// `pinned <sha>` when every revision read is a commit sha, else
+    /// `resolved <branch>, ...` (looked up once per run and recorded), as
+    /// `bench list` shows it.
+    pub fn pin_status(&self) -> String {
+        let revs = self.revisions();
+        let branches: Vec<&str> = revs
+            .iter()
+            .copied()
+            .filter(|r| !crate::hub::is_commit_sha(r))
+            .collect();
+        if branches.is_empty() {
+            let shas: Vec<&str> = revs.iter().map(|r| &r[..12.min(r.len())]).collect();
+            format!("pinned {}", shas.join(", "))
+        } else {
+            format!(
+                "resolved {} (its commit recorded in run.json)",
+                branches.join(", ")
+            )
+        }
     }
 
     /// A subset by name.
@@ -459,12 +553,15 @@ mod tests {
                 );
                 assert!(!r.summary.is_empty(), "{} {}: no summary", b.name, r.id);
             }
-            assert_eq!(
-                b.dataset.revision.len(),
-                40,
-                "{}: revision must be a commit sha",
-                b.name
-            );
+            // A commit sha, or a branch resolved at run time: `main` or
+            // the convert branch (nothing else is meant to float).
+            for r in b.dataset.revisions() {
+                assert!(
+                    crate::hub::is_commit_sha(r) || r == "main" || r == crate::hub::CONVERT_BRANCH,
+                    "{}: revision {r} must be a commit sha, main or the convert branch",
+                    b.name
+                );
+            }
         }
     }
 
@@ -551,7 +648,13 @@ mod tests {
         let mut checked = 0;
         for b in registry().iter() {
             for subset in &b.dataset.subsets {
-                let path = fixtures.join(&b.dataset.repo_id).join(&subset.eval_path);
+                // The fake hub serves the convert branch from this folder.
+                let root = fixtures.join(&b.dataset.repo_id);
+                let root = match subset.convert {
+                    Some(_) => root.join("_refs_convert_parquet"),
+                    None => root,
+                };
+                let path = root.join(&subset.eval_path);
                 let rows = crate::dataset::read_parquet(&path).unwrap();
                 assert!(!rows.is_empty(), "{}", path.display());
                 for (i, row) in rows.iter().enumerate().take(3) {

@@ -305,12 +305,14 @@ pub fn list_text() -> String {
         out.push_str(&format!("{:<14} {}\n", b.name, b.summary));
         let src = &b.dataset;
         let subsets: Vec<_> = src.subsets.iter().map(|s| s.name.as_str()).collect();
+        // Pinned (a commit sha) or resolved (a branch, looked up once per
+        // run and its commit recorded in run.json).
         out.push_str(&format!(
-            "{:<14} data: {}@{} ({})\n",
+            "{:<14} data: {} ({}) {}\n",
             "",
             src.repo_id,
-            &src.revision[..12.min(src.revision.len())],
-            subsets.join(", ")
+            subsets.join(", "),
+            src.pin_status()
         ));
         for (i, m) in b.recipes.iter().enumerate() {
             out.push_str(&format!(

@@ -12,6 +12,14 @@
 //! downloads it answers `Range` requests with 206, can cut a connection
 //! after N bytes of a file ([`CutFault`]) and corrupt one file only, and
 //! lists repos at `/api/models/{repo}/revision/{rev}` with sizes and sha256s.
+//!
+//! The hub's parquet convert branch: a repo folder's `_refs_convert_parquet/`
+//! is served as the revision `refs/convert/parquet` (percent-encoded in the
+//! URL, as the hub and its clients write it) with its own commit sha, and is
+//! never part of `main`. `GET /api/datasets/{repo}/parquet[/{config}[/{split}]]`
+//! lists it as the real hub does (`{config: {split: [url, ...]}}`, the urls
+//! being `/api/datasets/{repo}/parquet/{config}/{split}/{n}.parquet`, which
+//! redirect to the n-th file of that split on the branch).
 
 use std::collections::HashMap;
 use std::io;
@@ -41,6 +49,17 @@ pub const PINNED_COMMITS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The folder of a fake hub repo that holds its `refs/convert/parquet`
+/// branch (`{config}/{split}/{nnnn}.parquet`), the layout of
+/// `../shared/datasets/hub`.
+pub const CONVERT_FOLDER: &str = "_refs_convert_parquet";
+
+/// The key of [`FakeHubOptions::commits`] for a repo's convert branch:
+/// `owner/name@refs/convert/parquet`.
+pub fn convert_commit_key(repo_id: &str) -> String {
+    format!("{repo_id}@{}", crate::hub::CONVERT_BRANCH)
+}
+
 /// `<crate>/fixtures/hub`: the small GSM8K and ARC files the tests use.
 pub fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,8 +72,9 @@ pub fn fixtures_root() -> PathBuf {
 pub struct FakeHubOptions {
     /// Directory with `datasets/<owner>/<name>/…` and `models/<owner>/<name>/…`.
     pub root: PathBuf,
-    /// `owner/name` → the commit sha `X-Repo-Commit` reports. Repos not
-    /// listed get a fixed sha derived from their id.
+    /// `owner/name` → the commit sha `X-Repo-Commit` reports for `main`
+    /// ([`convert_commit_key`] for the convert branch). Repos not listed get
+    /// a fixed sha derived from their id (and the branch).
     pub commits: HashMap<String, String>,
     /// When set, every hub request (not the CDN) must carry
     /// `Authorization: Bearer <token>`, else 401 (missing or wrong alike).
@@ -140,6 +160,8 @@ struct Hashed {
 
 struct Shared {
     opts: FakeHubOptions,
+    /// `http://127.0.0.1:<port>`, the hub's own base (parquet listing urls).
+    hub_base: String,
     /// `http://localhost:<port>`, the CDN base for redirects.
     cdn_base: String,
     requests: Mutex<Vec<RecordedRequest>>,
@@ -183,6 +205,7 @@ impl FakeHub {
             failures_left: AtomicUsize::new(opts.fail_first),
             cuts_left: AtomicUsize::new(opts.cut.as_ref().map_or(0, |c| c.times)),
             opts,
+            hub_base: format!("http://127.0.0.1:{port}"),
             cdn_base: format!("http://localhost:{port}"),
             requests: Mutex::new(Vec::new()),
             hashes: Mutex::new(HashMap::new()),
@@ -311,6 +334,16 @@ impl Shared {
             .unwrap_or_else(|| derived_commit(repo_type, repo_id))
     }
 
+    /// The convert branch's commit: its own, never `main`'s.
+    fn convert_commit_of(&self, repo_type: &str, repo_id: &str) -> String {
+        let key = convert_commit_key(repo_id);
+        self.opts
+            .commits
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| derived_commit(repo_type, &key))
+    }
+
     /// Content and sha256 of `path` (sha memoised by size and mtime).
     fn read(&self, path: &Path) -> io::Result<(Vec<u8>, String)> {
         let meta = std::fs::metadata(path)?;
@@ -363,6 +396,12 @@ async fn handle(
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["cdn", sha] => serve_cdn(&shared, &method, &headers, sha),
+        ["api", "datasets", owner, name, "parquet", rest @ ..] => {
+            match authorized(&shared, &headers, owner, name) {
+                Some(denied) => denied,
+                None => parquet_api(&shared, owner, name, rest),
+            }
+        }
         [
             "api",
             kind @ ("datasets" | "models"),
@@ -421,7 +460,20 @@ fn authorized(shared: &Shared, headers: &HeaderMap, owner: &str, name: &str) -> 
     ))
 }
 
-/// Resolves the repo directory and revision, or the hub's 404.
+/// A repository revision resolved to the folder that holds its files.
+struct Resolved {
+    /// The revision's root folder (the repo folder, or its
+    /// [`CONVERT_FOLDER`] for the convert branch).
+    dir: PathBuf,
+    /// The commit `X-Repo-Commit` reports.
+    commit: String,
+    /// Whether this is the convert branch.
+    convert: bool,
+}
+
+/// Resolves the repo directory and revision (`main`, its commit, or the
+/// convert branch and its commit when the repo has a [`CONVERT_FOLDER`]),
+/// or the hub's 404.
 #[expect(
     clippy::result_large_err,
     reason = "the error is the response to send; boxing it buys nothing here"
@@ -432,7 +484,7 @@ fn repo_and_commit(
     owner: &str,
     name: &str,
     rev: &str,
-) -> Result<(PathBuf, String), Response> {
+) -> Result<Resolved, Response> {
     let repo_id = format!("{owner}/{name}");
     let unsafe_seg = |s: &str| s.is_empty() || s == "." || s == ".." || s.contains('\\');
     let repo_dir = shared.opts.root.join(kind).join(owner).join(name);
@@ -443,9 +495,24 @@ fn repo_and_commit(
             &format!("Repository Not Found for url: {repo_id}"),
         ));
     }
-    let commit = shared.commit_of(kind.trim_end_matches('s'), &repo_id);
+    let repo_type = kind.trim_end_matches('s');
+    let commit = shared.commit_of(repo_type, &repo_id);
+    let convert_dir = repo_dir.join(CONVERT_FOLDER);
     if rev == "main" || rev.eq_ignore_ascii_case(&commit) {
-        Ok((repo_dir, commit))
+        Ok(Resolved {
+            dir: repo_dir,
+            commit,
+            convert: false,
+        })
+    } else if convert_dir.is_dir()
+        && let convert_commit = shared.convert_commit_of(repo_type, &repo_id)
+        && (rev == crate::hub::CONVERT_BRANCH || rev.eq_ignore_ascii_case(&convert_commit))
+    {
+        Ok(Resolved {
+            dir: convert_dir,
+            commit: convert_commit,
+            convert: true,
+        })
     } else {
         Err(hub_error(
             StatusCode::NOT_FOUND,
@@ -480,7 +547,11 @@ fn resolve(
     if let Some(denied) = authorized(shared, headers, owner, name) {
         return denied;
     }
-    let (repo_dir, commit) = match repo_and_commit(shared, kind, owner, name, rev) {
+    let Resolved {
+        dir: repo_dir,
+        commit,
+        convert,
+    } = match repo_and_commit(shared, kind, owner, name, rev) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -494,6 +565,8 @@ fn resolve(
     if path
         .iter()
         .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('\\'))
+        // The convert branch's folder is not part of `main`.
+        || (!convert && path.first() == Some(&CONVERT_FOLDER))
     {
         return entry_missing();
     }
@@ -650,7 +723,11 @@ fn parse_range(header: &str, total: u64) -> Option<(u64, u64)> {
 
 /// `GET /api/{datasets,models}/{owner}/{name}[/revision/{rev}]`.
 fn api_info(shared: &Shared, kind: &str, owner: &str, name: &str, rev: &str) -> Response {
-    let (repo_dir, commit) = match repo_and_commit(shared, kind, owner, name, rev) {
+    let Resolved {
+        dir: repo_dir,
+        commit,
+        ..
+    } = match repo_and_commit(shared, kind, owner, name, rev) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -684,6 +761,146 @@ fn api_info(shared: &Shared, kind: &str, owner: &str, name: &str, rev: &str) -> 
     axum::Json(body).into_response()
 }
 
+/// The files of each split of each config on the convert branch:
+/// `config -> split -> [file name]`, names sorted (the hub numbers them
+/// `0000.parquet`, `0001.parquet`, ...).
+fn convert_tree(
+    convert_dir: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>> {
+    let dirs = |p: &Path| -> Vec<(String, PathBuf)> {
+        let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(p)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut tree = std::collections::BTreeMap::new();
+    for (config, cdir) in dirs(convert_dir) {
+        let mut splits = std::collections::BTreeMap::new();
+        for (split, sdir) in dirs(&cdir) {
+            let mut files: Vec<String> = std::fs::read_dir(&sdir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".parquet"))
+                .collect();
+            files.sort();
+            if !files.is_empty() {
+                splits.insert(split, files);
+            }
+        }
+        if !splits.is_empty() {
+            tree.insert(config, splits);
+        }
+    }
+    tree
+}
+
+/// `GET /api/datasets/{repo}/parquet[/{config}[/{split}[/{n}.parquet]]]`:
+/// the real hub's parquet listing of the convert branch
+/// (`{config: {split: [url]}}`, `{split: [url]}`, `[url]`), and for one
+/// file url a redirect to that file on the branch.
+fn parquet_api(shared: &Shared, owner: &str, name: &str, rest: &[&str]) -> Response {
+    let resolved =
+        match repo_and_commit(shared, "datasets", owner, name, crate::hub::CONVERT_BRANCH) {
+            Ok(r) => r,
+            Err(_) => {
+                // No conversion: the repo is unknown, or its folder has no
+                // convert branch (the real hub converts every public dataset;
+                // the fixtures only where `main` has no parquet).
+                let repo_dir = shared.opts.root.join("datasets").join(owner).join(name);
+                let (code, msg) = if repo_dir.is_dir() {
+                    (None, format!("no parquet conversion of {owner}/{name}"))
+                } else {
+                    (
+                        Some("RepoNotFound"),
+                        format!("Repository Not Found for url: {owner}/{name}"),
+                    )
+                };
+                return hub_error(StatusCode::NOT_FOUND, code, &msg);
+            }
+        };
+    let tree = convert_tree(&resolved.dir);
+    let url = |config: &str, split: &str, n: usize| {
+        format!(
+            "{}/api/datasets/{owner}/{name}/parquet/{}/{}/{n}.parquet",
+            shared.hub_base,
+            crate::hub::percent_encode(config, false),
+            crate::hub::percent_encode(split, false)
+        )
+    };
+    let urls = |config: &str, split: &str, files: &[String]| -> Vec<String> {
+        (0..files.len()).map(|n| url(config, split, n)).collect()
+    };
+    let missing = |what: String| hub_error(StatusCode::NOT_FOUND, None, &what);
+    match rest {
+        [] => {
+            let body: serde_json::Map<String, serde_json::Value> = tree
+                .iter()
+                .map(|(config, splits)| {
+                    let s: serde_json::Map<String, serde_json::Value> = splits
+                        .iter()
+                        .map(|(split, files)| {
+                            (split.clone(), serde_json::json!(urls(config, split, files)))
+                        })
+                        .collect();
+                    (config.clone(), serde_json::Value::Object(s))
+                })
+                .collect();
+            axum::Json(body).into_response()
+        }
+        [config] => match tree.get(*config) {
+            Some(splits) => {
+                let body: serde_json::Map<String, serde_json::Value> = splits
+                    .iter()
+                    .map(|(split, files)| {
+                        (split.clone(), serde_json::json!(urls(config, split, files)))
+                    })
+                    .collect();
+                axum::Json(body).into_response()
+            }
+            None => missing(format!("no config {config} in the parquet conversion")),
+        },
+        [config, split] => match tree.get(*config).and_then(|s| s.get(*split)) {
+            Some(files) => axum::Json(urls(config, split, files)).into_response(),
+            None => missing(format!(
+                "no split {config}/{split} in the parquet conversion"
+            )),
+        },
+        [config, split, file] => {
+            let n = file
+                .strip_suffix(".parquet")
+                .and_then(|n| n.parse::<usize>().ok());
+            let target = n.and_then(|n| tree.get(*config)?.get(*split)?.get(n));
+            match target {
+                Some(target) => {
+                    let location = format!(
+                        "{}/datasets/{owner}/{name}/resolve/{}/{}/{}/{}",
+                        shared.hub_base,
+                        crate::hub::percent_encode(crate::hub::CONVERT_BRANCH, false),
+                        crate::hub::percent_encode(config, false),
+                        crate::hub::percent_encode(split, false),
+                        crate::hub::percent_encode(target, false)
+                    );
+                    let mut headers = HeaderMap::new();
+                    headers.insert(LOCATION, hv(&location));
+                    (StatusCode::FOUND, headers, Body::empty()).into_response()
+                }
+                None => missing(format!(
+                    "no file {config}/{split}/{file} in the parquet conversion"
+                )),
+            }
+        }
+        _ => missing("no such API route".into()),
+    }
+}
+
 /// Collects files under `dir` as `/`-joined paths relative to the repo.
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -697,6 +914,10 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
             format!("{prefix}/{name}")
         };
         let path = entry.path();
+        if prefix.is_empty() && rel == CONVERT_FOLDER {
+            // Another branch, not a folder of this one.
+            continue;
+        }
         if path.is_dir() {
             list_files(&path, &rel, out);
         } else if path.is_file() {
