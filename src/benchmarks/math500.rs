@@ -50,15 +50,7 @@ pub fn dataset() -> Dataset {
     Dataset::new(
         REPO,
         MAIN_COMMIT,
-        // Until the convert-branch support is merged (branch h-aime), the
-        // path on that branch.
-        vec![SubsetSource {
-            name: "default".into(),
-            eval_split: "test".into(),
-            eval_path: "default/test/0000.parquet".into(),
-            fewshot_split: "test".into(),
-            fewshot_path: "default/test/0000.parquet".into(),
-        }],
+        vec![SubsetSource::convert("default", "default", "test", "test")],
         to_fields,
     )
     .with_groups(&["level", "subject"])

@@ -46,7 +46,10 @@ fn math500_real_answers_parse_and_match_their_solutions() {
         for r in &b.recipes {
             let g = r.grade(&s, &r.format_answer(&s));
             if !g[0].correct {
-                not_self.push(format!("{i} {}: {:?} -> {:?}", r.id, s.target, g[0].extracted));
+                not_self.push(format!(
+                    "{i} {}: {:?} -> {:?}",
+                    r.id, s.target, g[0].extracted
+                ));
             }
         }
         let solution = s.reference.as_deref().unwrap();
@@ -57,10 +60,29 @@ fn math500_real_answers_parse_and_match_their_solutions() {
             not_solution.push(format!("{i}: answer {:?} vs boxed {boxed:?}", s.target));
         }
         // minerva's gold comes from the solution: it must read one.
-        assert!(minerva::gold_answer(solution).is_some(), "row {i}: no \\boxed in the solution");
+        assert!(
+            minerva::gold_answer(solution).is_some(),
+            "row {i}: no \\boxed in the solution"
+        );
     }
-    eprintln!("MATH-500 answers the native parser does not parse ({}):\n{}", unparsed.len(), unparsed.join("\n"));
-    assert!(not_self.is_empty(), "right answers judged wrong:\n{}", not_self.join("\n"));
-    assert!(not_solution.is_empty(), "answers unlike their solution's box:\n{}", not_solution.join("\n"));
-    assert!(unparsed.is_empty(), "answers that do not parse:\n{}", unparsed.join("\n"));
+    eprintln!(
+        "MATH-500 answers the native parser does not parse ({}):\n{}",
+        unparsed.len(),
+        unparsed.join("\n")
+    );
+    assert!(
+        not_self.is_empty(),
+        "right answers judged wrong:\n{}",
+        not_self.join("\n")
+    );
+    assert!(
+        not_solution.is_empty(),
+        "answers unlike their solution's box:\n{}",
+        not_solution.join("\n")
+    );
+    assert!(
+        unparsed.is_empty(),
+        "answers that do not parse:\n{}",
+        unparsed.join("\n")
+    );
 }
