@@ -130,11 +130,23 @@ fn main() -> Result<()> {
         rows: first(6),
     }];
 
+    let math500 = [Pick {
+        // The hub's parquet lives only on `refs/convert/parquet`, kept in
+        // the `_refs_convert_parquet` folder. Rows 0-2 as they come (a
+        // `\left( \right)` pair, `p - q`, `\frac{14}{3}`), then one row per
+        // answer form (see fixtures/README.md).
+        path: "_refs_convert_parquet/default/test/0000.parquet",
+        rows: vec![
+            0, 1, 2, 4, 7, 23, 25, 30, 103, 166, 176, 198, 242, 248, 257, 305, 422, 454,
+        ],
+    }];
+
     for (repo, picks) in [
         ("datasets/openai/gsm8k", &gsm8k[..]),
         ("datasets/allenai/ai2_arc", &arc[..]),
         ("datasets/HuggingFaceH4/aime_2024", &aime24[..]),
         ("datasets/math-ai/aime25", &aime25[..]),
+        ("datasets/HuggingFaceH4/MATH-500", &math500[..]),
     ] {
         for pick in picks {
             let src = source.join(repo).join(pick.path);

@@ -42,6 +42,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../prompts/lm_eval_gsm8k_cot_zeroshot.jinja"),
     ),
     (
+        "lm_eval_minerva_math.jinja",
+        include_str!("../prompts/lm_eval_minerva_math.jinja"),
+    ),
+    (
         "mcq_evalscope.jinja",
         include_str!("../prompts/mcq_evalscope.jinja"),
     ),

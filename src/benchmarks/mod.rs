@@ -24,6 +24,7 @@ pub mod arc;
 pub mod gsm8k;
 pub mod lm_eval;
 pub mod math;
+pub mod math500;
 pub mod mcq;
 pub mod recipe;
 
@@ -413,6 +414,7 @@ impl Registry {
             arc::arc_challenge(),
             aime::aime24(),
             aime::aime25(),
+            math500::math_500(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");

@@ -1389,6 +1389,17 @@ pub fn compare_answers(prediction: &str, reference: &str) -> bool {
     values_equal(&gold, &pred)
 }
 
+/// The display string Math-Verify gives `text` parsed as a fragment (wrapped
+/// in `$…$` unless delimited already), as EvalScope's `compare_answers`
+/// parses both sides: the normalised LaTeX (`normalize_latex`: boxed
+/// content, units, `\left`, `0.5` -> `\frac{1}{2}` …) of the first match.
+/// Empty when nothing matches. The MATH-500 recipe compares these with
+/// [`super::latex_eq`], whose parser covers what this module's numeric one
+/// does not.
+pub fn fragment_display(text: &str) -> String {
+    es_parse(text, true).1
+}
+
 /// How EvalScope 1.14.1's GSM8K `acc` scores one sample.
 pub fn gsm8k_correct(completion: &str, target: &str) -> bool {
     compare_answers(&extract_answer(completion), target)

@@ -9,8 +9,10 @@
 //! which the reports count apart from wrong answers.
 
 pub mod evalscope;
+pub mod latex_eq;
 pub mod lm_eval;
 pub mod math_verify;
+pub mod minerva;
 
 use std::sync::LazyLock;
 

@@ -47,6 +47,10 @@ pub const PINNED_COMMITS: &[(&str, &str)] = &[
         "allenai/ai2_arc",
         "210d026faf9955653af8916fad021475a3f00453",
     ),
+    (
+        "HuggingFaceH4/MATH-500",
+        "ff5b20257d8185524591543f8ff5993951537bb8",
+    ),
 ];
 
 /// The folder of a fake hub repo that holds its `refs/convert/parquet`

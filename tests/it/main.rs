@@ -22,6 +22,7 @@ mod fuzz;
 mod hardening;
 mod hub;
 mod library;
+mod math500;
 mod mock;
 mod model_download;
 mod perf;
