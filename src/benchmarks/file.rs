@@ -90,17 +90,6 @@ pub struct SubsetSpec {
     pub fewshot_path: Option<String>,
 }
 
-/// Options: one list column (`choices.text` reaches into a struct) or
-/// several columns, in order.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum ChoicesSpec {
-    /// A column holding a list.
-    List(Spanned<String>),
-    /// One column per option.
-    Columns(Vec<Spanned<String>>),
-}
-
 /// What the answer column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,9 +112,10 @@ pub enum AnswerFormat {
 pub struct ColumnsSpec {
     /// The question column.
     pub question: Spanned<String>,
-    /// The options (multiple choice).
+    /// The options (multiple choice): one list column (`choices.text`
+    /// reaches into a struct column) or a list of columns, in order.
     #[serde(default)]
-    pub choices: Option<ChoicesSpec>,
+    pub choices: Option<Spanned<toml::Value>>,
     /// The answer column.
     pub answer: Spanned<String>,
     /// What the answer column holds (default `value`; multiple choice must say).
@@ -416,21 +406,38 @@ fn build(
     };
     let choices = match &c.choices {
         None => Choices::None,
-        Some(ChoicesSpec::List(s)) => Choices::List(col("columns.choices", s)),
-        Some(ChoicesSpec::Columns(v)) => {
-            if v.len() < 2 {
-                return Err(err(
-                    None,
-                    "columns.choices",
-                    "give one list column or at least two columns".into(),
-                ));
+        Some(v) => {
+            let at = |key: &str, name: &str| Column {
+                key: key.to_string(),
+                name: name.to_string(),
+                line: line_of(text, v.span().start),
+            };
+            match v.get_ref() {
+                toml::Value::String(name) => Choices::List(at("columns.choices", name)),
+                toml::Value::Array(items) if items.len() >= 2 => Choices::Columns(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| match x {
+                            toml::Value::String(name) => {
+                                Ok(at(&format!("columns.choices[{i}]"), name))
+                            }
+                            other => Err(err(
+                                Some(v.span()),
+                                &format!("columns.choices[{i}]"),
+                                format!("expected a column name, found {}", other.type_str()),
+                            )),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                _ => {
+                    return Err(err(
+                        Some(v.span()),
+                        "columns.choices",
+                        "expected one list column (\"choices.text\") or at least two columns ([\"a\", \"b\"])".into(),
+                    ));
+                }
             }
-            Choices::Columns(
-                v.iter()
-                    .enumerate()
-                    .map(|(i, s)| col(&format!("columns.choices[{i}]"), s))
-                    .collect(),
-            )
         }
     };
     let mut steps = Vec::new();
@@ -916,12 +923,16 @@ impl Mapping {
             }
         };
         let id = self.id.as_ref().map(|c| self.text(row, c)).transpose()?;
-        if let (Some(seed), false) = (self.shuffle_seed, choices.is_empty()) {
+        // Only a multiple-choice answer (a gold letter) moves with its option.
+        if let (Some(seed), false) = (self.shuffle_seed, self.format == AnswerFormat::Value) {
             // The order depends on the seed and the item (its id, else its
             // question), never on the row's position, so a subset or a
             // reordered file gives the same options.
             let key = id.clone().unwrap_or_else(|| question.clone());
-            let gold = (target.as_bytes()[0] - b'A') as usize;
+            let gold = target
+                .bytes()
+                .next()
+                .map_or(0, |b| usize::from(b.saturating_sub(b'A')));
             let order = shuffle(choices.len(), seed, &key);
             choices = order.iter().map(|&i| choices[i].clone()).collect();
             target = letter(order.iter().position(|&i| i == gold).unwrap_or(0));
