@@ -236,8 +236,13 @@ fn key_at(table: &toml::de::DeTable<'_>, offset: usize, prefix: &str) -> Option<
         if k.span().contains(&offset) {
             return Some(name);
         }
+        // A `[table]`'s span is its header, not its body: look inside
+        // tables and arrays whatever their span says.
+        if let Some(inner) = value_key(v.get_ref(), offset, &name) {
+            return Some(inner);
+        }
         if v.span().contains(&offset) || v.span().start == offset {
-            return Some(value_key(v.get_ref(), offset, &name).unwrap_or(name));
+            return Some(name);
         }
     }
     None
@@ -248,8 +253,9 @@ fn value_key(v: &toml::de::DeValue<'_>, offset: usize, name: &str) -> Option<Str
         toml::de::DeValue::Table(t) => key_at(t, offset, name),
         toml::de::DeValue::Array(a) => a.iter().enumerate().find_map(|(i, item)| {
             let here = format!("{name}[{i}]");
-            (item.span().contains(&offset) || item.span().start == offset)
-                .then(|| value_key(item.get_ref(), offset, &here).unwrap_or(here))
+            value_key(item.get_ref(), offset, &here).or_else(|| {
+                (item.span().contains(&offset) || item.span().start == offset).then_some(here)
+            })
         }),
         _ => None,
     }
