@@ -166,6 +166,111 @@ fn main() -> Result<()> {
             .with_context(|| format!("copying {}", card_src.display()))?;
         report(&card_dst, &out, 0)?;
     }
+    write_sciq(&out)?;
+    Ok(())
+}
+
+/// `allenai/sciq` (the non-built-in example of `benchmarks/examples/`): no
+/// real copy exists here, so the rows are written by hand in the real
+/// layout: `data/<split>-00000-of-00001.parquet` with the string columns
+/// `question, distractor3, distractor1, distractor2, correct_answer,
+/// support` in that order, and the `huggingface` features metadata.
+fn write_sciq(out: &Path) -> Result<()> {
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+    const COLUMNS: [&str; 6] = [
+        "question",
+        "distractor3",
+        "distractor1",
+        "distractor2",
+        "correct_answer",
+        "support",
+    ];
+    // (question, distractor3, distractor1, distractor2, correct_answer, support)
+    type Row = [&'static str; 6];
+    let test: &[Row] = &[
+        [
+            "What gas do plants take in from the air to make sugar during photosynthesis?",
+            "nitrogen",
+            "oxygen",
+            "helium",
+            "carbon dioxide",
+            "Plants take in carbon dioxide and water and, using light energy, make glucose and release oxygen.",
+        ],
+        [
+            "Which organelle is known as the powerhouse of the cell?",
+            "ribosome",
+            "nucleus",
+            "vacuole",
+            "mitochondrion",
+            "",
+        ],
+        [
+            "What is the SI unit of electric charge?",
+            "volt",
+            "ampere",
+            "ohm",
+            "coulomb",
+            "Charge is measured in coulombs; current, the flow of charge, in amperes.",
+        ],
+        [
+            "Water boils at what temperature, in degrees Celsius, at sea level?",
+            "50",
+            "90",
+            "212",
+            "100",
+            "At standard atmospheric pressure pure water boils at 100 degrees Celsius (212 degrees Fahrenheit).",
+        ],
+    ];
+    let train: &[Row] = &[
+        [
+            "What kind of rock forms when lava cools?",
+            "sedimentary",
+            "metamorphic",
+            "limestone",
+            "igneous",
+            "Igneous rock forms when magma or lava cools and hardens.",
+        ],
+        [
+            "What is the closest star to Earth?",
+            "Sirius",
+            "Polaris",
+            "Betelgeuse",
+            "the sun",
+            "",
+        ],
+    ];
+    let features: Vec<String> = COLUMNS
+        .iter()
+        .map(|c| format!("\"{c}\": {{\"dtype\": \"string\", \"_type\": \"Value\"}}"))
+        .collect();
+    let meta = format!(
+        "{{\"info\": {{\"features\": {{{}}}}}}}",
+        features.join(", ")
+    );
+    let schema = Arc::new(
+        Schema::new(
+            COLUMNS
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        )
+        .with_metadata([("huggingface".to_string(), meta)]),
+    );
+    let repo = out.join("datasets/allenai/sciq");
+    for (split, rows) in [("test", test), ("train", train)] {
+        let cols: Vec<Arc<dyn Array>> = (0..COLUMNS.len())
+            .map(|i| {
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r[i]).collect::<Vec<_>>(),
+                )) as Arc<dyn Array>
+            })
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), cols)?;
+        let dst = repo.join(format!("data/{split}-00000-of-00001.parquet"));
+        write_parquet(&dst, &batch)?;
+        report(&dst, out, batch.num_rows())?;
+    }
     Ok(())
 }
 

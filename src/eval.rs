@@ -182,7 +182,13 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     // resume, and no other process may be writing it.
     let (_lock, _) = crate::rundir::claim(&cfg.output, crate::rundir::Intent::Eval)?;
     std::fs::create_dir_all(run_dir.samples_dir()).map_err(io_err(run_dir.samples_dir()))?;
-    let prompts = Prompts::load(cfg.prompts_dir.as_deref())?;
+    let mut prompts = Prompts::load(cfg.prompts_dir.as_deref())?;
+    // Templates named by benchmark files join the embedded ones.
+    for p in &cfg.benchmarks {
+        if let Some((name, text)) = crate::benchmarks::file::templates(&p.bench) {
+            prompts.add(&name, &text)?;
+        }
+    }
 
     let hub = Hub::new(cfg.hub.clone())?;
     // The model first: an unreachable server, an unknown model or a model
@@ -269,6 +275,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     let mut manifest = match run_dir.read_manifest() {
         Ok(mut old) => {
             merge_settings(&run_dir, &mut old.settings, &settings)?;
+            check_same_files(&run_dir, &old.benchmark_files, &cfg.benchmarks)?;
             old
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => RunManifest {
@@ -287,6 +294,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             command: vec![],
             rescored_from: None,
             engine: None,
+            benchmark_files: vec![],
         },
         Err(e) => return Err(io_err(run_dir.manifest())(e)),
     };
@@ -299,6 +307,14 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     manifest.command = cfg.command.clone();
     manifest.status = "running".into();
     manifest.updated_at = now;
+    for p in &cfg.benchmarks {
+        if let Some(f) = &p.bench.file {
+            manifest
+                .benchmark_files
+                .retain(|o| o.benchmark != f.benchmark);
+            manifest.benchmark_files.push((**f).clone());
+        }
+    }
     run_dir
         .write_manifest(&manifest)
         .map_err(io_err(run_dir.manifest()))?;
@@ -478,6 +494,56 @@ fn merge_settings(dir: &RunDir, old: &mut RunSettings, new: &RunSettings) -> Res
                 }
             }
             None => old.benchmarks.push(nb.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Resume check on benchmark files: a benchmark the run took from a file
+/// must come from a file with the same content (sha256), and a template
+/// with the same content.
+fn check_same_files(
+    dir: &RunDir,
+    old: &[crate::record::BenchmarkFileRecord],
+    plans: &[BenchmarkPlan],
+) -> Result<(), EvalError> {
+    let mismatch = |field: String, o: &str, n: &str| EvalError::Mismatch {
+        dir: dir.root.display().to_string(),
+        field,
+        old: short_json(&Value::from(o)),
+        new: short_json(&Value::from(n)),
+    };
+    for p in plans {
+        let name = &p.bench.name;
+        let recorded = old.iter().find(|o| o.benchmark == *name);
+        match (recorded, &p.bench.file) {
+            (Some(o), Some(n)) => {
+                if o.sha256 != n.sha256 {
+                    return Err(mismatch(
+                        format!("{name}.benchmark file {} sha256", n.path),
+                        &o.sha256,
+                        &n.sha256,
+                    ));
+                }
+                let sha = |t: &Option<crate::record::TemplateFileRecord>| {
+                    t.as_ref().map(|t| t.sha256.clone()).unwrap_or_default()
+                };
+                if sha(&o.template) != sha(&n.template) {
+                    return Err(mismatch(
+                        format!("{name}.benchmark template sha256"),
+                        &sha(&o.template),
+                        &sha(&n.template),
+                    ));
+                }
+            }
+            (Some(o), None) => {
+                return Err(mismatch(
+                    format!("{name}.benchmark file"),
+                    &o.path,
+                    "(built in)",
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -53,6 +53,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "lm_eval_arc_chat.jinja",
         include_str!("../prompts/lm_eval_arc_chat.jinja"),
     ),
+    (
+        "answer_line.jinja",
+        include_str!("../prompts/answer_line.jinja"),
+    ),
 ];
 
 /// Errors loading or rendering a template; each names the template.
@@ -142,6 +146,22 @@ impl Prompts {
                 })?;
         }
         Ok(Self { env, sources })
+    }
+
+    /// Add (or replace) template `name` from its source: the template file
+    /// a benchmark file names.
+    pub fn add(&mut self, name: &str, text: &str) -> Result<(), PromptError> {
+        self.env
+            .add_template_owned(name.to_string(), text.to_string())
+            .map_err(|e| PromptError::Template {
+                name: name.into(),
+                message: format!("{e:#}"),
+            })?;
+        match self.sources.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = text.to_string(),
+            None => self.sources.push((name.to_string(), text.to_string())),
+        }
+        Ok(())
     }
 
     /// Render template `name` with `ctx`.

@@ -58,6 +58,36 @@ pub struct DatasetRecord {
     pub files: Vec<DatasetFileRecord>,
 }
 
+/// A benchmark defined in a TOML file, as the run keeps it: enough to
+/// rebuild the benchmark (`bench rescore`) without the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkFileRecord {
+    /// Benchmark name.
+    pub benchmark: String,
+    /// The file as given on the command line.
+    pub path: String,
+    /// sha256 of its content.
+    pub sha256: String,
+    /// Its content.
+    pub content: String,
+    /// The template file it names, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateFileRecord>,
+}
+
+/// A template file named by a benchmark file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateFileRecord {
+    /// Path as written in the benchmark file (relative to it).
+    pub path: String,
+    /// Name it is registered under (`<benchmark>/<path>`).
+    pub name: String,
+    /// sha256 of its content.
+    pub sha256: String,
+    /// Its content.
+    pub content: String,
+}
+
 /// Per-benchmark settings that define what was measured (a resumed run must
 /// match them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +166,10 @@ pub struct RunManifest {
     /// precision, on how many threads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineInfo>,
+    /// Benchmarks defined in files (`--benchmark-file`): each file's text
+    /// and sha256, so the run can be re-graded and reported without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benchmark_files: Vec<BenchmarkFileRecord>,
 }
 
 /// What a run record says about a model run in process by `bench eval`

@@ -43,6 +43,14 @@ pub enum RescoreError {
         /// Benchmark.
         benchmark: String,
     },
+    /// A benchmark file kept in run.json no longer reads.
+    #[error("{dir}: run.json keeps a benchmark file this bench cannot read: {message}")]
+    BenchmarkFile {
+        /// Run directory.
+        dir: String,
+        /// The file's error.
+        message: String,
+    },
     /// Dataset files could not be loaded.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
@@ -168,14 +176,23 @@ pub async fn rescore(
         move |source| RescoreError::Io { path, source }
     };
     let hub = Hub::new(cfg.hub.clone())?;
+    // Benchmarks defined in files come back from the record, not the files.
+    let registry =
+        benchmarks::file::registry_from_records(&manifest.benchmark_files).map_err(|e| {
+            RescoreError::BenchmarkFile {
+                dir: cfg.source.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
 
     // Everything is checked and graded in memory first: a rescore that
     // fails half way must leave no half-written output behind.
     let mut original_modes = BTreeMap::new();
     let mut graded: Vec<(String, Vec<SampleRecord>)> = Vec::new();
     for b in manifest.settings.benchmarks.iter_mut() {
-        let bench =
-            benchmarks::get(&b.benchmark).ok_or_else(|| RescoreError::UnknownBenchmark {
+        let bench = registry
+            .get(&b.benchmark)
+            .ok_or_else(|| RescoreError::UnknownBenchmark {
                 dir: cfg.source.display().to_string(),
                 benchmark: b.benchmark.clone(),
             })?;

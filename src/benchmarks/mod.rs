@@ -21,6 +21,7 @@
 
 pub mod aime;
 pub mod arc;
+pub mod file;
 pub mod gsm8k;
 pub mod lm_eval;
 pub mod math;
@@ -348,6 +349,9 @@ pub struct Benchmark {
     pub dataset: Dataset,
     /// Supported recipes (modes); the first is the default.
     pub recipes: Vec<Arc<Recipe>>,
+    /// The benchmark file it was read from (text, sha256, template), for
+    /// benchmarks defined in TOML ([`file`]); kept in the run record.
+    pub file: Option<Arc<crate::record::BenchmarkFileRecord>>,
 }
 
 impl Benchmark {
@@ -358,6 +362,7 @@ impl Benchmark {
             summary: summary.into(),
             dataset,
             recipes: recipes.into_iter().map(Arc::new).collect(),
+            file: None,
         }
     }
 

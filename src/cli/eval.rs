@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
+use bench::benchmarks::file::registry_with;
 use bench::client::{ApiKind, ClientConfig};
-use bench::config::{EvalConfig, Limit, plan_benchmarks};
+use bench::config::{EvalConfig, Limit, plan_benchmarks_in};
 use bench::hub::HubConfig;
 use bench::range::limits as L;
 
@@ -34,6 +35,10 @@ pub struct EvalArgs {
     /// --api-url names an endpoint, that endpoint's kind is used.
     #[arg(long, value_enum)]
     pub api: Option<ApiArg>,
+    /// Define benchmarks from a TOML file, or from every *.toml of a folder (repeatable); they
+    /// join the built-in ones for --datasets (see README "Benchmarks in a file").
+    #[arg(long, value_name = "PATH")]
+    pub benchmark_file: Vec<PathBuf>,
     /// Benchmarks to run (see `bench list`).
     #[arg(long, num_args = 1.., required = true)]
     pub datasets: Vec<String>,
@@ -76,8 +81,9 @@ pub struct EvalArgs {
 
 /// Validate `bench eval` flags into an [`EvalConfig`].
 pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
-    let benchmarks =
-        plan_benchmarks(&a.datasets, a.dataset_args.as_deref()).map_err(anyhow::Error::msg)?;
+    let registry = registry_with(&a.benchmark_file).map_err(anyhow::Error::new)?;
+    let benchmarks = plan_benchmarks_in(&registry, &a.datasets, a.dataset_args.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let limit = a
         .limit
         .as_deref()

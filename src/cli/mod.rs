@@ -43,7 +43,7 @@ pub enum Command {
     /// Run accuracy benchmarks against a served model.
     Eval(Box<EvalArgs>),
     /// List the benchmarks and their modes.
-    List,
+    List(ListArgs),
     /// Re-render the reports of a run directory, or (--index) list every run of a folder.
     Report(ReportArgs),
     /// Re-grade a finished run's responses with another mode's extractors and scorer (no model calls).
@@ -161,6 +161,15 @@ pub struct RescoreArgs {
     pub offline: bool,
 }
 
+/// `bench list` flags.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Also list the benchmarks defined in this TOML file, or in every *.toml of this folder
+    /// (repeatable; see README "Benchmarks in a file").
+    #[arg(long, value_name = "PATH")]
+    pub benchmark_file: Vec<PathBuf>,
+}
+
 /// `bench report` flags.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -194,8 +203,10 @@ pub fn main() -> Result<ExitCode> {
     let redactor = redactor(&cli.command);
     bench::redact::install(&redactor);
     match cli.command {
-        Command::List => {
-            print!("{}", list_text());
+        Command::List(a) => {
+            let registry =
+                benchmarks::file::registry_with(&a.benchmark_file).map_err(anyhow::Error::new)?;
+            print!("{}", list_text_of(&registry));
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) if a.index => {
@@ -298,10 +309,10 @@ pub fn main() -> Result<ExitCode> {
     }
 }
 
-/// The text of `bench list`.
-pub fn list_text() -> String {
+/// The text of `bench list` for `registry`.
+pub fn list_text_of(registry: &benchmarks::Registry) -> String {
     let mut out = String::new();
-    for b in benchmarks::registry().iter() {
+    for b in registry.iter() {
         out.push_str(&format!("{:<14} {}\n", b.name, b.summary));
         let src = &b.dataset;
         let subsets: Vec<_> = src.subsets.iter().map(|s| s.name.as_str()).collect();
@@ -314,6 +325,14 @@ pub fn list_text() -> String {
             subsets.join(", "),
             src.pin_status()
         ));
+        if let Some(f) = &b.file {
+            out.push_str(&format!(
+                "{:<14} file: {} (sha256 {})\n",
+                "",
+                f.path,
+                &f.sha256[..12]
+            ));
+        }
         for (i, m) in b.recipes.iter().enumerate() {
             out.push_str(&format!(
                 "{:<14}   mode {}{}: {} [extractors: {}; {}]\n",
@@ -539,7 +558,7 @@ mod tests {
 
     #[test]
     fn list_shows_modes() {
-        let t = list_text();
+        let t = list_text_of(benchmarks::registry());
         assert!(
             t.contains("gsm8k") && t.contains("arc_easy") && t.contains("mode native (default)")
         );

@@ -6,6 +6,7 @@
 #[path = "../../src/cli/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod bench_cli;
+mod benchmark_file;
 mod browser;
 mod chat_template;
 mod cli;
