@@ -570,6 +570,7 @@ async fn prepare(
     let src = &bench.dataset;
     let mut files = Vec::new();
     let mut items = Vec::new();
+    let mut notes = Vec::new();
     for subset in &plan.subsets {
         let fetched = fetch(hub, &src.repo_id, &src.revision, &subset.eval_path).await?;
         files.push(file_record(&fetched));
@@ -584,7 +585,7 @@ async fn prepare(
                 rows.len()
             )));
         }
-        let k = plan.few_shot;
+        let mut k = plan.few_shot;
         // The pool few-shot examples are drawn from.
         let pool: Vec<Sample> = match (k, &recipe.shots) {
             (0, _) => vec![],
@@ -594,34 +595,63 @@ async fn prepare(
                 .map(|(i, f)| Sample::from_fields(f.clone(), &subset.name, "fixed", i))
                 .collect(),
             (_, policy) => {
-                let f = fetch(hub, &src.repo_id, &src.revision, &subset.fewshot_path).await?;
-                files.push(file_record(&f));
-                let train = dataset::read_parquet(&f.local_path)?;
-                // FirstN needs only the head of the split; the random sampler
-                // draws from all of it.
-                let n = if *policy == ShotPolicy::FirstN {
-                    k.min(train.len())
-                } else {
-                    train.len()
-                };
-                train
-                    .iter()
-                    .take(n)
-                    .enumerate()
-                    .map(|(i, r)| {
-                        to_sample(
-                            bench,
-                            &subset.name,
-                            &subset.fewshot_split,
-                            &subset.fewshot_path,
-                            i,
-                            r,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
+                match fetch(hub, &src.repo_id, &src.revision, &subset.fewshot_path).await {
+                    Ok(f) => {
+                        files.push(file_record(&f));
+                        let train = dataset::read_parquet(&f.local_path)?;
+                        // FirstN needs only the head of the split; the
+                        // random sampler and the per-group rule draw from
+                        // all of it.
+                        let n = if *policy == ShotPolicy::FirstN {
+                            k.min(train.len())
+                        } else {
+                            train.len()
+                        };
+                        train
+                            .iter()
+                            .take(n)
+                            .enumerate()
+                            .map(|(i, r)| {
+                                to_sample(
+                                    bench,
+                                    &subset.name,
+                                    &subset.fewshot_split,
+                                    &subset.fewshot_path,
+                                    i,
+                                    r,
+                                )
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                    }
+                    // A dataset whose few-shot split is often missing runs
+                    // zero-shot, said on stderr and kept in run.json.
+                    Err(EvalError::Hub(crate::hub::HubError::NotFound { .. }))
+                        if src.fewshot_optional =>
+                    {
+                        let note = format!(
+                            "{}/{}: few-shot split `{}` ({}) is not in {}@{}: ran 0-shot instead of {k}-shot",
+                            bench.name,
+                            subset.name,
+                            subset.fewshot_split,
+                            subset.fewshot_path,
+                            src.repo_id,
+                            src.revision
+                        );
+                        eprintln!("warning: {note}");
+                        notes.push(note);
+                        k = 0;
+                        vec![]
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
-        if k > pool.len() {
+        // Per-group shots: item i's pool is the rows of its own group.
+        let same_key = match &recipe.shots {
+            ShotPolicy::FirstNSame { key } if k > 0 => Some(key.as_str()),
+            _ => None,
+        };
+        if same_key.is_none() && k > pool.len() {
             return Err(EvalError::Config(format!(
                 "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {}",
                 bench.name,
@@ -645,8 +675,26 @@ async fn prepare(
                 i,
                 row,
             )?;
-            let shot_idx: Vec<usize> = match rng.as_mut() {
-                Some(r) if k > 0 => r.sample(pool.len(), k),
+            let shot_idx: Vec<usize> = match (rng.as_mut(), same_key) {
+                (Some(r), _) if k > 0 => r.sample(pool.len(), k),
+                (_, Some(key)) => {
+                    let want = sample.metadata.get(key);
+                    let idx: Vec<usize> = (0..pool.len())
+                        .filter(|&j| want.is_some() && pool[j].metadata.get(key) == want)
+                        .take(k)
+                        .collect();
+                    if idx.len() < k {
+                        return Err(EvalError::Config(format!(
+                            "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {} with {key} {}",
+                            bench.name,
+                            recipe.id,
+                            subset.name,
+                            idx.len(),
+                            want.map_or("(none)".to_string(), Value::to_string)
+                        )));
+                    }
+                    idx
+                }
                 _ => (0..k).collect(),
             };
             let shots: Vec<Sample> = shot_idx.iter().map(|&j| pool[j].clone()).collect();
@@ -663,6 +711,7 @@ async fn prepare(
         repo_id: src.repo_id.clone(),
         revision: src.revision.clone(),
         files,
+        notes,
     };
     Ok((items, record))
 }

@@ -43,6 +43,10 @@ pub struct DatasetRecord {
     pub revision: String,
     /// Files read.
     pub files: Vec<DatasetFileRecord>,
+    /// What differed from the settings asked for, e.g. a few-shot split
+    /// that was missing so the subset ran zero-shot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Per-benchmark settings that define what was measured (a resumed run must

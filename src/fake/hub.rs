@@ -39,6 +39,15 @@ pub const PINNED_COMMITS: &[(&str, &str)] = &[
         "allenai/ai2_arc",
         "210d026faf9955653af8916fad021475a3f00453",
     ),
+    ("cais/mmlu", "c30699e8356da336a370243923dbaf21066bb9fe"),
+    (
+        "TIGER-Lab/MMLU-Pro",
+        "b189ec765aa7ed75c8acfea42df31fdae71f97be",
+    ),
+    (
+        "truthfulqa/truthful_qa",
+        "979ec0aa226a82ec817a38ddd2f9bce1b0c8477b",
+    ),
 ];
 
 /// `<crate>/fixtures/hub`: the small GSM8K and ARC files the tests use.

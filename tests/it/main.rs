@@ -21,6 +21,7 @@ mod flags;
 mod fuzz;
 mod hardening;
 mod hub;
+mod mcq;
 mod mock;
 mod model_download;
 mod perf;
