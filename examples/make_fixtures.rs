@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 /// One fixture file: which rows of which source file.
 struct Pick {
     /// Path inside the repo, e.g. `main/test-00000-of-00001.parquet`.
-    path: &'static str,
+    path: String,
     /// Row indices in the source file, in fixture order.
     rows: Vec<u32>,
 }
@@ -68,12 +68,12 @@ fn main() -> Result<()> {
         Pick {
             // Rows 0-5 as they come; 146 ends in `#### 2,125` (thousands
             // comma); 489 ends in `#### -10` (negative).
-            path: "main/test-00000-of-00001.parquet",
+            path: "main/test-00000-of-00001.parquet".into(),
             rows: vec![0, 1, 2, 3, 4, 5, 146, 489],
         },
         Pick {
             // Few-shot needs rows 0..3 plus random draws.
-            path: "main/train-00000-of-00001.parquet",
+            path: "main/train-00000-of-00001.parquet".into(),
             rows: first(12),
         },
     ];
@@ -81,30 +81,30 @@ fn main() -> Result<()> {
         Pick {
             // 0-2 ordinary A-D; 14 labels 1-4 (key "2"); 93 three options
             // A-C; 1441 five options with key "E".
-            path: "ARC-Easy/test-00000-of-00001.parquet",
+            path: "ARC-Easy/test-00000-of-00001.parquet".into(),
             rows: vec![0, 1, 2, 14, 93, 1441],
         },
         Pick {
             // Row 4 has labels 1-4 (key "3").
-            path: "ARC-Easy/train-00000-of-00001.parquet",
+            path: "ARC-Easy/train-00000-of-00001.parquet".into(),
             rows: first(6),
         },
         Pick {
-            path: "ARC-Easy/validation-00000-of-00001.parquet",
+            path: "ARC-Easy/validation-00000-of-00001.parquet".into(),
             rows: first(6),
         },
         Pick {
             // 0-2 ordinary A-D; 44 labels 1-4 (key "2"); 121 three options
             // A-C; 385 three options labelled 1-3; 836 five options A-E.
-            path: "ARC-Challenge/test-00000-of-00001.parquet",
+            path: "ARC-Challenge/test-00000-of-00001.parquet".into(),
             rows: vec![0, 1, 2, 44, 121, 385, 836],
         },
         Pick {
-            path: "ARC-Challenge/train-00000-of-00001.parquet",
+            path: "ARC-Challenge/train-00000-of-00001.parquet".into(),
             rows: first(6),
         },
         Pick {
-            path: "ARC-Challenge/validation-00000-of-00001.parquet",
+            path: "ARC-Challenge/validation-00000-of-00001.parquet".into(),
             rows: first(6),
         },
     ];
@@ -120,13 +120,13 @@ fn main() -> Result<()> {
         2,
     )?);
     let aime24 = [Pick {
-        path: aime24_train,
+        path: aime24_train.into(),
         rows: aime24_rows,
     }];
     let aime25 = [Pick {
         // The convert branch (main holds only test.jsonl), as the shared
         // layout keeps it; row 4 ends with the source quirk `$2025$.$`.
-        path: "_refs_convert_parquet/default/test/0000.parquet",
+        path: "_refs_convert_parquet/default/test/0000.parquet".into(),
         rows: first(6),
     }];
 
@@ -135,10 +135,45 @@ fn main() -> Result<()> {
         // the `_refs_convert_parquet` folder. Rows 0-2 as they come (a
         // `\left( \right)` pair, `p - q`, `\frac{14}{3}`), then one row per
         // answer form (see fixtures/README.md).
-        path: "_refs_convert_parquet/default/test/0000.parquet",
+        path: "_refs_convert_parquet/default/test/0000.parquet".into(),
         rows: vec![
             0, 1, 2, 4, 7, 23, 25, 30, 103, 166, 176, 198, 242, 248, 257, 305, 422, 454,
         ],
+    }];
+    // MMLU: every subject's first three test rows (the e2e tests ask three
+    // items per subset) and its whole dev split (the five few-shot rows).
+    let mmlu: Vec<Pick> = bench::benchmarks::mmlu::SUBJECTS
+        .iter()
+        .flat_map(|(subject, _, _)| {
+            [
+                Pick {
+                    path: format!("{subject}/test-00000-of-00001.parquet"),
+                    rows: first(3),
+                },
+                Pick {
+                    path: format!("{subject}/dev-00000-of-00001.parquet"),
+                    rows: first(5),
+                },
+            ]
+        })
+        .collect();
+    let mmlu_pro = [Pick {
+        // The first row of each of the 14 categories (in file order:
+        // business, law, psychology, biology, chemistry, history, other,
+        // health, economics, math, physics, computer science, philosophy,
+        // engineering); 3859 is question_id 3983, whose `answer` (C)
+        // disagrees with its `answer_index` (1); 357 has 4 options, 974 has 3;
+        // 2 has answer J.
+        path: "data/test-00000-of-00001.parquet".into(),
+        rows: vec![
+            0, 789, 1890, 2688, 3405, 4537, 4918, 5842, 6660, 7504, 8855, 10154, 10564, 11063,
+            3859, 357, 974, 2,
+        ],
+    }];
+    let truthfulqa = [Pick {
+        // 0-5 as they come; 13 has 2 MC1 choices; 468 has 13 (the most).
+        path: "multiple_choice/validation-00000-of-00001.parquet".into(),
+        rows: vec![0, 1, 2, 3, 4, 5, 13, 468],
     }];
 
     for (repo, picks) in [
@@ -147,10 +182,13 @@ fn main() -> Result<()> {
         ("datasets/HuggingFaceH4/aime_2024", &aime24[..]),
         ("datasets/math-ai/aime25", &aime25[..]),
         ("datasets/HuggingFaceH4/MATH-500", &math500[..]),
+        ("datasets/cais/mmlu", &mmlu[..]),
+        ("datasets/TIGER-Lab/MMLU-Pro", &mmlu_pro[..]),
+        ("datasets/truthfulqa/truthful_qa", &truthfulqa[..]),
     ] {
         for pick in picks {
-            let src = source.join(repo).join(pick.path);
-            let dst = out.join(repo).join(pick.path);
+            let src = source.join(repo).join(&pick.path);
+            let dst = out.join(repo).join(&pick.path);
             let batch = pick_rows(&src, &pick.rows)?;
             write_parquet(&dst, &batch)?;
             report(&dst, &out, batch.num_rows())?;
@@ -160,10 +198,20 @@ fn main() -> Result<()> {
         }
         // The dataset card carries the `configs:` block that maps config
         // names (`main`, `ARC-Easy`) to these paths.
+        // The gsm8k and ARC sources are that block and a note; the others
+        // also describe the full files (hashes, provenance), so only their
+        // YAML front matter is kept.
         let card_src = source.join(repo).join("README.md");
         let card_dst = out.join(repo).join("README.md");
-        std::fs::copy(&card_src, &card_dst)
-            .with_context(|| format!("copying {}", card_src.display()))?;
+        let card = std::fs::read_to_string(&card_src)
+            .with_context(|| format!("reading {}", card_src.display()))?;
+        let card = if repo.ends_with("gsm8k") || repo.ends_with("ai2_arc") {
+            card
+        } else {
+            front_matter(&card)
+        };
+        std::fs::write(&card_dst, card)
+            .with_context(|| format!("writing {}", card_dst.display()))?;
         report(&card_dst, &out, 0)?;
     }
     write_sciq(&out)?;
@@ -272,6 +320,18 @@ fn write_sciq(out: &Path) -> Result<()> {
         report(&dst, out, batch.num_rows())?;
     }
     Ok(())
+}
+
+/// The `---` YAML block a dataset card opens with (the whole card if it
+/// has none).
+fn front_matter(card: &str) -> String {
+    let Some(rest) = card.strip_prefix("---\n") else {
+        return card.to_string();
+    };
+    match rest.find("\n---\n") {
+        Some(end) => format!("---\n{}\n---\n", &rest[..end]),
+        None => card.to_string(),
+    }
 }
 
 /// Reads `src` whole and returns the rows at `rows`, keeping the schema

@@ -651,6 +651,7 @@ async fn prepare(
     let src = &bench.dataset;
     let mut files = Vec::new();
     let mut items = Vec::new();
+    let mut notes = Vec::new();
     for subset in &plan.subsets {
         let (rows, fetched, eval_file) =
             read_split(hub, bench, subset, &subset.eval_split, &subset.eval_path).await?;
@@ -665,7 +666,7 @@ async fn prepare(
                 rows.len()
             )));
         }
-        let k = plan.few_shot;
+        let mut k = plan.few_shot;
         // The pool few-shot examples are drawn from.
         let pool: Vec<Sample> = match (k, &recipe.shots) {
             (0, _) => vec![],
@@ -675,40 +676,70 @@ async fn prepare(
                 .map(|(i, f)| Sample::from_fields(f.clone(), &subset.name, "fixed", i))
                 .collect(),
             (_, policy) => {
-                let (train, fetched, fewshot_file) = read_split(
+                match read_split(
                     hub,
                     bench,
                     subset,
                     &subset.fewshot_split,
                     &subset.fewshot_path,
                 )
-                .await?;
-                files.extend(fetched.iter().map(|f| file_record(f, &src.revision)));
-                // FirstN needs only the head of the split; the random sampler
-                // draws from all of it.
-                let n = if *policy == ShotPolicy::FirstN {
-                    k.min(train.len())
-                } else {
-                    train.len()
-                };
-                train
-                    .iter()
-                    .take(n)
-                    .enumerate()
-                    .map(|(i, r)| {
-                        to_sample(
-                            bench,
-                            &subset.name,
-                            &subset.fewshot_split,
-                            &fewshot_file,
-                            i,
-                            r,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
+                .await
+                {
+                    Ok((train, fetched, fewshot_file)) => {
+                        files.extend(fetched.iter().map(|f| file_record(f, &src.revision)));
+                        // FirstN needs only the head of the split; the
+                        // random sampler and the per-group rule draw from
+                        // all of it.
+                        let n = if *policy == ShotPolicy::FirstN {
+                            k.min(train.len())
+                        } else {
+                            train.len()
+                        };
+                        train
+                            .iter()
+                            .take(n)
+                            .enumerate()
+                            .map(|(i, r)| {
+                                to_sample(
+                                    bench,
+                                    &subset.name,
+                                    &subset.fewshot_split,
+                                    &fewshot_file,
+                                    i,
+                                    r,
+                                )
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                    }
+                    // A dataset whose few-shot split is often missing runs
+                    // zero-shot, said on stderr and kept in run.json.
+                    Err(EvalError::Hub(crate::hub::HubError::NotFound { .. }))
+                        if src.fewshot_optional =>
+                    {
+                        let note = format!(
+                            "{}/{}: few-shot split `{}` ({}) is not in {}@{}: ran 0-shot instead of {k}-shot",
+                            bench.name,
+                            subset.name,
+                            subset.fewshot_split,
+                            subset.fewshot_path,
+                            src.repo_id,
+                            src.revision
+                        );
+                        eprintln!("warning: {note}");
+                        notes.push(note);
+                        k = 0;
+                        vec![]
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
-        if k > pool.len() {
+        // Per-group shots: item i's pool is the rows of its own group.
+        let same_key = match &recipe.shots {
+            ShotPolicy::FirstNSame { key } if k > 0 => Some(key.as_str()),
+            _ => None,
+        };
+        if same_key.is_none() && k > pool.len() {
             return Err(EvalError::Config(format!(
                 "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {}",
                 bench.name,
@@ -724,9 +755,34 @@ async fn prepare(
             _ => None,
         };
         for (i, row) in rows.iter().take(take).enumerate() {
-            let sample = to_sample(bench, &subset.name, &subset.eval_split, &eval_file, i, row)?;
-            let shot_idx: Vec<usize> = match rng.as_mut() {
-                Some(r) if k > 0 => r.sample(pool.len(), k),
+            let sample = to_sample(
+                bench,
+                &subset.name,
+                &subset.eval_split,
+                &eval_file,
+                i,
+                row,
+            )?;
+            let shot_idx: Vec<usize> = match (rng.as_mut(), same_key) {
+                (Some(r), _) if k > 0 => r.sample(pool.len(), k),
+                (_, Some(key)) => {
+                    let want = sample.metadata.get(key);
+                    let idx: Vec<usize> = (0..pool.len())
+                        .filter(|&j| want.is_some() && pool[j].metadata.get(key) == want)
+                        .take(k)
+                        .collect();
+                    if idx.len() < k {
+                        return Err(EvalError::Config(format!(
+                            "--dataset-args {}.few_shot: {k} examples asked but the {} few-shot pool of {} has only {} with {key} {}",
+                            bench.name,
+                            recipe.id,
+                            subset.name,
+                            idx.len(),
+                            want.map_or("(none)".to_string(), Value::to_string)
+                        )));
+                    }
+                    idx
+                }
                 _ => (0..k).collect(),
             };
             let shots: Vec<Sample> = shot_idx.iter().map(|&j| pool[j].clone()).collect();
@@ -753,6 +809,7 @@ async fn prepare(
         revision: src.revision.clone(),
         commits,
         files,
+        notes,
     };
     Ok((items, record))
 }

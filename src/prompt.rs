@@ -50,6 +50,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../prompts/mcq_evalscope.jinja"),
     ),
     (
+        "mcq_evalscope_cot.jinja",
+        include_str!("../prompts/mcq_evalscope_cot.jinja"),
+    ),
+    (
+        "mmlu_pro_tiger.jinja",
+        include_str!("../prompts/mmlu_pro_tiger.jinja"),
+    ),
+    (
+        "mmlu_pro_evalscope.jinja",
+        include_str!("../prompts/mmlu_pro_evalscope.jinja"),
+    ),
+    (
+        "truthfulqa_evalscope.jinja",
+        include_str!("../prompts/truthfulqa_evalscope.jinja"),
+    ),
+    (
         "lm_eval_arc_chat.jinja",
         include_str!("../prompts/lm_eval_arc_chat.jinja"),
     ),

@@ -56,6 +56,10 @@ pub struct DatasetRecord {
     pub commits: BTreeMap<String, String>,
     /// Files read.
     pub files: Vec<DatasetFileRecord>,
+    /// What differed from the settings asked for, e.g. a few-shot split
+    /// that was missing so the subset ran zero-shot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A benchmark defined in a TOML file, as the run keeps it: enough to

@@ -27,7 +27,10 @@ pub mod lm_eval;
 pub mod math;
 pub mod math500;
 pub mod mcq;
+pub mod mmlu;
+pub mod mmlu_pro;
 pub mod recipe;
+pub mod truthfulqa;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -149,6 +152,11 @@ pub struct Dataset {
     /// (`category`, `level`), in report order: each sample's value of each
     /// key is kept in its journal line, so reports need no dataset.
     pub groups: Vec<String>,
+    /// When the few-shot file is missing at the pinned revision, run
+    /// zero-shot with a warning (recorded in `run.json`) instead of failing:
+    /// for datasets whose few-shot split is often not available (MMLU-Pro's
+    /// `validation` is absent from some mirrors).
+    pub fewshot_optional: bool,
 }
 
 impl Dataset {
@@ -165,7 +173,15 @@ impl Dataset {
             subsets,
             parse: Arc::new(parse),
             groups: Vec::new(),
+            fewshot_optional: false,
         }
+    }
+
+    /// The same dataset, run zero-shot (with a recorded warning) when its
+    /// few-shot file is missing ([`Dataset::fewshot_optional`]).
+    pub fn with_optional_fewshot(mut self) -> Self {
+        self.fewshot_optional = true;
+        self
     }
 
     /// The same dataset, reported also by these metadata keys.
@@ -259,6 +275,7 @@ impl fmt::Debug for Dataset {
             .field("revision", &self.revision)
             .field("subsets", &self.subsets)
             .field("groups", &self.groups)
+            .field("fewshot_optional", &self.fewshot_optional)
             .finish_non_exhaustive()
     }
 }
@@ -420,6 +437,9 @@ impl Registry {
             aime::aime24(),
             aime::aime25(),
             math500::math_500(),
+            mmlu::mmlu(),
+            mmlu_pro::mmlu_pro(),
+            truthfulqa::truthfulqa_mc1(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");
@@ -678,8 +698,11 @@ mod tests {
                             checked += 1;
                         }
                         // And a response with no answer in it is no answer
-                        // for the recipe's primary extractor (or wrong).
-                        let none = r.grade(&s, "I do not know.");
+                        // for the recipe's primary extractor (or wrong). No
+                        // capital letter in it: EvalScope's fallback reads
+                        // "I do not know." as answer I, right on MMLU-Pro
+                        // items whose gold is I.
+                        let none = r.grade(&s, "no idea, sorry.");
                         assert!(!none[0].correct, "{} {}", b.name, r.id);
                     }
                 }
@@ -698,7 +721,8 @@ mod tests {
                 "evalscope-1.12",
                 "lm-eval",
                 "lm-eval-cot",
-                "lm-eval-cot-zeroshot"
+                "lm-eval-cot-zeroshot",
+                "tiger-lab"
             ]
         );
     }

@@ -29,6 +29,13 @@ pub enum ShotPolicy {
     /// The first k rows of the few-shot split, the same for every item
     /// (EvalScope's rule, and ours).
     FirstN,
+    /// The first k rows of the few-shot split whose metadata value of `key`
+    /// equals the item's (MMLU-Pro: the CoT examples of the item's
+    /// category, as its authors and EvalScope pick them).
+    FirstNSame {
+        /// The metadata key compared (`category`).
+        key: String,
+    },
     /// lm-evaluation-harness's default sampler: one CPython
     /// `random.Random(seed)` per subset, `sample(fewshot_split, k)` for each
     /// evaluated item in split order.
@@ -270,6 +277,21 @@ impl Recipe {
     /// With another default number of few-shot examples.
     pub fn with_default_few_shot(mut self, n: usize) -> Self {
         self.default_few_shot = n;
+        self
+    }
+
+    /// With another answer format ([`Recipe::format_answer`]).
+    pub fn with_answer_format(
+        mut self,
+        answer_format: impl Fn(&Sample) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.answer_format = Arc::new(answer_format);
+        self
+    }
+
+    /// With another few-shot policy.
+    pub fn with_shots(mut self, shots: ShotPolicy) -> Self {
+        self.shots = shots;
         self
     }
 

@@ -51,6 +51,15 @@ pub const PINNED_COMMITS: &[(&str, &str)] = &[
         "HuggingFaceH4/MATH-500",
         "ff5b20257d8185524591543f8ff5993951537bb8",
     ),
+    ("cais/mmlu", "c30699e8356da336a370243923dbaf21066bb9fe"),
+    (
+        "TIGER-Lab/MMLU-Pro",
+        "b189ec765aa7ed75c8acfea42df31fdae71f97be",
+    ),
+    (
+        "truthfulqa/truthful_qa",
+        "979ec0aa226a82ec817a38ddd2f9bce1b0c8477b",
+    ),
 ];
 
 /// The folder of a fake hub repo that holds its `refs/convert/parquet`

@@ -24,6 +24,7 @@ mod hardening;
 mod hub;
 mod library;
 mod math500;
+mod mcq;
 mod mock;
 mod model_download;
 mod perf;
