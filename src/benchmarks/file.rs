@@ -666,6 +666,7 @@ fn subset(s: SubsetSpec) -> SubsetSource {
         name,
         eval_split,
         fewshot_split,
+        convert: None,
     }
 }
 
