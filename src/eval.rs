@@ -755,14 +755,7 @@ async fn prepare(
             _ => None,
         };
         for (i, row) in rows.iter().take(take).enumerate() {
-            let sample = to_sample(
-                bench,
-                &subset.name,
-                &subset.eval_split,
-                &eval_file,
-                i,
-                row,
-            )?;
+            let sample = to_sample(bench, &subset.name, &subset.eval_split, &eval_file, i, row)?;
             let shot_idx: Vec<usize> = match (rng.as_mut(), same_key) {
                 (Some(r), _) if k > 0 => r.sample(pool.len(), k),
                 (_, Some(key)) => {

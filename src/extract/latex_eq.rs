@@ -1367,11 +1367,8 @@ fn eval(e: &Expr, vars: &dyn Fn(&str) -> f64) -> C {
 
 fn collect_vars(e: &Expr, out: &mut Vec<String>) {
     match e {
-        Expr::Var(v) => {
-            if !out.contains(v) {
-                out.push(v.clone());
-            }
-        }
+        Expr::Var(v) if !out.contains(v) => out.push(v.clone()),
+        Expr::Var(_) => {}
         Expr::Add(xs) | Expr::Mul(xs) => xs.iter().for_each(|x| collect_vars(x, out)),
         Expr::Neg(a) | Expr::Func(_, a) => collect_vars(a, out),
         Expr::Div(a, b) | Expr::Pow(a, b) | Expr::PlusMinus(a, b) => {
