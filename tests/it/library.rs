@@ -50,9 +50,9 @@ fn real_samples(root: &Path, b: &Benchmark) -> Vec<Sample> {
     out
 }
 
-/// Finds the item a request asks about: the question that starts latest
-/// in the request's text (few-shot examples come first), among equal
-/// questions the one whose options all appear.
+/// Finds the item a request asks about: the question that ends latest in
+/// the request's text (few-shot examples come first), the longest of
+/// those, among equal questions the one whose options all appear.
 struct Finder {
     samples: Vec<Sample>,
     questions: AhoCorasick,
@@ -81,17 +81,20 @@ impl Finder {
                 .choices
                 .iter()
                 .all(|c| text[m.start()..].contains(c.as_str()));
-            let rank = (m.start(), usize::from(options_shown), m.len());
+            // The asked question ends last (shots come before it; a
+            // shorter question found inside it ends no later).
+            let rank = (m.end(), usize::from(options_shown), m.len());
             if best.is_none_or(|(a, b, c)| rank > (a, b, c)) {
                 best = Some(rank);
             }
         }
-        let (start, shown, len) = best?;
+        let (end, shown, len) = best?;
+        let start = end - len;
         // Several items can share a question: the first whose options
         // are all in the text, else the first.
         self.questions
             .find_overlapping_iter(&text)
-            .filter(|m| m.start() == start && m.len() == len)
+            .filter(|m| m.end() == end && m.len() == len)
             .map(|m| m.pattern().as_usize())
             .find(|&i| {
                 shown == 0
@@ -216,9 +219,13 @@ async fn oracle_scores_100_and_a_seeded_tenth_wrong_scores_90_on_real_data() {
         return;
     };
     let mut opts = FakeHubOptions::new(&root);
+    // The pinned revisions resolve; a branch (`main`) gets the fake
+    // hub's own commit for the repo.
     for b in benchmarks::registry().iter() {
-        opts.commits
-            .insert(b.dataset.repo_id.clone(), b.dataset.revision.clone());
+        let rev = &b.dataset.revision;
+        if rev.len() == 40 && rev.bytes().all(|c| c.is_ascii_hexdigit()) {
+            opts.commits.insert(b.dataset.repo_id.clone(), rev.clone());
+        }
     }
     let hub = FakeHub::start(opts).await;
     let tmp = tempfile::tempdir().unwrap();
