@@ -337,18 +337,8 @@ pub fn results_table(data: &ReportData) -> Table {
             r.subset.as_str().into(),
             r.mode.as_str().into(),
             r.extractor.as_str().into(),
-            r.stats.n.to_string().into(),
-            pct(r.stats.accuracy).into(),
-            Cell::html(
-                "",
-                format!(
-                    "<span class=bar style=\"width:{}px\"></span>",
-                    (r.stats.accuracy * 120.0).round()
-                ),
-            ),
-            pct(r.stats.stderr).into(),
-            format!("{}–{}", pct(r.stats.ci_low), pct(r.stats.ci_high)).into(),
         ];
+        cells.extend(stats_cells(&r.stats));
         cells.extend(
             Outcome::ALL.map(|o| r.outcomes.get(&o).copied().unwrap_or(0).to_string().into()),
         );
@@ -359,6 +349,24 @@ pub fn results_table(data: &ReportData) -> Table {
         }
     }
     t
+}
+
+/// The cells every accuracy table shares: n, accuracy (%), its bar (HTML
+/// only), stderr and the Wilson interval.
+fn stats_cells(s: &crate::score::AccuracyStats) -> [Cell; 5] {
+    [
+        s.n.to_string().into(),
+        pct(s.accuracy).into(),
+        Cell::html(
+            "",
+            format!(
+                "<span class=bar style=\"width:{}px\"></span>",
+                (s.accuracy * 120.0).round()
+            ),
+        ),
+        pct(s.stderr).into(),
+        format!("{}–{}", pct(s.ci_low), pct(s.ci_high)).into(),
+    ]
 }
 
 /// Whether `benchmark` has more subsets than the headline table lists.
@@ -426,21 +434,10 @@ pub fn group_tables(data: &ReportData) -> Vec<Table> {
             ])
             .sortable();
             for r in &g.rows {
-                t.row(vec![
-                    r.value.as_str().into(),
-                    r.stats.n.to_string().into(),
-                    pct(r.stats.accuracy).into(),
-                    Cell::html(
-                        "",
-                        format!(
-                            "<span class=bar style=\"width:{}px\"></span>",
-                            (r.stats.accuracy * 120.0).round()
-                        ),
-                    ),
-                    pct(r.stats.stderr).into(),
-                    format!("{}–{}", pct(r.stats.ci_low), pct(r.stats.ci_high)).into(),
-                    r.failed.to_string().into(),
-                ]);
+                let mut cells: Vec<Cell> = vec![r.value.as_str().into()];
+                cells.extend(stats_cells(&r.stats));
+                cells.push(r.failed.to_string().into());
+                t.row(cells);
             }
             let summary = group_summary(g);
             if g.rows.len() >= COLLAPSE_ROWS {
