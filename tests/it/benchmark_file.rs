@@ -168,7 +168,7 @@ async fn list_shows_file_benchmarks() {
         "sciq ",
         "arc_easy_file",
         "file: ",
-        "allenai/sciq@main",
+        "data: allenai/sciq (default) resolved main",
         "gsm8k",
     ] {
         assert!(stdout.contains(want), "{want}: {stdout}");

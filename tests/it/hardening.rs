@@ -445,10 +445,15 @@ async fn rescore_uses_the_recorded_dataset_revision_and_checks_sha256() {
         !tmp.path().join("out").exists(),
         "a refused rescore leaves no half-written output"
     );
-    // The recorded revision is the one fetched, not the binary's pin.
+    // The recorded commit of each file is the one fetched, not the
+    // binary's pin (the revision alone may be a branch name).
     std::fs::write(run.join("run.json"), &good).unwrap();
     let other = "0123456789abcdef0123456789abcdef01234567";
-    edit(&|m| m["datasets"][0]["revision"] = other.into());
+    edit(&|m| {
+        m["datasets"][0]["revision"] = other.into();
+        m["datasets"][0]["commits"] = serde_json::json!({ other: other });
+        m["datasets"][0]["files"][0]["commit"] = other.into();
+    });
     let err = rescore().await.unwrap_err().to_string();
     assert!(err.contains(other), "{err}");
     // No provenance at all: refused.

@@ -18,15 +18,19 @@ pub fn fixtures_hub() -> PathBuf {
 }
 
 /// Where a subset's eval file of `dataset` lies in a folder laid out like
-/// the hub (`root/datasets/<repo>/<path>`).
+/// the hub (`root/datasets/<repo>/<path>`, the convert branch's files under
+/// the fake hub's convert folder).
 pub fn local_file(
     root: &Path,
     dataset: &bench::benchmarks::Dataset,
     subset: &bench::benchmarks::SubsetSource,
 ) -> PathBuf {
-    root.join("datasets")
-        .join(&dataset.repo_id)
-        .join(&subset.eval_path)
+    let repo = root.join("datasets").join(&dataset.repo_id);
+    let repo = match subset.convert {
+        Some(_) => repo.join(bench::fake::hub::CONVERT_FOLDER),
+        None => repo,
+    };
+    repo.join(&subset.eval_path)
 }
 
 /// Commits the fake hub reports: the revisions our benchmarks pin.
@@ -45,11 +49,18 @@ pub async fn start_hub() -> FakeHub {
 
 /// question text -> gold answer, for every test fixture item of every benchmark.
 pub fn gold_table() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for (_, s) in fixture_samples() {
-        out.push((s.question, s.target));
-    }
-    out
+    gold_table_of(None)
+}
+
+/// question text -> gold answer for the fixture items of one benchmark (or
+/// of all with `None`): benchmarks may share a question with different
+/// golds (MMLU-Pro reuses MMLU questions with more options).
+pub fn gold_table_of(benchmark: Option<&str>) -> Vec<(String, String)> {
+    fixture_samples()
+        .into_iter()
+        .filter(|(b, _)| benchmark.is_none_or(|want| b == want))
+        .map(|(_, s)| (s.question, s.target))
+        .collect()
 }
 
 /// Every eval item of every registered benchmark's fixtures, with the name
@@ -58,13 +69,7 @@ pub fn fixture_samples() -> Vec<(String, bench::benchmarks::Sample)> {
     let mut out = Vec::new();
     for b in benchmarks::registry().iter() {
         for s in &b.dataset.subsets {
-            let repo = fixtures_hub().join("datasets").join(&b.dataset.repo_id);
-            // The fake hub serves the convert branch from its own folder.
-            let repo = match s.convert {
-                Some(_) => repo.join(bench::fake::hub::CONVERT_FOLDER),
-                None => repo,
-            };
-            let path = repo.join(&s.eval_path);
+            let path = local_file(&fixtures_hub(), &b.dataset, s);
             let rows = bench::dataset::read_parquet(&path).expect("fixture parquet");
             for (i, r) in rows.iter().enumerate() {
                 let sample = b.sample(r, &s.name, &s.eval_split, i).expect("fixture row");
@@ -110,7 +115,12 @@ pub fn native_answer(gold: &str) -> String {
 /// A fake server answering every item correctly except those whose
 /// question contains one of `wrong` (answered with a wrong value).
 pub async fn start_oracle(wrong: Vec<String>) -> FakeOpenAi {
-    let table = Arc::new(gold_table());
+    start_oracle_with(gold_table(), wrong).await
+}
+
+/// [`start_oracle`] over the given gold table.
+pub async fn start_oracle_with(table: Vec<(String, String)>, wrong: Vec<String>) -> FakeOpenAi {
+    let table = Arc::new(table);
     FakeOpenAi::start(FakeOptions::responding(move |body| {
         match gold_for(&table, body) {
             Some((q, _)) if wrong.iter().any(|w| q.contains(w.as_str())) => {
