@@ -320,6 +320,8 @@ fn write_sciq(out: &Path) -> Result<()> {
         write_parquet(&dst, &batch)?;
         report(&dst, out, batch.num_rows())?;
     }
+    Ok(())
+}
 
 /// GPQA has no public copy to pick rows from (the repo is gated and its
 /// terms ask that examples not be revealed online), so its fixture is four

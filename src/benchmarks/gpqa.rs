@@ -47,25 +47,36 @@ pub fn question_seed(question: &str) -> u64 {
     u64::from_be_bytes(first)
 }
 
+/// The hub's `main` commit of `Idavidrein/gpqa`. The rows are read from
+/// the convert branch (resolved once per run and recorded in `run.json`),
+/// since `main` holds only CSV.
+pub const REVISION: &str = "633f5ee89ab8ad4522a9f850766b73f62147ffdd";
+
+/// The `gpqa_diamond` config's only split, `train`, from the convert
+/// branch, reported per `High-level domain`.
+pub fn dataset() -> Dataset {
+    Dataset::new(
+        "Idavidrein/gpqa",
+        REVISION,
+        vec![SubsetSource::convert(
+            "gpqa_diamond",
+            "gpqa_diamond",
+            "train",
+            "train",
+        )],
+        to_fields,
+    )
+    .with_groups(&["High-level domain"])
+}
+
 /// GPQA Diamond.
-pub fn gpqa_diamond(dataset: Dataset) -> Benchmark {
+pub fn gpqa_diamond() -> Benchmark {
     Benchmark::new(
         "gpqa_diamond",
         "GPQA Diamond (gated: needs HF_TOKEN), 198 items, 4 options shuffled per item (EvalScope's rule, seed recorded); per domain",
-        dataset,
+        dataset(),
         recipes(),
     )
-}
-
-/// The subset of a GPQA config read from `path`.
-pub fn subset(path: &str) -> SubsetSource {
-    SubsetSource {
-        name: "gpqa_diamond".into(),
-        eval_split: "train".into(),
-        eval_path: path.into(),
-        fewshot_split: "train".into(),
-        fewshot_path: path.into(),
-    }
 }
 
 /// GPQA's recipes, the default (`native`) first.
@@ -104,7 +115,7 @@ pub fn to_fields(row: &Row) -> Result<SampleFields, String> {
     let at = choices
         .iter()
         .position(|c| *c == texts[3])
-        .expect("the correct answer is one of the options");
+        .ok_or("column `Correct Answer`: not among the shuffled options")?;
     let mut metadata = BTreeMap::new();
     metadata.insert("shuffle_seed".to_string(), json!(seed));
     metadata.insert("permutation".to_string(), json!(perm));
@@ -153,7 +164,10 @@ mod tests {
 
     #[test]
     fn bad_rows_name_the_column() {
-        for key in OPTION_COLUMNS.iter().chain(&["Question", "Record ID", "High-level domain"]) {
+        for key in OPTION_COLUMNS
+            .iter()
+            .chain(&["Question", "Record ID", "High-level domain"])
+        {
             let mut v = good();
             v[key] = Value::Null;
             let e = to_fields(&row(v)).unwrap_err();
