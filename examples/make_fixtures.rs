@@ -215,6 +215,7 @@ fn main() -> Result<()> {
         report(&card_dst, &out, 0)?;
     }
     write_sciq(&out)?;
+    write_gpqa(&out)?;
     Ok(())
 }
 
@@ -319,6 +320,96 @@ fn write_sciq(out: &Path) -> Result<()> {
         write_parquet(&dst, &batch)?;
         report(&dst, out, batch.num_rows())?;
     }
+    Ok(())
+}
+
+/// GPQA has no public copy to pick rows from (the repo is gated and its
+/// terms ask that examples not be revealed online), so its fixture is four
+/// invented questions in the real column names and types, at the path the
+/// hub's parquet conversion serves (`gpqa_diamond/train/0000.parquet` on
+/// `refs/convert/parquet`, the fake hub's `_refs_convert_parquet/`). Only
+/// the columns bench reads and a few others are written.
+fn write_gpqa(out: &Path) -> Result<()> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let rows: [[&str; 8]; 4] = [
+        [
+            "What is the SI unit of force?",
+            "newton",
+            "joule",
+            "watt",
+            "pascal",
+            "recFIXTURE0001",
+            "Physics (general)",
+            "Physics",
+        ],
+        [
+            "Which element has atomic number 6?",
+            "carbon",
+            "nitrogen",
+            "oxygen",
+            "boron",
+            "recFIXTURE0002",
+            "Chemistry (general)",
+            "Chemistry",
+        ],
+        [
+            "Which organelle makes most of a eukaryotic cell's ATP?",
+            "the mitochondrion",
+            "the ribosome",
+            "the Golgi apparatus",
+            "the lysosome",
+            "recFIXTURE0003",
+            "Molecular Biology",
+            "Biology",
+        ],
+        [
+            "  What is the charge of an electron, in units of e?  ",
+            "-1",
+            "+1",
+            "0",
+            "-1/3",
+            "recFIXTURE0004",
+            "Quantum Mechanics",
+            "Physics",
+        ],
+    ];
+    let names = [
+        "Question",
+        "Correct Answer",
+        "Incorrect Answer 1",
+        "Incorrect Answer 2",
+        "Incorrect Answer 3",
+        "Record ID",
+        "Subdomain",
+        "High-level domain",
+    ];
+    let mut fields: Vec<Field> = names
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, true))
+        .collect();
+    let mut columns: Vec<ArrayRef> = (0..names.len())
+        .map(|c| {
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r[c]).collect::<Vec<_>>(),
+            )) as ArrayRef
+        })
+        .collect();
+    fields.push(Field::new("Explanation", DataType::Utf8, true));
+    columns.push(Arc::new(StringArray::from(vec!["(fixture)"; 4])));
+    fields.push(Field::new(
+        "Expert Validator Accuracy",
+        DataType::Float64,
+        true,
+    ));
+    columns.push(Arc::new(Float64Array::from(vec![1.0; 4])));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let repo = "datasets/Idavidrein/gpqa";
+    let dst = out
+        .join(repo)
+        .join("_refs_convert_parquet/gpqa_diamond/train/0000.parquet");
+    write_parquet(&dst, &batch)?;
+    report(&dst, out, batch.num_rows())?;
     Ok(())
 }
 

@@ -5,41 +5,39 @@
 //! the gold letter is `labels.index(answerKey)`, so the NY Regents items with
 //! digit labels `1`-`4` are graded right (a bug EvalScope had until 2026).
 //!
-//! The dataset plus the shared multiple-choice recipes ([`super::mcq`]) and
-//! lm-eval's `arc_challenge_chat` as a [`GenerateUntil`] recipe.
+//! The dataset is defined as a benchmark file, `benchmarks/builtin/arc.toml`
+//! (embedded, read by [`super::file::builtin`]: repo, revision, subsets, the
+//! column mapping with `answer_format = "label"`); this module keeps its
+//! recipes, the shared multiple-choice ones ([`super::mcq`]) and lm-eval's
+//! `arc_challenge_chat` as a [`GenerateUntil`] recipe, which the file names
+//! as the recipe set `arc`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::lm_eval::{ContextFormat, Filter, FilterStep, GenerateUntil};
 use super::recipe::{DocField, Recipe, ShotPolicy};
-use super::{Benchmark, Dataset, Sample, SampleFields, SubsetSource, mcq, str_field};
-use crate::dataset::Row;
-use crate::extract::{self, lm_eval::ExactMatch};
+use super::{Benchmark, Dataset, Sample, mcq};
+use crate::extract::lm_eval::ExactMatch;
 
 /// lm-eval's `arc_challenge_chat` prefill.
 const ARC_CHAT_PREFIX: &str = "The best answer is";
 
+/// Where the definition lives in the repository (as errors name it).
+pub const FILE_PATH: &str = "benchmarks/builtin/arc.toml";
+
+/// The definition of `arc`: data, subsets and column mapping.
+pub const FILE: &str = include_str!("../../benchmarks/builtin/arc.toml");
+
 /// Both ARC subsets, each reported apart and combined.
 pub fn dataset() -> Dataset {
-    Dataset::new(
-        "allenai/ai2_arc",
-        "210d026faf9955653af8916fad021475a3f00453",
-        vec![
-            SubsetSource::parquet("ARC-Easy", "ARC-Easy", "test", "train"),
-            SubsetSource::parquet("ARC-Challenge", "ARC-Challenge", "test", "train"),
-        ],
-        to_fields,
-    )
+    arc().dataset
 }
 
 /// Both subsets, reported per subset and combined.
 pub fn arc() -> Benchmark {
-    Benchmark::new(
-        "arc",
-        "AI2 ARC science questions, ARC-Easy + ARC-Challenge test (2376 + 1172 items)",
-        dataset(),
-        recipes(),
-    )
+    // The embedded file is checked by the file module's unit tests: an
+    // error here is a bug in bench, not in any input.
+    super::file::builtin(FILE_PATH, FILE).expect("benchmarks/builtin/arc.toml is valid")
 }
 
 /// ARC-Easy only.
@@ -116,55 +114,11 @@ fn arc_challenge_chat() -> Recipe {
     .recipe(|s: &Sample| format!(" {}", s.target))
 }
 
-/// The `choices.text`, `choices.label` lists and `answerKey` of an ARC row,
-/// mapped to (options, gold letter).
-pub fn parse_choices(row: &Row) -> Result<(Vec<String>, String), String> {
-    let choices = row.get("choices").ok_or("column `choices` is missing")?;
-    let list = |k: &str| -> Result<Vec<String>, String> {
-        choices
-            .get(k)
-            .and_then(Value::as_array)
-            .ok_or(format!("`choices.{k}` is not a list"))?
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or(format!("`choices.{k}` holds a non-string"))
-            })
-            .collect()
-    };
-    let text = list("text")?;
-    let labels = list("label")?;
-    if text.len() != labels.len() || !(2..=26).contains(&text.len()) {
-        return Err(format!(
-            "{} option texts but {} labels",
-            text.len(),
-            labels.len()
-        ));
-    }
-    let key = str_field(row, "answerKey")?;
-    let gold = labels.iter().position(|l| *l == key.trim()).ok_or(format!(
-        "answerKey `{key}` is not one of the labels {labels:?}"
-    ))?;
-    Ok((text, extract::letters(gold + 1)[gold].to_string()))
-}
-
-/// An ARC row as sample fields.
-pub fn to_fields(row: &Row) -> Result<SampleFields, String> {
-    let (choices, target) = parse_choices(row)?;
-    Ok(SampleFields {
-        id: row.get("id").and_then(Value::as_str).map(str::to_string),
-        question: str_field(row, "question")?,
-        choices,
-        target,
-        ..SampleFields::default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::benchmarks::context;
+    use crate::benchmarks::{SampleFields, SubsetSource, context};
+    use crate::dataset::Row;
     use crate::prompt::Prompts;
 
     fn row(labels: &[&str], key: &str) -> Row {
@@ -176,27 +130,64 @@ mod tests {
         .unwrap()
     }
 
+    /// The row parser of the embedded file.
+    fn to_fields(row: &Row) -> Result<SampleFields, String> {
+        dataset().fields(row)
+    }
+
     #[test]
     fn digit_labels_map_to_positional_letters() {
+        let f = to_fields(&row(&["1", "2", "3", "4"], "3")).unwrap();
+        assert_eq!((f.target.as_str(), f.id.as_deref()), ("C", Some("x1")));
+        assert_eq!(f.choices, ["opt0", "opt1", "opt2", "opt3"]);
+        assert_eq!(f.question, "Which?");
+        assert!(f.metadata.is_empty() && f.reasoning.is_none() && f.reference.is_none());
+        let f = to_fields(&row(&["A", "B", "C", "D", "E"], "E")).unwrap();
+        assert_eq!(f.target, "E");
         assert_eq!(
-            parse_choices(&row(&["1", "2", "3", "4"], "3")).unwrap().1,
-            "C"
-        );
-        assert_eq!(
-            parse_choices(&row(&["A", "B", "C", "D", "E"], "E"))
+            to_fields(&row(&["A", "B", "C"], "B"))
                 .unwrap()
-                .1,
-            "E"
-        );
-        assert_eq!(
-            parse_choices(&row(&["A", "B", "C"], "B")).unwrap().0.len(),
+                .choices
+                .len(),
             3
         );
+        let e = to_fields(&row(&["A", "B"], "Z")).unwrap_err();
         assert!(
-            parse_choices(&row(&["A", "B"], "Z"))
-                .unwrap_err()
-                .contains("answerKey `Z`")
+            e.starts_with("benchmarks/builtin/arc.toml:")
+                && e.contains("columns.answer: `Z` is not one of the labels"),
+            "{e}"
         );
+    }
+
+    /// The definition is bench's own: no file record in runs, the recipes'
+    /// provenance as they give it, both subsets at the pinned commit.
+    #[test]
+    fn the_embedded_file_defines_arc() {
+        let b = arc();
+        assert!(b.file.is_none());
+        assert_eq!(b.recipe_ids(), ["native", "evalscope", "lm-eval"]);
+        for (r, want) in b.recipes.iter().zip(recipes()) {
+            assert_eq!(
+                (&r.provenance, &r.summary),
+                (&want.provenance, &want.summary)
+            );
+        }
+        let d = &b.dataset;
+        assert_eq!(
+            (d.repo_id.as_str(), d.revision.as_str()),
+            (
+                "allenai/ai2_arc",
+                "210d026faf9955653af8916fad021475a3f00453"
+            )
+        );
+        assert_eq!(
+            d.subsets,
+            [
+                SubsetSource::parquet("ARC-Easy", "ARC-Easy", "test", "train"),
+                SubsetSource::parquet("ARC-Challenge", "ARC-Challenge", "test", "train"),
+            ]
+        );
+        assert!(d.groups.is_empty() && !d.fewshot_optional);
     }
 
     fn arc_sample(labels: &[&str], key: &str) -> Sample {

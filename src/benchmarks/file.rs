@@ -10,10 +10,18 @@
 //! names the file, the key, its line and the real columns.
 //!
 //! It does not own the recipes (the shared constructors in [`super::mcq`]
-//! and [`super::math`], plus two small generic ones here) nor the record
+//! and [`super::math`], plus two small generic ones here, and the recipe
+//! sets of built-in benchmarks a file can name, [`BUILTIN_RECIPES`]) nor
+//! the record
 //! (the file's text and sha256 go to `run.json` as a
 //! [`BenchmarkFileRecord`], from which [`from_record`] rebuilds the
 //! benchmark without the file).
+//!
+//! Built-in benchmarks whose data the format can express are defined this
+//! way too ([`BUILTIN_FILES`], embedded with `include_str!` from
+//! `benchmarks/builtin/` and read by [`builtin`]): the same parser, no file
+//! record (their definition is bench's own, like the Rust ones), and their
+//! recipes from the named built-in set.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -196,6 +204,10 @@ pub struct RecipeSpec {
     /// A jinja template file, relative to the TOML file, for the default mode.
     #[serde(default)]
     pub template: Option<Spanned<String>>,
+    /// The modes of a built-in benchmark, built in Rust, instead of the
+    /// generic modes of `type` (`"arc"`; see [`BUILTIN_RECIPES`]).
+    #[serde(default)]
+    pub recipes: Option<Spanned<String>>,
     /// Few-shot examples by default.
     #[serde(default)]
     pub few_shot: Option<usize>,
@@ -218,6 +230,37 @@ pub struct RecipeSpec {
     /// Generation parameters merged over the mode's defaults.
     #[serde(default)]
     pub generation: Option<toml::Table>,
+}
+
+/// Builds a built-in benchmark's recipes, the default mode first.
+pub type RecipeSet = fn() -> Vec<Recipe>;
+
+/// Recipe sets a file can name with `recipe.recipes`: name, the recipe
+/// kind they grade (`type` must say it), constructor.
+pub const BUILTIN_RECIPES: &[(&str, RecipeKind, RecipeSet)] =
+    &[("arc", RecipeKind::MultipleChoice, super::arc::recipes)];
+
+/// The built-in benchmarks defined as benchmark files: path in the
+/// repository (as errors name it), text.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[(super::arc::FILE_PATH, super::arc::FILE)];
+
+/// A built-in benchmark from its embedded file (`file` names it in
+/// errors): no template file, no file record in runs, provenance as the
+/// recipes give it.
+pub fn builtin(file: &str, text: &str) -> Result<Benchmark, FileError> {
+    let no_template =
+        |_: &str| -> Result<String, String> { Err("a built-in file takes no template".into()) };
+    parse_text(file, text, &no_template, true)
+}
+
+/// A recipe kind as the file writes it.
+fn kind_name(kind: RecipeKind) -> &'static str {
+    match kind {
+        RecipeKind::MultipleChoice => "multiple_choice",
+        RecipeKind::Numeric => "numeric",
+        RecipeKind::ExactMatch => "exact_match",
+        RecipeKind::Regex => "regex",
+    }
 }
 
 /// 1-based line of a byte offset.
@@ -272,6 +315,15 @@ pub fn from_text(
     text: &str,
     template: TemplateSource<'_>,
 ) -> Result<Benchmark, FileError> {
+    parse_text(file, text, template, false)
+}
+
+fn parse_text(
+    file: &str,
+    text: &str,
+    template: TemplateSource<'_>,
+    builtin: bool,
+) -> Result<Benchmark, FileError> {
     let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| FileError {
         file: file.to_string(),
         line: span.map(|s| line_of(text, s.start)),
@@ -288,7 +340,7 @@ pub fn from_text(
             .unwrap_or_default();
         err(e.span(), &key, e.message().trim().replace('\n', " "))
     })?;
-    build(file, text, spec, template, &err)
+    build(file, text, spec, template, builtin, &err)
 }
 
 type ErrFn<'a> = dyn Fn(Option<std::ops::Range<usize>>, &str, String) -> FileError + 'a;
@@ -298,6 +350,7 @@ fn build(
     text: &str,
     spec: FileSpec,
     template: TemplateSource<'_>,
+    builtin: bool,
     err: &ErrFn<'_>,
 ) -> Result<Benchmark, FileError> {
     let name = spec.name.get_ref().trim().to_string();
@@ -505,12 +558,46 @@ fn build(
         "select",
         r.select.as_ref().map(Spanned::span),
     )?;
-    let mut recipes = match kind {
-        RecipeKind::MultipleChoice => vec![
+    let named = match &r.recipes {
+        None => None,
+        Some(n) => {
+            let (_, want, make) = BUILTIN_RECIPES
+                .iter()
+                .find(|(id, _, _)| id == n.get_ref())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = BUILTIN_RECIPES.iter().map(|(id, _, _)| *id).collect();
+                    err(
+                        Some(n.span()),
+                        "recipe.recipes",
+                        format!(
+                            "`{}`: no such recipe set (known: {})",
+                            n.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                })?;
+            if *want != kind {
+                return Err(err(
+                    Some(n.span()),
+                    "recipe.recipes",
+                    format!(
+                        "`{}` is a set of {} recipes, not {}",
+                        n.get_ref(),
+                        kind_name(*want),
+                        kind_name(kind)
+                    ),
+                ));
+            }
+            Some(make())
+        }
+    };
+    let mut recipes = match (named, kind) {
+        (Some(set), _) => set,
+        (None, RecipeKind::MultipleChoice) => vec![
             mcq::native().with_summary("0-shot chat, positional letters, last valid 'ANSWER: X'"),
             mcq::evalscope(),
         ],
-        RecipeKind::Numeric => {
+        (None, RecipeKind::Numeric) => {
             let t = "gsm8k_boxed.jinja";
             vec![
                 math::native(t).with_summary("\\boxed{} answer, compared as a number"),
@@ -520,8 +607,8 @@ fn build(
                     .with_summary("EvalScope 1.0-1.12: Qwen-Math extraction, math_equal"),
             ]
         }
-        RecipeKind::ExactMatch => vec![exact_match(r.ignore_case)],
-        RecipeKind::Regex => {
+        (None, RecipeKind::ExactMatch) => vec![exact_match(r.ignore_case)],
+        (None, RecipeKind::Regex) => {
             let pattern = r.pattern.as_ref().ok_or_else(|| {
                 err(
                     None,
@@ -625,8 +712,10 @@ fn build(
             }
         }
     }
-    for x in recipes.iter_mut() {
-        x.provenance = format!("{} (benchmark file {file})", x.provenance);
+    if !builtin {
+        for x in recipes.iter_mut() {
+            x.provenance = format!("{} (benchmark file {file})", x.provenance);
+        }
     }
 
     let groups: Vec<&str> = c.groups.iter().map(|g| g.get_ref().as_str()).collect();
@@ -640,6 +729,9 @@ fn build(
         .clone()
         .unwrap_or_else(|| format!("{} (from {file})", spec.repo));
     let mut b = Benchmark::new(&name, &summary, dataset, recipes);
+    if builtin {
+        return Ok(b);
+    }
     b.file = Some(Arc::new(BenchmarkFileRecord {
         benchmark: name,
         path: file.to_string(),
@@ -1146,6 +1238,54 @@ answer_format = "text"
 [recipe]
 type = "multiple_choice"
 "#;
+
+    /// Every embedded built-in file parses (an error there is a bug) into
+    /// a registered benchmark with no file record.
+    #[test]
+    fn builtin_files_parse() {
+        assert!(!BUILTIN_FILES.is_empty());
+        for (path, text) in BUILTIN_FILES {
+            let b = builtin(path, text).unwrap_or_else(|e| panic!("{e}"));
+            assert!(b.file.is_none(), "{path}");
+            let registered = crate::benchmarks::get(&b.name).unwrap();
+            assert_eq!(registered.recipe_ids(), b.recipe_ids(), "{path}");
+            assert_eq!(registered.summary, b.summary, "{path}");
+        }
+    }
+
+    /// `recipe.recipes` names a built-in recipe set of the file's type.
+    #[test]
+    fn recipe_sets_are_named_and_typed() {
+        let set = |name: &str| {
+            OK.replace(
+                "type = \"multiple_choice\"",
+                &format!("type = \"multiple_choice\"\nrecipes = \"{name}\""),
+            )
+        };
+        let b = parse(&set("arc")).unwrap();
+        assert_eq!(b.recipe_ids(), ["native", "evalscope", "lm-eval"]);
+        // A user file's recipes say where they were defined.
+        assert!(b.recipes[2].provenance.ends_with("(benchmark file t.toml)"));
+        let e = parse(&set("nope")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str(), e.message.as_str()),
+            (
+                Some(12),
+                "recipe.recipes",
+                "`nope`: no such recipe set (known: arc)"
+            )
+        );
+        let numeric = "name = \"t\"\nrepo = \"o/n\"\nrevision = \"main\"\n[columns]\nquestion = \"q\"\nanswer = \"a\"\n[recipe]\ntype = \"numeric\"\nrecipes = \"arc\"\n";
+        let e = parse(numeric).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str(), e.message.as_str()),
+            (
+                Some(9),
+                "recipe.recipes",
+                "`arc` is a set of multiple_choice recipes, not numeric"
+            )
+        );
+    }
 
     #[test]
     fn errors_name_file_line_and_key() {

@@ -22,6 +22,7 @@
 pub mod aime;
 pub mod arc;
 pub mod file;
+pub mod gpqa;
 pub mod gsm8k;
 pub mod lm_eval;
 pub mod math;
@@ -440,6 +441,7 @@ impl Registry {
             mmlu::mmlu(),
             mmlu_pro::mmlu_pro(),
             truthfulqa::truthfulqa_mc1(),
+            gpqa::gpqa_diamond(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");

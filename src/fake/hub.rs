@@ -60,6 +60,10 @@ pub const PINNED_COMMITS: &[(&str, &str)] = &[
         "truthfulqa/truthful_qa",
         "979ec0aa226a82ec817a38ddd2f9bce1b0c8477b",
     ),
+    (
+        "Idavidrein/gpqa",
+        "633f5ee89ab8ad4522a9f850766b73f62147ffdd",
+    ),
 ];
 
 /// The folder of a fake hub repo that holds its `refs/convert/parquet`
@@ -92,6 +96,11 @@ pub struct FakeHubOptions {
     /// When set, every hub request (not the CDN) must carry
     /// `Authorization: Bearer <token>`, else 401 (missing or wrong alike).
     pub require_token: Option<String>,
+    /// Gated repos: `owner/name` -> the one token with access. Requests for
+    /// such a repo (the CDN aside) without `Authorization: Bearer <that
+    /// token>` get the hub's 401 `GatedRepo`, as the real hub answers for a
+    /// gated repo (`Idavidrein/gpqa`); other repos are served as usual.
+    pub gated: HashMap<String, String>,
     /// Answer this many requests with 500 before behaving (tests retries).
     pub fail_first: usize,
     /// Serve content whose first byte is flipped, with the ETag of the real
@@ -131,6 +140,7 @@ impl FakeHubOptions {
                 .map(|(repo, sha)| (repo.to_string(), sha.to_string()))
                 .collect(),
             require_token: None,
+            gated: HashMap::new(),
             fail_first: 0,
             corrupt: false,
             cdn_redirect: false,
@@ -455,11 +465,15 @@ async fn handle(
     }
 }
 
-/// `None` when the request may proceed, else the 401 to send.
+/// `None` when the request may proceed, else the 401 to send: every repo
+/// needs [`FakeHubOptions::require_token`] when set, a gated repo
+/// ([`FakeHubOptions::gated`]) its own token.
 fn authorized(shared: &Shared, headers: &HeaderMap, owner: &str, name: &str) -> Option<Response> {
-    let want = shared.opts.require_token.as_ref()?;
     let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if sent == Some(format!("Bearer {want}").as_str()) {
+    let has = |token: &String| sent == Some(format!("Bearer {token}").as_str());
+    let repo_token = shared.opts.gated.get(&format!("{owner}/{name}"));
+    let ok = shared.opts.require_token.as_ref().is_none_or(has) && repo_token.is_none_or(has);
+    if ok {
         return None;
     }
     // The hub's wording for a gated repo without (valid) credentials.

@@ -1,6 +1,7 @@
-//! The multiple-choice library benchmarks (MMLU, MMLU-Pro, TruthfulQA MC1):
-//! their real files parse completely, and MMLU-Pro runs zero-shot
-//! (recorded) when its few-shot split is missing.
+//! The multiple-choice library benchmarks (MMLU, MMLU-Pro, TruthfulQA MC1,
+//! GPQA Diamond): their real files parse completely, MMLU-Pro runs
+//! zero-shot (recorded) when its few-shot split is missing, and GPQA's gated
+//! repo asks for HF_TOKEN and gets it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -269,4 +270,110 @@ async fn a_missing_few_shot_file_is_an_error_elsewhere() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("data/validation-00000-of-00001.parquet"), "{e}");
+}
+
+/// GPQA's repo is gated: the fake hub answers 401 for it (only) without its
+/// token. Without HF_TOKEN the run fails with one line naming HF_TOKEN and
+/// the repo; with it, the token goes out as `Authorization: Bearer` and the
+/// run grades every fixture item, and the token is in no output and no
+/// file (run directory, cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpqa_gated_repo_needs_hf_token_and_never_records_it() {
+    const TOKEN: &str = "hf_GPQATOKEN9137";
+    const REPO: &str = "Idavidrein/gpqa";
+    let mut opts = FakeHubOptions::fixtures();
+    opts.gated.insert(REPO.into(), TOKEN.into());
+    let hub = FakeHub::start(opts).await;
+    let server = crate::support::start_oracle(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    // An empty HF_HOME: no token file of the machine's user is read.
+    let home = tmp.path().join("hf_home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cache = tmp.path().join("cache");
+    let run = |out: &str, token: Option<&str>| {
+        let out = tmp.path().join(out);
+        let mut envs = vec![
+            ("HF_ENDPOINT", hub.url()),
+            ("HF_HOME", home.display().to_string()),
+            ("HF_HUB_CACHE", cache.display().to_string()),
+        ];
+        if let Some(t) = token {
+            envs.push(("HF_TOKEN", t.to_string()));
+        }
+        let url = server.url();
+        async move {
+            let args = [
+                "eval",
+                "--model",
+                "fake-model",
+                "--api-url",
+                &url,
+                "--datasets",
+                "gpqa_diamond",
+                "--no-progress",
+                "--output",
+                out.to_str().unwrap(),
+            ];
+            crate::support::bench_bin(&args, &envs).await
+        }
+    };
+
+    let denied = run("denied", None).await;
+    let stderr = crate::support::text(&denied.stderr);
+    assert!(!denied.status.success(), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    for part in ["HF_TOKEN", REPO, "401"] {
+        assert!(errors[0].contains(part), "{part} in {}", errors[0]);
+    }
+    assert!(
+        hub.requests().iter().all(|r| r.authorization.is_none()),
+        "no token to send"
+    );
+    hub.clear_requests();
+
+    let granted = run("granted", Some(TOKEN)).await;
+    let stdout = crate::support::text(&granted.stdout);
+    let stderr = crate::support::text(&granted.stderr);
+    assert!(granted.status.success(), "{stderr}");
+    let reqs = hub.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        assert!(r.path.contains(REPO), "{}", r.path);
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{}",
+            r.path
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("granted/report.json")).unwrap())
+            .unwrap();
+    let row = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["primary"] == true && r["subset"] == "gpqa_diamond")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(
+        (row["n"].as_u64(), row["accuracy"].as_f64()),
+        (Some(4), Some(1.0)),
+        "{row}"
+    );
+
+    // The token is nowhere: not in the outputs, not in any file written.
+    for (what, s) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!s.contains(TOKEN), "token in {what}: {s}");
+    }
+    let files = crate::support::all_files(tmp.path());
+    assert!(files.iter().any(|f| f.ends_with("run.json")));
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "token in {}",
+            f.display()
+        );
+    }
 }
