@@ -409,6 +409,27 @@ mod tests {
                 "{e}"
             );
         }
+        // Repeats: the run-wide default, overridden per benchmark (`n` too).
+        let reg = benchmarks::registry();
+        let p = plan_benchmarks_with(reg, &names, Some(r#"{"arc": {"repeats": 8}}"#), 3).unwrap();
+        assert_eq!((p[0].repeats, p[1].repeats), (3, 8));
+        let p = plan_benchmarks_with(reg, &names, Some(r#"{"gsm8k": {"n": 2}}"#), 1).unwrap();
+        assert_eq!((p[0].repeats, p[1].repeats), (2, 1));
+        assert_eq!(plan_benchmarks(&names, None).unwrap()[0].repeats, 1);
+        let e = plan_benchmarks_with(reg, &names, None, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--repeats: must be a whole number"), "{e}");
+        for bad in ["0", "-1", "2.5", "10001", "\"4\""] {
+            let args = format!(r#"{{"gsm8k": {{"repeats": {bad}}}}}"#);
+            let e = plan_benchmarks(&names, Some(&args))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("--dataset-args gsm8k.repeats: must be a whole number"),
+                "{e}"
+            );
+        }
         let e = plan_benchmarks(&names, Some(r#"{"gsm8k": {"shots": 2}}"#)).unwrap_err();
         assert!(matches!(&e, ConfigError::UnknownKey { key, .. } if key == "shots"));
         let e = e.to_string();

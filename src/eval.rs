@@ -1146,6 +1146,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn repeat_r_sends_seed_plus_r() {
+        let params = |v: Value| v.as_object().unwrap().clone();
+        let p = params(serde_json::json!({"seed": 1234, "temperature": 0.7}));
+        assert_eq!(repeat_params(&p, 0), p);
+        assert_eq!(repeat_params(&p, 3)["seed"], serde_json::json!(1237));
+        assert_eq!(repeat_params(&p, 3)["temperature"], serde_json::json!(0.7));
+        // Negative seeds stay integers; u64::MAX wraps.
+        let neg = params(serde_json::json!({"seed": -2}));
+        assert_eq!(repeat_params(&neg, 5)["seed"], serde_json::json!(3));
+        let max = params(serde_json::json!({"seed": u64::MAX}));
+        assert_eq!(repeat_params(&max, 1)["seed"], serde_json::json!(0));
+        // No seed: nothing added.
+        let none = params(serde_json::json!({"temperature": 1.0}));
+        assert_eq!(repeat_params(&none, 2), none);
+    }
+
+    #[test]
     fn first_difference_names_the_field() {
         let a = serde_json::json!({"model": "a", "benchmarks": [{"mode": "native"}]});
         let b = serde_json::json!({"model": "a", "benchmarks": [{"mode": "lm-eval"}]});

@@ -495,10 +495,10 @@ pub struct RepeatStats {
     /// Sample standard deviation (N − 1) of `per_repeat`: the spread of
     /// the accuracy from one repeat to the next; 0 when N < 2.
     pub std: f64,
-    /// Standard error of the mean accuracy over items: the sample std (n −
-    /// 1) of each item's mean over its repeats, over sqrt(items). Unlike
-    /// the pairs' stderr, it does not treat an item's repeats as
-    /// independent.
+    /// Standard error of the mean accuracy over items: the sample std
+    /// (with n − 1) of each item's mean over its repeats, over
+    /// sqrt(items). Unlike the pairs' stderr, it does not treat an item's
+    /// repeats as independent.
     pub item_stderr: f64,
     /// pass@k for k = 1, 2, 4, ... up to N.
     pub pass_at_k: Vec<PassAtK>,
@@ -1157,6 +1157,46 @@ mod tests {
             r.error = Some(serde_json::from_value(serde_json::json!({"kind": "timeout", "status": null, "message": "t", "attempts": 1})).unwrap());
         }
         r
+    }
+
+    #[test]
+    fn repeat_stats_computed_by_hand() {
+        // Two items, three repeats: item 0 right on r0 and r2, item 1 on
+        // r1 only; item 1's r2 is missing (an interrupted run).
+        let mut recs = Vec::new();
+        for (i, r, ok) in [
+            (0, 0, true),
+            (0, 1, false),
+            (0, 2, true),
+            (1, 0, false),
+            (1, 1, true),
+        ] {
+            let mut x = rec("s", i, &[], Some(ok));
+            x.repeat = Some(r);
+            recs.push(x);
+        }
+        let s = RepeatStats::of(3, &recs, |r| r.outcome_for("x") == Outcome::Correct);
+        assert_eq!((s.n, s.items, s.incomplete), (3, 2, 1));
+        // Per repeat: r0 1/2, r1 1/2, r2 1/1.
+        assert_eq!(s.per_repeat, vec![0.5, 0.5, 1.0]);
+        // Mean 2/3; squared deviations 1/36, 1/36, 4/36; / 2 = 1/12.
+        assert!((s.std - (1.0f64 / 12.0).sqrt()).abs() < 1e-12);
+        // Item means 2/3 and 1/2: sample std |2/3 - 1/2| / sqrt(2), over sqrt(2).
+        assert!((s.item_stderr - (1.0 / 6.0) / 2.0).abs() < 1e-12);
+        // pass@1 = (2/3 + 1/2) / 2; pass@2 over item 0 alone (3 samples,
+        // 2 right: 1 - C(1,2)/C(3,2) = 1) and item 1 (2 samples, 1 right:
+        // 1 - C(1,2)/C(2,2) = 1): both 1.
+        assert_eq!(s.pass_at_k.len(), 2);
+        assert!((s.pass(1).unwrap() - 7.0 / 12.0).abs() < 1e-12);
+        assert_eq!((s.pass_at_k[1].k, s.pass_at_k[1].items), (2, 2));
+        assert!((s.pass(2).unwrap() - 1.0).abs() < 1e-12);
+        // The pair key and label carry the repeat; a record without is repeat 0.
+        assert_eq!(recs[2].key(), ("s".into(), "test".into(), 0, 2));
+        assert_eq!(recs[2].label(), "s/test#0/r2");
+        let plain = rec("s", 4, &[], Some(true));
+        assert_eq!(plain.key().3, 0);
+        assert_eq!(plain.label(), "s/test#4");
+        assert_eq!(sample_std(&[1.0]), 0.0);
     }
 
     #[test]
