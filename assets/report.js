@@ -38,7 +38,7 @@ function start(data){
     list.textContent = '';
     sel.slice(0, shown).forEach(function(it){
       var d = el('div', 'item ' + it.outcome);
-      var h = el('h3', null, it.benchmark + ' / ' + it.subset + ' / ' + it.split + ' #' + it.index + (it.id ? ' (' + it.id + ')' : ''));
+      var h = el('h3', null, it.benchmark + ' / ' + it.subset + ' / ' + it.split + ' #' + it.index + (it.repeat != null ? ' repeat ' + it.repeat : '') + (it.id ? ' (' + it.id + ')' : ''));
       h.appendChild(el('span', 'tag', it.outcome.replace('_', ' ')));
       if(it.finish_reason) h.appendChild(el('span', 'tag', 'finish: ' + it.finish_reason));
       if(it.latency_ms !== null && it.latency_ms !== undefined) h.appendChild(el('span', 'tag', Math.round(it.latency_ms) + ' ms'));

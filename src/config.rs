@@ -103,7 +103,7 @@ pub enum ConfigError {
         key: String,
     },
     /// A key `--dataset-args` does not know.
-    #[error("--dataset-args {name}: unknown key `{key}` (known: mode, few_shot, subsets)")]
+    #[error("--dataset-args {name}: unknown key `{key}` (known: mode, few_shot, subsets, repeats)")]
     UnknownKey {
         /// Benchmark.
         name: String,
@@ -158,6 +158,10 @@ pub struct BenchmarkPlan {
     pub few_shot: usize,
     /// Subsets to evaluate.
     pub subsets: Vec<SubsetSource>,
+    /// Samples per item (`--repeats`, `--dataset-args NAME.repeats`): each
+    /// (item, repeat) pair is one request and one journal line. 1 unless
+    /// asked.
+    pub repeats: usize,
 }
 
 impl std::fmt::Debug for BenchmarkPlan {
@@ -166,6 +170,7 @@ impl std::fmt::Debug for BenchmarkPlan {
             .field("bench", &self.bench.name)
             .field("mode", &self.recipe.id)
             .field("few_shot", &self.few_shot)
+            .field("repeats", &self.repeats)
             .field(
                 "subsets",
                 &self.subsets.iter().map(|s| &s.name).collect::<Vec<_>>(),
@@ -219,12 +224,28 @@ pub fn plan_benchmarks(
 }
 
 /// Resolve `--datasets` names and `--dataset-args` into plans, against
-/// `registry`.
+/// `registry`, each with one sample per item unless `--dataset-args` says
+/// otherwise.
 pub fn plan_benchmarks_in(
     registry: &Registry,
     names: &[String],
     dataset_args: Option<&str>,
 ) -> Result<Vec<BenchmarkPlan>, ConfigError> {
+    plan_benchmarks_with(registry, names, dataset_args, 1)
+}
+
+/// As [`plan_benchmarks_in`], with `repeats` samples per item for every
+/// benchmark whose `--dataset-args` sets no `repeats` of its own
+/// (`--repeats`).
+pub fn plan_benchmarks_with(
+    registry: &Registry,
+    names: &[String],
+    dataset_args: Option<&str>,
+    repeats: usize,
+) -> Result<Vec<BenchmarkPlan>, ConfigError> {
+    crate::range::limits::REPEATS
+        .check(repeats as u64)
+        .map_err(|e| ConfigError::OutOfRange(format!("--repeats: {e}")))?;
     if names.is_empty() {
         return Err(ConfigError::NoDatasets);
     }
@@ -255,6 +276,7 @@ pub fn plan_benchmarks_in(
         }
         let mut recipe = bench.default_recipe().clone();
         let mut few_shot = None;
+        let mut bench_repeats = repeats;
         let mut subsets: Vec<SubsetSource> = bench.dataset.subsets.clone();
         if let Some(v) = args.get(name) {
             let obj = v
@@ -279,6 +301,13 @@ pub fn plan_benchmarks_in(
                             .map_err(ConfigError::OutOfRange)?;
                         // FEW_SHOT.max fits any usize.
                         few_shot = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                    }
+                    "repeats" | "n" => {
+                        let n = crate::range::limits::REPEATS
+                            .json(&format!("--dataset-args {name}.{k}"), v)
+                            .map_err(ConfigError::OutOfRange)?;
+                        // REPEATS.max fits any usize.
+                        bench_repeats = usize::try_from(n).unwrap_or(usize::MAX);
                     }
                     "subsets" | "subset_list" => {
                         let list = v.as_array().ok_or_else(|| ConfigError::SubsetsNotAList {
@@ -329,6 +358,7 @@ pub fn plan_benchmarks_in(
             recipe,
             few_shot,
             subsets,
+            repeats: bench_repeats,
         });
     }
     Ok(plans)
@@ -376,6 +406,27 @@ mod tests {
                 .to_string();
             assert!(
                 e.starts_with("--dataset-args gsm8k.few_shot: must be a whole number"),
+                "{e}"
+            );
+        }
+        // Repeats: the run-wide default, overridden per benchmark (`n` too).
+        let reg = benchmarks::registry();
+        let p = plan_benchmarks_with(reg, &names, Some(r#"{"arc": {"repeats": 8}}"#), 3).unwrap();
+        assert_eq!((p[0].repeats, p[1].repeats), (3, 8));
+        let p = plan_benchmarks_with(reg, &names, Some(r#"{"gsm8k": {"n": 2}}"#), 1).unwrap();
+        assert_eq!((p[0].repeats, p[1].repeats), (2, 1));
+        assert_eq!(plan_benchmarks(&names, None).unwrap()[0].repeats, 1);
+        let e = plan_benchmarks_with(reg, &names, None, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--repeats: must be a whole number"), "{e}");
+        for bad in ["0", "-1", "2.5", "10001", "\"4\""] {
+            let args = format!(r#"{{"gsm8k": {{"repeats": {bad}}}}}"#);
+            let e = plan_benchmarks(&names, Some(&args))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("--dataset-args gsm8k.repeats: must be a whole number"),
                 "{e}"
             );
         }

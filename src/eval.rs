@@ -173,6 +173,55 @@ struct Item {
     shots: Vec<usize>,
 }
 
+/// One request: an item and which of its repeats (`None` in a run without
+/// repeats, so its journal lines keep their old form).
+struct Job {
+    item: std::sync::Arc<Item>,
+    repeat: Option<usize>,
+}
+
+/// The generation parameters of repeat `r`: with an integer `seed`, repeat
+/// r sends `seed + r` (wrapping at the integer's bounds), so that sampled
+/// repeats differ and a re-run reproduces each one. Without a seed, or for
+/// repeat 0, the parameters are unchanged.
+pub fn repeat_params(params: &Map<String, Value>, r: usize) -> Map<String, Value> {
+    let mut out = params.clone();
+    if r == 0 {
+        return out;
+    }
+    if let Some(seed) = out.get_mut("seed") {
+        // usize fits u64 on every target we build for.
+        let r64 = r as u64;
+        if let Some(u) = seed.as_u64() {
+            *seed = Value::from(u.wrapping_add(r64));
+        } else if let Some(i) = seed.as_i64() {
+            *seed = Value::from(i.wrapping_add(r64 as i64));
+        }
+    }
+    out
+}
+
+/// The warning for a plan that asks several samples per item at
+/// temperature 0 (greedy decoding: the repeats will likely be the same
+/// answer, and pass@k will equal the accuracy). `None` when sampling.
+pub fn greedy_repeats_warning(plan: &BenchmarkPlan, cfg: &EvalConfig) -> Option<String> {
+    if plan.repeats < 2 {
+        return None;
+    }
+    let mut params: Map<String, Value> = plan.recipe.generation.clone();
+    params.extend(cfg.generation.clone());
+    let greedy = params
+        .get("temperature")
+        .and_then(Value::as_f64)
+        .is_some_and(|t| t == 0.0);
+    greedy.then(|| {
+        format!(
+            "{}: {} repeats at temperature 0 (greedy decoding) will likely give the same answer each time; set a temperature (and a seed) in --generation-config to sample",
+            plan.bench.name, plan.repeats
+        )
+    })
+}
+
 /// Run an eval. `cancel` stops sending new requests and drops those in
 /// flight; what finished is kept and reported.
 pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<EvalOutput, EvalError> {
@@ -268,6 +317,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
                 template_sha256: prompts.hash(&p.recipe.template).unwrap_or_default(),
                 extractors: p.recipe.extractor_names(),
                 groups: p.bench.dataset.groups.clone(),
+                repeats: p.repeats,
             })
             .collect(),
     };
@@ -318,6 +368,16 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
     run_dir
         .write_manifest(&manifest)
         .map_err(io_err(run_dir.manifest()))?;
+
+    // Once per run, not once per benchmark.
+    let greedy: Vec<String> = cfg
+        .benchmarks
+        .iter()
+        .filter_map(|p| greedy_repeats_warning(p, &cfg))
+        .collect();
+    if !greedy.is_empty() {
+        eprintln!("warning: {}", greedy.join("; "));
+    }
 
     let mut interrupted = false;
     let mut requested = 0usize;
@@ -370,29 +430,40 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         if let Some(note) = crate::record::repair_tail(&jpath).map_err(io_err(&jpath))? {
             eprintln!("warning: {note}");
         }
-        // Resume: skip items already answered; failed ones are asked again.
+        // Resume: skip (item, repeat) pairs already answered; failed ones
+        // are asked again.
         let journal = run_dir
             .read_journal_checked(&plan.bench.name)
             .map_err(io_err(&jpath))?;
         if let Some(w) = report::skipped_warning(&jpath.display().to_string(), &journal.skipped) {
             eprintln!("warning: {w}; their items are asked again");
         }
-        let done: HashSet<(String, String, usize)> = journal
+        let done: HashSet<(String, String, usize, usize)> = journal
             .records
             .into_iter()
             .filter(|r| r.error.is_none())
             .map(|r| r.key())
             .collect();
-        let pending: Vec<Item> = items
-            .into_iter()
-            .filter(|it| {
-                !done.contains(&(
+        // Item by item, its repeats one after the other: a server with a
+        // prefix cache sees the same prompt together.
+        let mut pending: Vec<Job> = Vec::new();
+        for it in items {
+            let it = std::sync::Arc::new(it);
+            for r in 0..plan.repeats.max(1) {
+                let key = (
                     it.sample.subset.clone(),
                     it.sample.split.clone(),
                     it.sample.index,
-                ))
-            })
-            .collect();
+                    r,
+                );
+                if !done.contains(&key) {
+                    pending.push(Job {
+                        item: it.clone(),
+                        repeat: (plan.repeats > 1).then_some(r),
+                    });
+                }
+            }
+        }
         requested += pending.len();
         let stop = run_items(plan, pending, &backend, &cfg, &run_dir, &cancel).await?;
         // Results after each benchmark, not only at the end.
@@ -909,7 +980,7 @@ fn server_gone_after(concurrency: usize) -> usize {
 /// result as it arrives.
 async fn run_items(
     plan: &BenchmarkPlan,
-    items: Vec<Item>,
+    items: Vec<Job>,
     client: &Backend,
     cfg: &EvalConfig,
     run_dir: &RunDir,
@@ -930,11 +1001,17 @@ async fn run_items(
     params.extend(cfg.generation.clone());
 
     let bar = progress_bar(cfg.progress, &bench.name, items.len());
-    let mut results = futures::stream::iter(items.into_iter().map(|item| {
+    let mut results = futures::stream::iter(items.into_iter().map(|job| {
         let params = &params;
         async move {
-            let res = client.generate(&cfg.model, &item.prompt, params).await;
-            (item, res)
+            let res = match job.repeat {
+                Some(r) if r > 0 => {
+                    let p = repeat_params(params, r);
+                    client.generate(&cfg.model, &job.item.prompt, &p).await
+                }
+                _ => client.generate(&cfg.model, &job.item.prompt, params).await,
+            };
+            (job, res)
         }
     }))
     .buffer_unordered(cfg.concurrency.max(1));
@@ -992,14 +1069,20 @@ fn progress_bar(enabled: bool, name: &str, len: usize) -> indicatif::ProgressBar
 /// Grade a response (or record a failure) as one journal line.
 fn make_record(
     plan: &BenchmarkPlan,
-    item: Item,
+    job: Job,
     res: Result<Completion, RequestError>,
 ) -> SampleRecord {
+    let Job { item, repeat } = job;
+    // The last repeat of an item takes it without copying.
     let Item {
         sample,
         prompt,
         shots,
-    } = item;
+    } = std::sync::Arc::try_unwrap(item).unwrap_or_else(|shared| Item {
+        sample: shared.sample.clone(),
+        prompt: shared.prompt.clone(),
+        shots: shared.shots.clone(),
+    });
     let (messages, prompt_text) = match prompt {
         Prompt::Messages(m) => (Some(m), None),
         Prompt::Text(t) => (None, Some(t)),
@@ -1010,6 +1093,7 @@ fn make_record(
         subset: sample.subset.clone(),
         split: sample.split.clone(),
         index: sample.index,
+        repeat,
         id: sample.id.clone(),
         groups: plan.bench.dataset.group_values(&sample),
         mode: plan.recipe.id.clone(),
@@ -1060,6 +1144,23 @@ fn make_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeat_r_sends_seed_plus_r() {
+        let params = |v: Value| v.as_object().unwrap().clone();
+        let p = params(serde_json::json!({"seed": 1234, "temperature": 0.7}));
+        assert_eq!(repeat_params(&p, 0), p);
+        assert_eq!(repeat_params(&p, 3)["seed"], serde_json::json!(1237));
+        assert_eq!(repeat_params(&p, 3)["temperature"], serde_json::json!(0.7));
+        // Negative seeds stay integers; u64::MAX wraps.
+        let neg = params(serde_json::json!({"seed": -2}));
+        assert_eq!(repeat_params(&neg, 5)["seed"], serde_json::json!(3));
+        let max = params(serde_json::json!({"seed": u64::MAX}));
+        assert_eq!(repeat_params(&max, 1)["seed"], serde_json::json!(0));
+        // No seed: nothing added.
+        let none = params(serde_json::json!({"temperature": 1.0}));
+        assert_eq!(repeat_params(&none, 2), none);
+    }
 
     #[test]
     fn first_difference_names_the_field() {

@@ -164,6 +164,13 @@ pub mod limits {
         max: 100,
         unit: "examples",
     };
+    /// Samples per item (`bench eval --repeats`, `--dataset-args NAME.repeats`,
+    /// `--generation-config n`): each repeat is one request.
+    pub const REPEATS: Int = Int {
+        min: 1,
+        max: 10_000,
+        unit: "repeats",
+    };
     /// Requests per perf level (`--number`), also the most arrivals a
     /// `--rate` × `--duration` level may schedule.
     pub const REQUESTS: Int = Int {

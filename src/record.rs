@@ -115,6 +115,18 @@ pub struct BenchmarkSettings {
     /// Metadata keys items are grouped by in reports (besides the subset).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Samples per item (`--repeats`); left out of `run.json` when 1, so
+    /// records of runs without repeats read and compare as before.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub repeats: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Settings that must be equal for two invocations to share a run directory.
@@ -304,6 +316,10 @@ pub struct SampleRecord {
     pub split: String,
     /// Row index in the split.
     pub index: usize,
+    /// Which sample of the item this is (0-based) when the run asks each
+    /// item several times (`--repeats`); absent in runs without repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<usize>,
     /// Dataset id if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -355,9 +371,24 @@ pub struct SampleRecord {
 }
 
 impl SampleRecord {
-    /// Key identifying the item across invocations.
-    pub fn key(&self) -> (String, String, usize) {
-        (self.subset.clone(), self.split.clone(), self.index)
+    /// Key identifying the (item, repeat) pair across invocations (a
+    /// record without `repeat` is repeat 0).
+    pub fn key(&self) -> (String, String, usize, usize) {
+        (
+            self.subset.clone(),
+            self.split.clone(),
+            self.index,
+            self.repeat.unwrap_or(0),
+        )
+    }
+
+    /// `subset/split#index`, with `/r<repeat>` when the run has repeats:
+    /// how reports and comparisons name the pair.
+    pub fn label(&self) -> String {
+        match self.repeat {
+            Some(r) => format!("{}/{}#{}/r{r}", self.subset, self.split, self.index),
+            None => format!("{}/{}#{}", self.subset, self.split, self.index),
+        }
     }
 
     /// The question as the model last saw it: the last user message of a
@@ -433,11 +464,129 @@ pub struct ResultRow {
     pub extractor: String,
     /// Whether this is the mode's primary extractor.
     pub primary: bool,
-    /// Accuracy statistics (failed items count as not correct).
+    /// Accuracy statistics (failed items count as not correct). With
+    /// repeats, over every (item, repeat) pair: `n` counts pairs and the
+    /// accuracy is the mean accuracy over repeats.
     #[serde(flatten)]
     pub stats: AccuracyStats,
-    /// Items per outcome.
+    /// Items per outcome (pairs, with repeats).
     pub outcomes: BTreeMap<Outcome, u64>,
+    /// With repeats (`--repeats N`, N > 1): per-repeat accuracies, their
+    /// spread and pass@k. Absent without repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<RepeatStats>,
+}
+
+/// What several samples per item add to an accuracy: how much the accuracy
+/// moves from one repeat to the next, and pass@k.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatStats {
+    /// Samples asked per item (N).
+    pub n: usize,
+    /// Distinct items.
+    pub items: u64,
+    /// Items with fewer than N answered samples (an interrupted run); they
+    /// count in the accuracy with what they have, and in pass@k only for k
+    /// up to their own sample count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incomplete: u64,
+    /// Accuracy of each repeat r = 0..N over the items that have it.
+    pub per_repeat: Vec<f64>,
+    /// Sample standard deviation (N − 1) of `per_repeat`: the spread of
+    /// the accuracy from one repeat to the next; 0 when N < 2.
+    pub std: f64,
+    /// Standard error of the mean accuracy over items: the sample std
+    /// (with n − 1) of each item's mean over its repeats, over
+    /// sqrt(items). Unlike the pairs' stderr, it does not treat an item's
+    /// repeats as independent.
+    pub item_stderr: f64,
+    /// pass@k for k = 1, 2, 4, ... up to N.
+    pub pass_at_k: Vec<PassAtK>,
+}
+
+/// One pass@k figure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PassAtK {
+    /// k.
+    pub k: u64,
+    /// The unbiased estimate `1 - C(n-c, k)/C(n, k)` per item (c correct of
+    /// its n samples), averaged over items ([`crate::score::pass_at_k`]).
+    pub value: f64,
+    /// Items averaged (those with at least k samples).
+    pub items: u64,
+}
+
+impl RepeatStats {
+    /// Statistics of `records` (every (item, repeat) pair of some items)
+    /// for `n` repeats, judging each pair by `correct`.
+    pub fn of<'a>(
+        n: usize,
+        records: impl IntoIterator<Item = &'a SampleRecord>,
+        correct: impl Fn(&SampleRecord) -> bool,
+    ) -> Self {
+        // (samples, correct) per item, and per repeat.
+        let mut per_item: BTreeMap<(&str, &str, usize), (u64, u64)> = BTreeMap::new();
+        let mut per_repeat = vec![(0u64, 0u64); n];
+        for r in records {
+            let ok = u64::from(correct(r));
+            let e = per_item
+                .entry((r.subset.as_str(), r.split.as_str(), r.index))
+                .or_default();
+            e.0 += 1;
+            e.1 += ok;
+            if let Some(slot) = per_repeat.get_mut(r.repeat.unwrap_or(0)) {
+                slot.0 += 1;
+                slot.1 += ok;
+            }
+        }
+        let per_repeat: Vec<f64> = per_repeat
+            .iter()
+            .map(|&(t, c)| if t == 0 { 0.0 } else { c as f64 / t as f64 })
+            .collect();
+        let std = sample_std(&per_repeat);
+        let item_means: Vec<f64> = per_item
+            .values()
+            .map(|&(t, c)| c as f64 / t as f64)
+            .collect();
+        let item_stderr = if item_means.len() > 1 {
+            sample_std(&item_means) / (item_means.len() as f64).sqrt()
+        } else {
+            0.0
+        };
+        let counts: Vec<(u64, u64)> = per_item.values().copied().collect();
+        let pass_at_k = crate::score::pass_at_k_levels(n as u64)
+            .into_iter()
+            .filter_map(|k| {
+                let value = crate::score::mean_pass_at_k(&counts, k)?;
+                let items = counts.iter().filter(|(t, _)| *t >= k).count() as u64;
+                Some(PassAtK { k, value, items })
+            })
+            .collect();
+        Self {
+            n,
+            items: per_item.len() as u64,
+            incomplete: per_item.values().filter(|(t, _)| *t < n as u64).count() as u64,
+            per_repeat,
+            std,
+            item_stderr,
+            pass_at_k,
+        }
+    }
+
+    /// pass@k for this `k`, if reported.
+    pub fn pass(&self, k: u64) -> Option<f64> {
+        self.pass_at_k.iter().find(|p| p.k == k).map(|p| p.value)
+    }
+}
+
+/// Sample standard deviation (n − 1); 0 for fewer than two values.
+fn sample_std(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
 }
 
 /// `report.json`: the manifest plus the results table.
@@ -695,7 +844,7 @@ pub fn read_journal_file(path: &Path) -> std::io::Result<Vec<SampleRecord>> {
 /// See [`RunDir::read_journal_checked`].
 pub fn read_journal_checked(path: &Path) -> std::io::Result<Journal> {
     let JsonLines { values, skipped } = read_jsonl::<SampleRecord>(path)?;
-    let mut latest: BTreeMap<(String, String, usize), SampleRecord> = BTreeMap::new();
+    let mut latest: BTreeMap<(String, String, usize, usize), SampleRecord> = BTreeMap::new();
     for (_, rec) in values {
         latest.insert(rec.key(), rec);
     }
@@ -750,11 +899,13 @@ pub fn repair_tail(path: &Path) -> std::io::Result<Option<String>> {
 }
 
 /// Results rows for one benchmark's records: per subset, plus `all` when
-/// there are several subsets, for every extractor.
+/// there are several subsets, for every extractor; with [`RepeatStats`]
+/// when the benchmark asked `repeats` > 1 samples per item.
 pub fn results_for(
     benchmark: &str,
     mode: &str,
     extractors: &[String],
+    repeats: usize,
     records: &[SampleRecord],
 ) -> Vec<ResultRow> {
     let mut subsets: Vec<String> = Vec::new();
@@ -792,6 +943,11 @@ pub fn results_for(
                 primary: i == 0,
                 stats: AccuracyStats::new(correct, recs.len() as u64),
                 outcomes,
+                repeats: (repeats > 1).then(|| {
+                    RepeatStats::of(repeats, recs.iter().copied(), |r| {
+                        r.outcome_for(ex) == Outcome::Correct
+                    })
+                }),
             });
         }
     }
@@ -841,6 +997,9 @@ pub struct GroupRow {
     pub stats: AccuracyStats,
     /// Items whose request failed.
     pub failed: u64,
+    /// With repeats: per-repeat accuracies, their spread and pass@k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<RepeatStats>,
 }
 
 /// Group tables of one benchmark's records: by subset when there are more
@@ -852,6 +1011,7 @@ pub fn groups_for(
     mode: &str,
     primary: &str,
     keys: &[String],
+    repeats: usize,
     records: &[SampleRecord],
 ) -> Vec<GroupTable> {
     if records.is_empty() {
@@ -878,6 +1038,7 @@ pub fn groups_for(
                 value,
                 stats: AccuracyStats::new(0, 0),
                 failed: 0,
+                repeats: None,
             })
             .collect();
         let mut counts = vec![(0u64, 0u64, 0u64); rows.len()];
@@ -901,6 +1062,14 @@ pub fn groups_for(
         for (row, (n, ok, failed)) in rows.iter_mut().zip(counts) {
             row.stats = AccuracyStats::new(ok, n);
             row.failed = failed;
+            if repeats > 1 {
+                let members = records
+                    .iter()
+                    .filter(|r| of(r).as_deref() == Some(row.value.as_str()));
+                row.repeats = Some(RepeatStats::of(repeats, members, |r| {
+                    r.outcome_for(primary) == Outcome::Correct
+                }));
+            }
         }
         let macro_accuracy = if rows.is_empty() {
             0.0
@@ -991,6 +1160,46 @@ mod tests {
     }
 
     #[test]
+    fn repeat_stats_computed_by_hand() {
+        // Two items, three repeats: item 0 right on r0 and r2, item 1 on
+        // r1 only; item 1's r2 is missing (an interrupted run).
+        let mut recs = Vec::new();
+        for (i, r, ok) in [
+            (0, 0, true),
+            (0, 1, false),
+            (0, 2, true),
+            (1, 0, false),
+            (1, 1, true),
+        ] {
+            let mut x = rec("s", i, &[], Some(ok));
+            x.repeat = Some(r);
+            recs.push(x);
+        }
+        let s = RepeatStats::of(3, &recs, |r| r.outcome_for("x") == Outcome::Correct);
+        assert_eq!((s.n, s.items, s.incomplete), (3, 2, 1));
+        // Per repeat: r0 1/2, r1 1/2, r2 1/1.
+        assert_eq!(s.per_repeat, vec![0.5, 0.5, 1.0]);
+        // Mean 2/3; squared deviations 1/36, 1/36, 4/36; / 2 = 1/12.
+        assert!((s.std - (1.0f64 / 12.0).sqrt()).abs() < 1e-12);
+        // Item means 2/3 and 1/2: sample std |2/3 - 1/2| / sqrt(2), over sqrt(2).
+        assert!((s.item_stderr - (1.0 / 6.0) / 2.0).abs() < 1e-12);
+        // pass@1 = (2/3 + 1/2) / 2; pass@2 over item 0 alone (3 samples,
+        // 2 right: 1 - C(1,2)/C(3,2) = 1) and item 1 (2 samples, 1 right:
+        // 1 - C(1,2)/C(2,2) = 1): both 1.
+        assert_eq!(s.pass_at_k.len(), 2);
+        assert!((s.pass(1).unwrap() - 7.0 / 12.0).abs() < 1e-12);
+        assert_eq!((s.pass_at_k[1].k, s.pass_at_k[1].items), (2, 2));
+        assert!((s.pass(2).unwrap() - 1.0).abs() < 1e-12);
+        // The pair key and label carry the repeat; a record without is repeat 0.
+        assert_eq!(recs[2].key(), ("s".into(), "test".into(), 0, 2));
+        assert_eq!(recs[2].label(), "s/test#0/r2");
+        let plain = rec("s", 4, &[], Some(true));
+        assert_eq!(plain.key().3, 0);
+        assert_eq!(plain.label(), "s/test#4");
+        assert_eq!(sample_std(&[1.0]), 0.0);
+    }
+
+    #[test]
     fn groups_give_micro_and_macro_averages_computed_by_hand() {
         // Five subsets (more than INLINE_SUBSETS): s0 has 4 items, 3 right;
         // s1..s4 one item each, right, wrong, wrong, failed.
@@ -1018,7 +1227,7 @@ mod tests {
         recs.push(rec("s3", 0, &[("category", "STEM")], Some(false)));
         recs.push(rec("s4", 0, &[("category", "other"), ("level", "2")], None));
         let keys = vec!["category".to_string(), "level".to_string()];
-        let g = groups_for("b", "native", "x", &keys, &recs);
+        let g = groups_for("b", "native", "x", &keys, 1, &recs);
         assert_eq!(g.len(), 3, "{g:?}");
         let subsets = &g[0];
         assert_eq!(subsets.key, "subset");
@@ -1044,7 +1253,7 @@ mod tests {
         assert_eq!(level.ungrouped, 1);
         // Few subsets: no subset table.
         let few: Vec<SampleRecord> = recs.iter().filter(|r| r.subset != "s4").cloned().collect();
-        let g = groups_for("b", "native", "x", &[], &few);
+        let g = groups_for("b", "native", "x", &[], 1, &few);
         assert!(g.is_empty(), "{g:?}");
     }
 }

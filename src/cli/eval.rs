@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use bench::benchmarks::file::registry_with;
 use bench::client::{ApiKind, ClientConfig};
-use bench::config::{EvalConfig, Limit, plan_benchmarks_in};
+use bench::config::{EvalConfig, Limit, plan_benchmarks_with};
 use bench::hub::HubConfig;
 use bench::range::limits as L;
 
@@ -45,12 +45,18 @@ pub struct EvalArgs {
     /// Items per subset: a count (5) or a fraction of the split (0.1, rounded down).
     #[arg(long)]
     pub limit: Option<String>,
-    /// Per-benchmark options as JSON: {"gsm8k": {"mode": "native", "few_shot": 0, "subsets": [...]}}.
+    /// Per-benchmark options as JSON: {"gsm8k": {"mode": "native", "few_shot": 0, "subsets": [...],
+    /// "repeats": 8}}.
     #[arg(long)]
     pub dataset_args: Option<String>,
+    /// Samples per item (1 to 10000; default 1): each item is asked N times, the report gives the
+    /// mean accuracy, its spread over repeats and pass@k. With a seed, repeat r sends seed + r.
+    /// Also `--generation-config '{"n": N}'`, or per benchmark `--dataset-args '{"aime24": {"repeats": N}}'`.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = L::REPEATS.parser::<usize>())]
+    pub repeats: Option<usize>,
     /// Generation parameters as JSON, sent with every request (temperature, max_tokens, top_p,
-    /// seed, stop, ...). The keys timeout (s), retries and stream set the client instead;
-    /// extra_body is merged into the request.
+    /// seed, stop, ...). The keys timeout (s), retries and stream set the client instead; n sets
+    /// --repeats (never sent); extra_body is merged into the request.
     #[arg(long)]
     pub generation_config: Option<String>,
     /// Requests in flight at most (1 to 100000).
@@ -82,8 +88,6 @@ pub struct EvalArgs {
 /// Validate `bench eval` flags into an [`EvalConfig`].
 pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     let registry = registry_with(&a.benchmark_file).map_err(anyhow::Error::new)?;
-    let benchmarks = plan_benchmarks_in(&registry, &a.datasets, a.dataset_args.as_deref())
-        .map_err(anyhow::Error::msg)?;
     let limit = a
         .limit
         .as_deref()
@@ -123,6 +127,9 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
     client.stream = a.stream;
 
     let mut generation = Map::new();
+    // `n` (EvalScope's and the OpenAI API's spelling) means repeats: bench
+    // asks one completion per request and sends each repeat on its own.
+    let mut gen_n: Option<usize> = None;
     if let Some(text) = &a.generation_config {
         let v: Value =
             serde_json::from_str(text).context("--generation-config is not valid JSON")?;
@@ -149,6 +156,13 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
                         .as_bool()
                         .context("--generation-config stream: expected true/false")?
                 }
+                "n" => {
+                    let n = L::REPEATS
+                        .json("--generation-config n", &v)
+                        .map_err(anyhow::Error::msg)?;
+                    // REPEATS.max fits any usize.
+                    gen_n = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                }
                 "extra_body" => {
                     let Value::Object(extra) = v else {
                         bail!("--generation-config extra_body must be an object")
@@ -166,6 +180,16 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
             }
         }
     }
+
+    let repeats = match (a.repeats, gen_n) {
+        (Some(r), Some(n)) if r != n => bail!(
+            "--repeats {r} contradicts --generation-config n {n} (both set the samples per item); give one of them"
+        ),
+        (r, n) => r.or(n).unwrap_or(1),
+    };
+    let benchmarks =
+        plan_benchmarks_with(&registry, &a.datasets, a.dataset_args.as_deref(), repeats)
+            .map_err(anyhow::Error::msg)?;
 
     let mut hub = HubConfig::from_env();
     hub.offline |= a.offline;

@@ -3,7 +3,7 @@
 //! both answered, the difference with an exact McNemar test and a paired
 //! bootstrap 95% interval, and the items that flipped.
 //!
-//! Owns the pairing (by subset, split and row index), the statistics and the
+//! Owns the pairing (by subset, split, row index and repeat), the statistics and the
 //! comparison record, and its renderers ([`render`]: markdown sized for a PR
 //! comment, the HTML page, JSON), the same [`crate::report::Renderer`] trait
 //! as run reports; the comparison table is one [`crate::report::table::Table`]
@@ -73,7 +73,8 @@ pub struct CompareRow {
     pub p_value: f64,
     /// Items only one run has.
     pub unpaired: u64,
-    /// Flipped items as `subset/split#index`, right → wrong first.
+    /// Flipped items as `subset/split#index` (`/r<repeat>` in runs with
+    /// repeats), right → wrong first.
     pub flipped: Vec<String>,
 }
 
@@ -227,8 +228,11 @@ pub fn paired_bootstrap(pairs: &[(bool, bool)], resamples: usize, seed: u64) -> 
     (q(0.025), q(0.975))
 }
 
-fn key(r: &SampleRecord) -> (String, String, usize) {
-    (r.subset.clone(), r.split.clone(), r.index)
+/// The pairing key: (subset, split, index, repeat), a record without
+/// repeats being repeat 0, so runs with different numbers of repeats pair
+/// on the repeats both have.
+fn key(r: &SampleRecord) -> (String, String, usize, usize) {
+    r.key()
 }
 
 /// Whether extractor `ex` judged `r` right (failed requests are not).
@@ -301,11 +305,38 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
         }
         let by_key_b: BTreeMap<_, &SampleRecord> = recs_b.iter().map(|r| (key(r), r)).collect();
         let keys_a: BTreeSet<_> = recs_a.iter().map(key).collect();
-        let unpaired = (recs_a.len() + recs_b.len()) as u64
-            - 2 * keys_a.iter().filter(|k| by_key_b.contains_key(*k)).count() as u64;
+        let paired = keys_a.iter().filter(|k| by_key_b.contains_key(*k)).count();
+        let unpaired = (recs_a.len() + recs_b.len()) as u64 - 2 * paired as u64;
+        let repeats = |v: &report::RunView| {
+            v.data
+                .manifest
+                .settings
+                .benchmarks
+                .iter()
+                .find(|s| &s.benchmark == bench)
+                .map_or(1, |s| s.repeats.max(1))
+        };
+        let (na, nb) = (repeats(va), repeats(vb));
+        if na > 1 || nb > 1 {
+            notes.push(if na == nb {
+                format!(
+                    "{bench}: {na} repeats per item in both runs, paired by (item, repeat): the counts, McNemar's test and the interval run over the {paired} (item, repeat) pairs, which treat an item's repeats as independent (the interval is then narrower than one over items)"
+                )
+            } else {
+                format!(
+                    "{bench}: {na} vs {nb} repeats per item; paired by (item, repeat) on the {} repeat(s) both runs have ({paired} pairs), the other repeats are left out",
+                    na.min(nb)
+                )
+            });
+        }
         if unpaired > 0 {
+            let what = if na > 1 || nb > 1 {
+                "(item, repeat) pair(s)"
+            } else {
+                "item(s)"
+            };
             notes.push(format!(
-                "{bench}: {unpaired} item(s) are in only one run and are left out"
+                "{bench}: {unpaired} {what} are in only one run and are left out"
             ));
         }
         let mut subsets: Vec<String> = Vec::new();
@@ -366,7 +397,7 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
             if !flips.is_empty() {
                 items.push(FlippedItem {
                     benchmark: bench.clone(),
-                    item: format!("{}/{}#{}", ra.subset, ra.split, ra.index),
+                    item: ra.label(),
                     dataset_id: ra.id.clone(),
                     question: ra.question(),
                     gold: ra.gold.clone(),
@@ -389,7 +420,7 @@ pub fn compare_views(va: &RunView, a: &Path, vb: &RunView, b: &Path) -> Comparis
                         continue;
                     };
                     let (x, y) = (right(ra, ex), right(rb, ex));
-                    let id = format!("{}/{}#{}", ra.subset, ra.split, ra.index);
+                    let id = ra.label();
                     match (x, y) {
                         (true, false) => flipped_rw.push(id),
                         (false, true) => flipped_wr.push(id),

@@ -71,14 +71,20 @@ fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
             .iter()
             .map(|r| {
                 let s = |t: &Option<String>, l| t.as_deref().map(|t| shorten(t, l));
-                json!({
+                let mut item = json!({
                     "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
                     "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
                     "prompt": shorten(&r.sent_text(), cut.text), "response": s(&r.response, cut.text),
                     "reasoning": s(&r.reasoning, cut.reasoning),
                     "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
                     "error": r.error.as_ref().map(|e| e.to_string()),
-                })
+                });
+                // Only runs with repeats carry the field (the page of a
+                // run without stays as it was).
+                if let (Some(rep), Some(obj)) = (r.repeat, item.as_object_mut()) {
+                    obj.insert("repeat".into(), json!(rep));
+                }
+                item
             })
             .collect();
         let raw = serde_json::to_vec(&items).expect("JSON into memory");
@@ -273,6 +279,10 @@ impl Renderer for HtmlRenderer {
         out.push_str(
             "<p class=muted>Bold rows: primary extractor. Failed items count as not correct.</p>",
         );
+        if let Some(t) = super::repeats_table(d) {
+            out.push_str("<h2>Repeats</h2><p class=muted>Each item was asked several times; n in the results counts (item, repeat) pairs.</p>");
+            out.push_str(&t.render(Format::Html));
+        }
         let groups = super::group_tables(d);
         if !groups.is_empty() {
             out.push_str(
@@ -320,10 +330,11 @@ impl Renderer for HtmlRenderer {
             kv(
                 &b.benchmark,
                 format!(
-                    "mode {} ({}), {}-shot, subsets {}, template {} ({}), extractors {}",
+                    "mode {} ({}), {}-shot{}, subsets {}, template {} ({}), extractors {}",
                     b.mode,
                     b.provenance,
                     b.few_shot,
+                    super::repeats_setting(b.repeats),
                     b.subsets.join(", "),
                     b.template,
                     b.template_sha256.get(..12).unwrap_or(""),

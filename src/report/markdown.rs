@@ -133,6 +133,13 @@ impl Renderer for MarkdownRenderer {
                 "\n> [!WARNING]\n> {failed} item(s) failed after retries and count as not correct. Re-run the same command to retry only those."
             );
         }
+        if let Some(t) = super::repeats_table(d) {
+            let _ = writeln!(
+                out,
+                "\n**Repeats**: each item was asked several times; n above counts (item, repeat) pairs.\n"
+            );
+            out.push_str(&t.render(Format::Markdown));
+        }
         for g in super::group_tables(d) {
             out.push('\n');
             out.push_str(&g.render(Format::Markdown));
@@ -194,11 +201,12 @@ impl Renderer for MarkdownRenderer {
         for b in &s.benchmarks {
             let _ = writeln!(
                 out,
-                "| {} | mode {} ({}), {}-shot, subsets {}, template {} (sha256 {}), extractors {} |",
+                "| {} | mode {} ({}), {}-shot{}, subsets {}, template {} (sha256 {}), extractors {} |",
                 text(&b.benchmark),
                 code_cell(&b.mode),
                 text(&b.provenance),
                 b.few_shot,
+                super::repeats_setting(b.repeats),
                 text(&b.subsets.join(", ")),
                 code_cell(&b.template),
                 text(b.template_sha256.get(..12).unwrap_or("")),

@@ -192,16 +192,22 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             warnings.push(w);
         }
         let recs = journal.records;
-        // Only subsets still selected count (the order follows the settings).
+        // Only subsets still selected count (the order follows the settings),
+        // and only the repeats asked for.
         let recs: Vec<SampleRecord> = b
             .subsets
             .iter()
-            .flat_map(|s| recs.iter().filter(move |r| &r.subset == s).cloned())
+            .flat_map(|s| {
+                recs.iter()
+                    .filter(move |r| &r.subset == s && r.repeat.unwrap_or(0) < b.repeats.max(1))
+                    .cloned()
+            })
             .collect();
         results.extend(record::results_for(
             &b.benchmark,
             &b.mode,
             &b.extractors,
+            b.repeats,
             &recs,
         ));
         agreement.extend(record::agreement_for(&b.benchmark, &b.extractors, &recs));
@@ -211,6 +217,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
                 &b.mode,
                 primary,
                 &b.groups,
+                b.repeats,
                 &recs,
             ));
         }
@@ -351,6 +358,105 @@ pub fn results_table(data: &ReportData) -> Table {
     t
 }
 
+/// The k of pass@k shown in the repeats tables: every k some row reports.
+fn pass_levels<'a>(stats: impl IntoIterator<Item = &'a record::RepeatStats>) -> Vec<u64> {
+    let mut ks: Vec<u64> = stats
+        .into_iter()
+        .flat_map(|s| s.pass_at_k.iter().map(|p| p.k))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
+/// `12.5` for a pass@k row that has it, blank otherwise.
+fn pass_cells(s: &record::RepeatStats, ks: &[u64]) -> Vec<Cell> {
+    ks.iter()
+        .map(|&k| s.pass(k).map_or_else(String::new, pct).into())
+        .collect()
+}
+
+/// What several samples per item measure, for the benchmarks run with
+/// `--repeats N` > 1 (`None` when none was): per benchmark, subset and
+/// extractor, the mean accuracy over the (item, repeat) pairs, its spread
+/// over repeats, the lowest and highest repeat, the standard error over
+/// items and pass@k (unbiased estimator, averaged over items).
+pub fn repeats_table(data: &ReportData) -> Option<Table> {
+    let rows: Vec<&record::ResultRow> = data
+        .results
+        .iter()
+        .filter(|r| r.repeats.is_some())
+        .filter(|r| r.subset == "all" || !many_subsets(data, &r.benchmark))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let ks = pass_levels(rows.iter().filter_map(|r| r.repeats.as_ref()));
+    let mut cols = vec![
+        Column::left("Benchmark").short("benchmark"),
+        Column::left("Subset").short("subset"),
+        Column::left("Extractor").short("extractor").emphasis(),
+        Column::right("Items").short("items"),
+        Column::right("Repeats").short("N"),
+        Column::right("Mean accuracy (%)")
+            .short("mean acc")
+            .emphasis(),
+        Column::right("± std over repeats").short("±std rep"),
+        Column::left("Repeat min–max").short("min–max"),
+        Column::right("± stderr (items)").short("±se items"),
+    ];
+    cols.extend(
+        ks.iter()
+            .map(|k| Column::right(format!("pass@{k} (%)")).short(format!("pass@{k}"))),
+    );
+    let mut t = Table::new(cols);
+    for r in rows {
+        let Some(s) = &r.repeats else { continue };
+        let lo = s.per_repeat.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = s
+            .per_repeat
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut cells: Vec<Cell> = vec![
+            r.benchmark.as_str().into(),
+            r.subset.as_str().into(),
+            r.extractor.as_str().into(),
+            if s.incomplete > 0 {
+                format!("{} ({} incomplete)", s.items, s.incomplete)
+            } else {
+                s.items.to_string()
+            }
+            .into(),
+            s.n.to_string().into(),
+            pct(r.stats.accuracy).into(),
+            pct(s.std).into(),
+            format!("{}–{}", pct(lo), pct(hi)).into(),
+            pct(s.item_stderr).into(),
+        ];
+        cells.extend(pass_cells(s, &ks));
+        if r.primary {
+            t.strong_row(cells);
+        } else {
+            t.row(cells);
+        }
+    }
+    Some(t.note(REPEATS_NOTE))
+}
+
+/// What the repeats table means, under it in every format.
+pub const REPEATS_NOTE: &str = "several samples per item: mean accuracy over every (item, repeat) pair (= the mean of the per-repeat accuracies); std: sample std (N-1) of the per-repeat accuracies; stderr (items): std of each item's mean over its repeats, over sqrt(items); pass@k: 1 - C(n-c, k)/C(n, k) per item (c correct of n samples), averaged over items";
+
+/// `, 8 repeats` in a benchmark's settings line; nothing for one sample
+/// per item (so reports of runs without repeats read as before).
+pub(crate) fn repeats_setting(n: usize) -> String {
+    if n > 1 {
+        format!(", {n} repeats")
+    } else {
+        String::new()
+    }
+}
+
 /// The cells every accuracy table shares: n, accuracy (%), its bar (HTML
 /// only), stderr and the Wilson interval.
 fn stats_cells(s: &crate::score::AccuracyStats) -> [Cell; 5] {
@@ -423,7 +529,7 @@ pub fn group_tables(data: &ReportData) -> Vec<Table> {
     data.groups
         .iter()
         .map(|g| {
-            let mut t = Table::new(vec![
+            let mut cols = vec![
                 Column::left(title_case(&g.key)).short(g.key.clone()),
                 Column::right("n"),
                 Column::right("Accuracy (%)").short("accuracy"),
@@ -431,12 +537,25 @@ pub fn group_tables(data: &ReportData) -> Vec<Table> {
                 Column::right("± stderr").short("±stderr"),
                 Column::left("95% CI (Wilson)").short("95% CI"),
                 Column::right("Failed").short("failed"),
-            ])
-            .sortable();
+            ];
+            // With repeats: the spread over repeats and pass@k per group.
+            let ks = pass_levels(g.rows.iter().filter_map(|r| r.repeats.as_ref()));
+            if !ks.is_empty() {
+                cols.push(Column::right("± std over repeats").short("±std rep"));
+                cols.extend(
+                    ks.iter()
+                        .map(|k| Column::right(format!("pass@{k} (%)")).short(format!("pass@{k}"))),
+                );
+            }
+            let mut t = Table::new(cols).sortable();
             for r in &g.rows {
                 let mut cells: Vec<Cell> = vec![r.value.as_str().into()];
                 cells.extend(stats_cells(&r.stats));
                 cells.push(r.failed.to_string().into());
+                if let Some(s) = &r.repeats {
+                    cells.push(pct(s.std).into());
+                    cells.extend(pass_cells(s, &ks));
+                }
                 t.row(cells);
             }
             let summary = group_summary(g);
@@ -486,6 +605,10 @@ pub fn terminal_table(data: &ReportData) -> String {
     let mut out = results_table(data)
         .note("accuracy in %; * = primary extractor; failed items count as not correct")
         .render(Format::Text);
+    if let Some(t) = repeats_table(data) {
+        out.push('\n');
+        out.push_str(&t.render(Format::Text));
+    }
     for (g, t) in data.groups.iter().zip(group_tables(data)) {
         out.push('\n');
         if g.rows.len() >= COLLAPSE_ROWS {

@@ -30,6 +30,7 @@ mod model_download;
 mod perf;
 mod prompts;
 mod realserver;
+mod repeats;
 mod rescore;
 mod secrets;
 mod serve;
