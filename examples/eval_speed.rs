@@ -7,7 +7,10 @@
 //! 2. all of gsm8k test + ARC-Easy test + ARC-Challenge test (4867 items) at
 //!    concurrency 64 against an instant server: wall time and process CPU;
 //! 3. 1319 gsm8k items at concurrency 256 against a server with a fixed 1 s
-//!    latency, against the ideal ceil(1319/256) s.
+//!    latency, against the ideal ceil(1319/256) s;
+//! 4. MMLU: the 57 cached subject test files loaded (total, median of
+//!    repeats), then all 14,042 test items (5-shot prompts from `dev`) at
+//!    concurrency 64 against an instant server: wall time and process CPU.
 //!
 //! Run: `cargo run --release --example eval_speed`
 
@@ -146,4 +149,73 @@ async fn main() {
         slow.peak_in_flight()
     );
     assert_eq!(out.requested, 1319);
+
+    mmlu(&instant, &hub, &cache, tmp.path()).await;
+}
+
+/// Part 4: MMLU's 57 cached parquet files and its 14,042 items.
+async fn mmlu(instant: &FakeOpenAi, hub: &FakeHub, cache: &std::path::Path, tmp: &std::path::Path) {
+    let cfg = eval_config(
+        &instant.url(),
+        &hub.url(),
+        cache,
+        tmp.join("mmlu-warm"),
+        &["mmlu"],
+        64,
+    );
+    let mut warm = cfg.clone();
+    warm.limit = Some(bench::config::Limit::Count(1));
+    bench::eval::run_eval(warm, CancellationToken::new())
+        .await
+        .unwrap();
+    let registry = bench::benchmarks::registry();
+    let b = registry.iter().find(|b| b.name == "mmlu").unwrap();
+    let hubc = bench::hub::Hub::new(cfg.hub.clone()).unwrap();
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        rows = 0;
+        for s in &b.dataset.subsets {
+            let file = bench::hub::HubFile {
+                repo_type: bench::hub::RepoType::Dataset,
+                repo_id: b.dataset.repo_id.clone(),
+                revision: b.dataset.revision.clone(),
+                path: s.eval_path.clone(),
+            };
+            let f = hubc.fetch(&file).await.unwrap();
+            rows += bench::dataset::read_parquet(&f.local_path).unwrap().len();
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "cached load of mmlu's {} test files: {rows} rows, median {:.1} ms in all (cache lookup + sha256 check + parquet read)",
+        b.dataset.subsets.len(),
+        median(times)
+    );
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    for i in 0..3 {
+        let cfg = eval_config(
+            &instant.url(),
+            &hub.url(),
+            cache,
+            tmp.join(format!("mmlu{i}")),
+            &["mmlu"],
+            64,
+        );
+        let (c0, t0) = (cpu_seconds(), Instant::now());
+        let out = bench::eval::run_eval(cfg, CancellationToken::new())
+            .await
+            .unwrap();
+        walls.push(t0.elapsed().as_secs_f64());
+        cpus.push(cpu_seconds() - c0);
+        assert_eq!(out.requested, 14042);
+    }
+    println!(
+        "mmlu 14042 items (57 subjects, 5-shot), concurrency 64, instant server: wall median {:.3} s (runs: {:?}), process CPU median {:.2} s (client + in-process server)",
+        median(walls.clone()),
+        walls.iter().map(|w| format!("{w:.3}")).collect::<Vec<_>>(),
+        median(cpus)
+    );
 }

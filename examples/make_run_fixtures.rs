@@ -147,7 +147,13 @@ fn gold_table() -> Result<Vec<Gold>> {
     let mut out = Vec::new();
     for b in benchmarks::registry().iter() {
         for s in &b.dataset.subsets {
-            let path = hub.join(&b.dataset.repo_id).join(&s.eval_path);
+            let repo = hub.join(&b.dataset.repo_id);
+            // The fake hub serves the convert branch from its own folder.
+            let repo = match s.convert {
+                Some(_) => repo.join(bench::fake::hub::CONVERT_FOLDER),
+                None => repo,
+            };
+            let path = repo.join(&s.eval_path);
             let rows = bench::dataset::read_parquet(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             for (index, r) in rows.iter().enumerate() {

@@ -1294,7 +1294,7 @@ type = "multiple_choice"
             (OK.replace("repo =", "rpo ="), 3, "", "unknown field `rpo`"),
             (
                 OK.replace("[recipe]", "[recipe]\nbogus = 1"),
-                12,
+                11,
                 "recipe.bogus",
                 "unknown field",
             ),
@@ -1306,13 +1306,13 @@ type = "multiple_choice"
             ),
             (
                 OK.replace("multiple_choice", "mcq"),
-                12,
+                11,
                 "recipe.type",
                 "unknown variant `mcq`",
             ),
             (
                 format!("{OK}[[preprocess]]\nfield = \"question\"\npattern = \"(\"\n"),
-                15,
+                14,
                 "preprocess[0].pattern",
                 "bad regex",
             ),

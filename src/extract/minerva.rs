@@ -240,11 +240,14 @@ mod tests {
             .as_deref(),
             Some(r"\frac{1}{2}")
         );
-        // The appended "I hope it is correct." closes a line without it.
+        // The appended "I hope it is correct." (no space before it) closes
+        // a line that ends in ". "; one ending in "." does not match, as in
+        // Python's `re.search` on the same text.
         assert_eq!(
-            extract("Final Answer: The final answer is $7$.").as_deref(),
+            extract("Final Answer: The final answer is $7$. ").as_deref(),
             Some("7")
         );
+        assert_eq!(extract("Final Answer: The final answer is $7$."), None);
         assert_eq!(extract(r"so \boxed{7}"), None);
     }
 

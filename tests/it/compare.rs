@@ -598,3 +598,58 @@ fn runs_on_other_items_or_modes_are_compared_where_they_overlap() {
     let md = bench::compare::markdown(&cs);
     assert!(md.contains("> [!NOTE]\n> gsm8k: modes differ"), "{md}");
 }
+
+/// Issue 13: a run of every registered benchmark at once (all 57 MMLU
+/// subjects, every group table) keeps the PR-sized markdown, report.md and
+/// the compare comment, under 60,000 characters without cutting anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_benchmark_at_once_stays_pr_sized() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let names: Vec<String> = bench::benchmarks::registry()
+        .iter()
+        .map(|b| b.name.clone())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // The candidate answers every third fixture question wrong, so the
+    // comparison has flips and group rows that differ.
+    let wrong: Vec<String> = crate::support::gold_table()
+        .into_iter()
+        .step_by(3)
+        .map(|(q, _)| q)
+        .collect();
+    let good = start_oracle(vec![]).await;
+    let worse = start_oracle(wrong).await;
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (server, dir) in [(&good, &a), (&worse, &b)] {
+        let mut cfg = config(&server.url(), &hub.url(), &cache, dir, &names);
+        cfg.limit = Some(Limit::Count(3));
+        cfg.concurrency = 16;
+        bench::eval::run_eval(cfg, CancellationToken::new())
+            .await
+            .unwrap();
+    }
+    for dir in [&a, &b] {
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        eprintln!("{}: report.md {} characters", dir.display(), md.len());
+        assert!(md.contains("abstract_algebra") && md.contains("gpqa_diamond"));
+        assert!(md.len() < 60_000, "report.md is {} characters", md.len());
+    }
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["compare".as_ref(), a.as_os_str(), b.as_os_str()])
+        .output()
+        .await
+        .unwrap();
+    let md = String::from_utf8_lossy(&o.stdout).to_string();
+    eprintln!("compare markdown {} characters", md.len());
+    assert!(
+        md.contains("abstract_algebra") && md.contains("Flipped items"),
+        "{md}"
+    );
+    assert!(
+        md.len() < 60_000 && !md.contains("cut to fit one GitHub comment"),
+        "compare markdown is {} characters",
+        md.len()
+    );
+}

@@ -50,19 +50,36 @@ fn real_samples(root: &Path, b: &Benchmark) -> Vec<Sample> {
     out
 }
 
-/// Finds the item a request asks about: the question that ends latest in
-/// the request's text (few-shot examples come first), the longest of
-/// those, among equal questions the one whose options all appear.
+/// Finds the item a request asks about: among questions followed by all
+/// their options, the one that ends latest in the request's text (few-shot
+/// examples come first), the longest of those.
 struct Finder {
     samples: Vec<Sample>,
+    /// Pattern id -> the items asking that question (questions repeat
+    /// across MMLU subjects with other options; each text is one pattern).
+    by_question: Vec<Vec<usize>>,
     questions: AhoCorasick,
 }
 
 impl Finder {
     fn new(samples: Vec<Sample>) -> Self {
-        let questions = AhoCorasick::new(samples.iter().map(|s| s.question.as_str()))
-            .expect("an automaton over the questions");
-        Finder { samples, questions }
+        let mut ids: std::collections::HashMap<&str, usize> = Default::default();
+        let mut texts: Vec<&str> = Vec::new();
+        let mut by_question: Vec<Vec<usize>> = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            let id = *ids.entry(s.question.as_str()).or_insert_with(|| {
+                texts.push(s.question.as_str());
+                by_question.push(Vec::new());
+                texts.len() - 1
+            });
+            by_question[id].push(i);
+        }
+        let questions = AhoCorasick::new(&texts).expect("an automaton over the questions");
+        Finder {
+            samples,
+            by_question,
+            questions,
+        }
     }
 
     fn find(&self, body: &serde_json::Value) -> Option<usize> {
@@ -74,35 +91,52 @@ impl Finder {
                 .join("\n"),
             None => bench::fake::openai::prompt_text(body),
         };
-        let mut best: Option<(usize, usize, usize)> = None;
-        for m in self.questions.find_overlapping_iter(&text) {
-            let s = &self.samples[m.pattern().as_usize()];
-            let options_shown = s
+        let shown = |i: usize, start: usize| {
+            self.samples[i]
                 .choices
                 .iter()
-                .all(|c| text[m.start()..].contains(c.as_str()));
-            // The asked question ends last (shots come before it; a
-            // shorter question found inside it ends no later).
-            let rank = (m.end(), usize::from(options_shown), m.len());
-            if best.is_none_or(|(a, b, c)| rank > (a, b, c)) {
-                best = Some(rank);
+                .all(|c| text[start..].contains(c.as_str()))
+        };
+        // The same options in another order (another subject's copy of
+        // the item) are not the asked item's.
+        let in_order = |i: usize, start: usize| {
+            let mut at = start;
+            self.samples[i]
+                .choices
+                .iter()
+                .all(|c| match text[at..].find(c.as_str()) {
+                    Some(p) => {
+                        at += p + c.len();
+                        true
+                    }
+                    None => false,
+                })
+        };
+        // The asked question is followed by all its options (a question
+        // found inside another, "...correct?" inside "...correct?\n" of
+        // another subject, is not), and ends last (shots come before it);
+        // among items sharing that text, the one whose options all follow
+        // it (the longest such options), else the first.
+        let mut best: Option<((bool, usize, usize), usize)> = None;
+        for m in self.questions.find_overlapping_iter(&text) {
+            let items = &self.by_question[m.pattern().as_usize()];
+            // Short options ("1", "True") may all appear by chance: the
+            // item whose shown options are longest wins.
+            let pick = items
+                .iter()
+                .copied()
+                .filter(|&i| shown(i, m.start()))
+                .max_by_key(|&i| {
+                    let c = &self.samples[i].choices;
+                    let len: usize = c.iter().map(String::len).sum();
+                    (in_order(i, m.start()), len)
+                });
+            let rank = (pick.is_some(), m.end(), m.len());
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, pick.unwrap_or(items[0])));
             }
         }
-        let (end, shown, len) = best?;
-        let start = end - len;
-        // Several items can share a question: the first whose options
-        // are all in the text, else the first.
-        self.questions
-            .find_overlapping_iter(&text)
-            .filter(|m| m.end() == end && m.len() == len)
-            .map(|m| m.pattern().as_usize())
-            .find(|&i| {
-                shown == 0
-                    || self.samples[i]
-                        .choices
-                        .iter()
-                        .all(|c| text[start..].contains(c.as_str()))
-            })
+        best.map(|(_, i)| i)
     }
 }
 
@@ -147,9 +181,19 @@ fn tenth_wrong(b: &Benchmark, samples: &[Sample]) -> Vec<bool> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     });
+    // Items asked with the same question and options (MMLU repeats some
+    // across subjects) look the same to any server: none is chosen wrong.
+    let key = |s: &Sample| format!("{}\u{0}{}", s.question, s.choices.join("\u{0}"));
+    let mut twins: HashMap<String, usize> = HashMap::new();
+    for s in samples {
+        *twins.entry(key(s)).or_default() += 1;
+    }
     let mut wrong = vec![false; samples.len()];
     let mut taken: HashMap<String, usize> = HashMap::new();
     for i in order {
+        if twins[&key(&samples[i])] > 1 {
+            continue;
+        }
         let cs = cells(&samples[i]);
         if cs
             .iter()
@@ -201,6 +245,24 @@ async fn run(
     run_eval(cfg, CancellationToken::new())
         .await
         .unwrap_or_else(|e| panic!("{} {}: {e}", b.name, recipe.id))
+}
+
+/// The first journal line of a run not graded correct (for the message of
+/// a failed check), cut to 3000 characters.
+fn first_not_right(run: &Path) -> String {
+    let Ok(dir) = std::fs::read_dir(run.join("samples")) else {
+        return "(no journal)".into();
+    };
+    for f in dir.flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            if v["correct"].as_bool() != Some(true) {
+                return line.chars().take(3000).collect();
+            }
+        }
+    }
+    "(every line right)".into()
 }
 
 fn wrong_any(answers: &[(String, String)]) -> bool {
@@ -266,10 +328,11 @@ async fn oracle_scores_100_and_a_seeded_tenth_wrong_scores_90_on_real_data() {
                 assert_eq!(
                     (r.stats.correct, r.stats.accuracy),
                     (r.stats.n, 1.0),
-                    "{} {} {}: the oracle is not 100%",
+                    "{} {} {}: the oracle is not 100%; first item not right: {}",
                     b.name,
                     recipe.id,
-                    r.subset
+                    r.subset,
+                    first_not_right(&tmp.path().join(format!("{}-{}-100", b.name, recipe.id)))
                 );
             }
             let all: u64 = out
@@ -340,9 +403,11 @@ async fn oracle_scores_100_and_a_seeded_tenth_wrong_scores_90_on_real_data() {
                         g.key,
                         row.value
                     );
+                    // Within one item of a tenth; two where twins (never
+                    // chosen wrong) leave fewer items to pick from.
                     let tenth = size as f64 / 10.0;
                     assert!(
-                        (w as f64 - tenth).abs() <= 1.0,
+                        (w as f64 - tenth).abs() <= 2.0,
                         "{} by {} = {}: {w} wrong of {size}",
                         b.name,
                         g.key,
