@@ -62,6 +62,17 @@ pub struct DatasetRecord {
     pub notes: Vec<String>,
 }
 
+/// The verdict of one named extractor on one response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    /// Extractor name.
+    pub extractor: String,
+    /// What it extracted (`None`: no answer found).
+    pub extracted: Option<String>,
+    /// Whether that matches the gold answer.
+    pub correct: bool,
+}
+
 /// A benchmark defined in a TOML file, as the run keeps it: enough to
 /// rebuild the benchmark (`bench rescore`) without the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -417,7 +428,7 @@ impl SampleRecord {
 
     /// Fill `extracted`, `verdicts`, `correct` and `outcome` from the
     /// grades of an answered item (primary grade first).
-    pub fn set_grades(&mut self, grades: &[crate::benchmarks::Grade]) {
+    pub fn set_grades(&mut self, grades: &[Grade]) {
         self.extracted = grades
             .iter()
             .map(|g| (g.extractor.clone(), g.extracted.clone()))

@@ -345,16 +345,9 @@ pub struct SampleFields {
     pub metadata: BTreeMap<String, Value>,
 }
 
-/// The verdict of one named extractor on one response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Grade {
-    /// Extractor name.
-    pub extractor: String,
-    /// What it extracted (`None`: no answer found).
-    pub extracted: Option<String>,
-    /// Whether that matches the gold answer.
-    pub correct: bool,
-}
+/// The verdict of one named extractor on one response (defined with the
+/// record it fills, so `record` needs nothing from this module).
+pub use crate::record::Grade;
 
 /// One accuracy benchmark: a dataset and the recipes it can be run with.
 #[derive(Debug, Clone)]
@@ -368,7 +361,7 @@ pub struct Benchmark {
     /// Supported recipes (modes); the first is the default.
     pub recipes: Vec<Arc<Recipe>>,
     /// The benchmark file it was read from (text, sha256, template), for
-    /// benchmarks defined in TOML ([`file`]); kept in the run record.
+    /// benchmarks defined in TOML ([`mod@file`]); kept in the run record.
     pub file: Option<Arc<crate::record::BenchmarkFileRecord>>,
 }
 
