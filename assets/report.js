@@ -9,7 +9,16 @@
     return;
   }
   new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text().then(function(t){
-    start(JSON.parse(t));
+    var data = JSON.parse(t);
+    // Prompts sharing a prefix (fixed few-shot examples) carry its index.
+    if(!Array.isArray(data)){
+      var P = data.prefixes;
+      data = data.items.map(function(it){
+        if(it.prompt_prefix !== undefined){ it.prompt = P[it.prompt_prefix] + it.prompt; delete it.prompt_prefix; }
+        return it;
+      });
+    }
+    start(data);
     document.documentElement.dataset.ready = '1';
   });
 })();

@@ -62,6 +62,28 @@ pub struct DatasetRecord {
     pub notes: Vec<String>,
 }
 
+impl DatasetRecord {
+    /// The commit the rows came from: the revision itself when pinned, the
+    /// commit a branch resolved to otherwise (the dataset's revision first,
+    /// then any other, e.g. the parquet convert branch).
+    pub fn commit(&self) -> &str {
+        self.commits
+            .get(&self.revision)
+            .or_else(|| self.commits.values().next())
+            .unwrap_or(&self.revision)
+    }
+
+    /// Revisions that are branches, with the commit each resolved to (a
+    /// pinned sha maps to itself and is left out).
+    pub fn resolved_branches(&self) -> Vec<(&str, &str)> {
+        self.commits
+            .iter()
+            .filter(|(rev, commit)| rev != commit)
+            .map(|(r, c)| (r.as_str(), c.as_str()))
+            .collect()
+    }
+}
+
 /// The verdict of one named extractor on one response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grade {

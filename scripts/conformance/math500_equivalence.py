@@ -16,8 +16,9 @@ float_rounding=6, numeric_precision=15).
 `lm-eval` imports lm-eval's own minerva_math utils.py (with `datasets` and `math_verify` stubbed, which
 its exact_match path does not use) and runs process_results' exact_match path: get_unnormalized_answer,
 normalize_final_answer, is_equiv against normalize_final_answer(remove_boxed(last_boxed_only_string(
-"\\boxed{GOLD}"))). bench's recipe also accepts equal normalised strings; rows where only that rule
-makes the verdict 1 are reported apart as "string-equal rescue".
+"\\boxed{GOLD}"))). lm-eval 0.4.13's is_equiv (and bench's) accepts equal non-empty normalised
+strings before parsing; with an older utils.py lacking that line, rows where only that rule makes
+bench's verdict 1 are reported apart as "string-equal rescue".
 """
 
 import argparse

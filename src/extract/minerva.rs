@@ -25,12 +25,12 @@
 //!   [`latex_eq::equivalent`] in [`Mode::Sympy`] (see its module docs for
 //!   where it differs from sympy).
 //!
-//! One deliberate difference: [`is_equiv`] also accepts two normalised
-//! answers that are equal strings. lm-eval scores those 0 whenever sympy
-//! cannot parse them (every interval, tuple, set, matrix, and answers such
-//! as `.35625`), so a right answer in the gold's own form would be wrong;
-//! `scripts/conformance/math500_equivalence.py lm-eval` lists the rows of
-//! the case table where this rule decides.
+//! - Before parsing, lm-eval 0.4.13's `is_equiv` returns `True` for two
+//!   equal non-empty strings, so an interval, tuple, set or matrix (which
+//!   sympy cannot parse) in the gold's own form scores 1; [`is_equiv`] does
+//!   the same. (Older lm-eval releases lacked that line and scored such
+//!   answers 0; `scripts/conformance/math500_equivalence.py lm-eval` runs the
+//!   installed release's own code on the case table.)
 
 use std::sync::LazyLock;
 
@@ -203,8 +203,8 @@ pub fn extract(response: &str) -> Option<String> {
     unnormalized_answer(response).map(|a| normalize_final_answer(&a))
 }
 
-/// `is_equiv` on two normalised answers, plus equal strings (see the module
-/// docs).
+/// `is_equiv` on two normalised answers: equal non-empty strings, else
+/// symbolic equality (see the module docs).
 pub fn is_equiv(pred: &str, gold: &str) -> bool {
     (!pred.is_empty() && pred == gold) || latex_eq::equivalent(gold, pred, Mode::Sympy)
 }

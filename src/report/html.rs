@@ -13,8 +13,6 @@
 
 use std::fmt::Write;
 
-use serde_json::json;
-
 use super::{Format, Renderer, RunView};
 use crate::record::Outcome;
 
@@ -27,18 +25,22 @@ pub const MAX_ITEMS_BYTES: usize = 4_500_000;
 
 /// `text` cut to `limit` characters when longer: the head and the tail
 /// (where answers usually are) with a note of what was left out between.
-pub(crate) fn shorten(text: &str, limit: Option<usize>) -> String {
+pub(crate) fn shorten(text: &str, limit: Option<usize>) -> std::borrow::Cow<'_, str> {
+    let Some(limit) = limit else {
+        return text.into();
+    };
     let n = text.chars().count();
     match limit {
-        Some(limit) if n > limit => {
+        limit if n > limit => {
             let head: String = text.chars().take(limit * 2 / 3).collect();
             let tail: String = text.chars().skip(n - limit / 3).collect();
             format!(
                 "{head}\n… [{} characters left out of this page; samples/*.jsonl has the full text] …\n{tail}",
                 n - limit * 2 / 3 - limit / 3
             )
+            .into()
         }
-        _ => text.to_string(),
+        _ => text.into(),
     }
 }
 
@@ -66,28 +68,46 @@ fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
         .iter()
         .flat_map(|(_, recs)| recs.iter())
         .collect();
+    let sent: Vec<String> = records.iter().map(|r| r.sent_text()).collect();
+    let shared = SharedPrefixes::find(&records, &sent);
     let build = |cut: Cut| {
-        let items: Vec<serde_json::Value> = records
+        let items: Vec<PackedItem> = records
             .iter()
-            .map(|r| {
-                let s = |t: &Option<String>, l| t.as_deref().map(|t| shorten(t, l));
-                let mut item = json!({
-                    "benchmark": r.benchmark, "subset": r.subset, "split": r.split, "index": r.index, "id": r.id,
-                    "outcome": r.outcome.as_str(), "gold": r.gold, "extracted": r.extracted, "verdicts": r.verdicts,
-                    "prompt": shorten(&r.sent_text(), cut.text), "response": s(&r.response, cut.text),
-                    "reasoning": s(&r.reasoning, cut.reasoning),
-                    "finish_reason": r.finish_reason, "latency_ms": r.latency_ms,
-                    "error": r.error.as_ref().map(|e| e.to_string()),
-                });
-                // Only runs with repeats carry the field (the page of a
-                // run without stays as it was).
-                if let (Some(rep), Some(obj)) = (r.repeat, item.as_object_mut()) {
-                    obj.insert("repeat".into(), json!(rep));
+            .zip(&sent)
+            .enumerate()
+            .map(|(i, (r, sent))| {
+                let (prompt_prefix, rest) = shared.split(i, sent);
+                PackedItem {
+                    benchmark: &r.benchmark,
+                    error: r.error.as_ref().map(|e| e.to_string()),
+                    extracted: &r.extracted,
+                    finish_reason: r.finish_reason.as_deref(),
+                    gold: &r.gold,
+                    id: r.id.as_deref(),
+                    index: r.index,
+                    latency_ms: r.latency_ms,
+                    outcome: r.outcome.as_str(),
+                    prompt: shorten(rest, cut.text),
+                    prompt_prefix,
+                    reasoning: r.reasoning.as_deref().map(|t| shorten(t, cut.reasoning)),
+                    repeat: r.repeat,
+                    response: r.response.as_deref().map(|t| shorten(t, cut.text)),
+                    split: &r.split,
+                    subset: &r.subset,
+                    verdicts: &r.verdicts,
                 }
-                item
             })
             .collect();
-        let raw = serde_json::to_vec(&items).expect("JSON into memory");
+        // Without shared prefixes the data stays the plain item array.
+        let raw = if shared.prefixes.is_empty() {
+            serde_json::to_vec(&items)
+        } else {
+            serde_json::to_vec(&WithPrefixes {
+                items: &items,
+                prefixes: &shared.prefixes,
+            })
+        }
+        .expect("JSON into memory");
         (pack(&raw), raw.len())
     };
     let full = Cut {
@@ -104,9 +124,11 @@ fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
         .collect();
     let texts: Vec<usize> = records
         .iter()
-        .flat_map(|r| {
+        .zip(&sent)
+        .enumerate()
+        .flat_map(|(i, (r, sent))| {
             [
-                Some(r.sent_text().len()),
+                Some(shared.split(i, sent).1.len()),
                 r.response.as_ref().map(String::len),
             ]
         })
@@ -170,7 +192,10 @@ fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
             best = Some((packed.clone(), cut));
         }
         let floor = cut.text == Some(MIN_CUT);
-        if fits && packed.len() as f64 >= budget as f64 * 0.85 {
+        // The first cut that fits is kept: each build serialises and
+        // compresses every item again (a 14,042-item MMLU run spent most of
+        // its time here when builds continued towards the budget).
+        if fits {
             break;
         }
         if floor && !fits {
@@ -186,6 +211,103 @@ fn packed_items(view: &RunView, budget: usize) -> (String, Option<Cut>) {
                 text: Some(MIN_CUT),
             };
             (build(cut).0, Some(cut))
+        }
+    }
+}
+
+/// One item of the packed list. Fields in alphabetical order, the order the
+/// page has always had them in; `None` is `null` (`repeat` and
+/// `prompt_prefix` are left out instead, so a page without repeats or shared
+/// prefixes keeps its old form).
+#[derive(serde::Serialize)]
+struct PackedItem<'a> {
+    benchmark: &'a str,
+    error: Option<String>,
+    extracted: &'a std::collections::BTreeMap<String, Option<String>>,
+    finish_reason: Option<&'a str>,
+    gold: &'a str,
+    id: Option<&'a str>,
+    index: usize,
+    latency_ms: Option<f64>,
+    outcome: &'a str,
+    prompt: std::borrow::Cow<'a, str>,
+    /// Index into the shared prefixes: the prompt is that prefix + `prompt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_prefix: Option<usize>,
+    reasoning: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<usize>,
+    response: Option<std::borrow::Cow<'a, str>>,
+    split: &'a str,
+    subset: &'a str,
+    verdicts: &'a std::collections::BTreeMap<String, bool>,
+}
+
+/// The packed list when prompts share prefixes.
+#[derive(serde::Serialize)]
+struct WithPrefixes<'a> {
+    items: &'a [PackedItem<'a>],
+    prefixes: &'a [String],
+}
+
+/// Prompt prefixes shared by every item of a (benchmark, subset): the
+/// few-shot examples that a fixed-shot benchmark repeats in each prompt
+/// (MMLU's five `dev` questions per subject). Stored once, they take a
+/// 14,042-item run from ~45 MB of JSON to a fraction, so the page keeps
+/// every text in full and is built in one pass.
+struct SharedPrefixes {
+    /// The distinct prefixes.
+    prefixes: Vec<String>,
+    /// Per record: (prefix index, its length in bytes).
+    of: Vec<Option<(usize, usize)>>,
+}
+
+impl SharedPrefixes {
+    /// Shorter common prefixes are not worth an indirection.
+    const MIN_LEN: usize = 256;
+
+    fn find(records: &[&crate::record::SampleRecord], sent: &[String]) -> Self {
+        let mut groups: std::collections::BTreeMap<(&str, &str), Vec<usize>> = Default::default();
+        for (i, r) in records.iter().enumerate() {
+            groups.entry((&r.benchmark, &r.subset)).or_default().push(i);
+        }
+        let mut out = SharedPrefixes {
+            prefixes: Vec::new(),
+            of: vec![None; records.len()],
+        };
+        for members in groups.values() {
+            if members.len() < 2 {
+                continue;
+            }
+            let first = sent[members[0]].as_str();
+            let mut len = first.len();
+            for &m in &members[1..] {
+                len = first.as_bytes()[..len]
+                    .iter()
+                    .zip(sent[m].as_bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+            }
+            while !first.is_char_boundary(len) {
+                len -= 1;
+            }
+            if len < Self::MIN_LEN {
+                continue;
+            }
+            let k = out.prefixes.len();
+            out.prefixes.push(first[..len].to_string());
+            for &m in members {
+                out.of[m] = Some((k, len));
+            }
+        }
+        out
+    }
+
+    /// Record `i`'s prefix index and the rest of its prompt `sent`.
+    fn split<'s>(&self, i: usize, sent: &'s str) -> (Option<usize>, &'s str) {
+        match self.of[i] {
+            Some((k, len)) => (Some(k), &sent[len..]),
+            None => (None, sent),
         }
     }
 }
@@ -348,9 +470,25 @@ impl Renderer for HtmlRenderer {
                 .iter()
                 .map(|f| format!("{} (sha256 {})", f.path, f.sha256))
                 .collect();
+            let resolved: Vec<String> = ds
+                .resolved_branches()
+                .iter()
+                .map(|(rev, commit)| format!("{rev} = {commit}"))
+                .collect();
+            let resolved = if resolved.is_empty() {
+                String::new()
+            } else {
+                format!(" (resolved: {})", resolved.join(", "))
+            };
             kv(
                 &format!("Data: {}", ds.benchmark),
-                format!("{}@{} {}", ds.repo_id, ds.revision, files.join(", ")),
+                format!(
+                    "{}@{}{} {}",
+                    ds.repo_id,
+                    ds.revision,
+                    resolved,
+                    files.join(", ")
+                ),
             );
         }
         out.push_str("</tbody></table>");
@@ -398,13 +536,100 @@ impl Renderer for HtmlRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn unpack(packed: &str) -> serde_json::Value {
         use base64::Engine;
         let gz = base64::engine::general_purpose::STANDARD
             .decode(packed)
             .unwrap();
-        serde_json::from_reader(flate2::read::GzDecoder::new(&gz[..])).unwrap()
+        let data: serde_json::Value =
+            serde_json::from_reader(flate2::read::GzDecoder::new(&gz[..])).unwrap();
+        // As the page does: shared prefixes put back in front of the prompts.
+        let Some(prefixes) = data.get("prefixes").cloned() else {
+            return data;
+        };
+        let mut items = data["items"].clone();
+        for it in items.as_array_mut().unwrap() {
+            if let Some(k) = it.get("prompt_prefix").and_then(|k| k.as_u64()) {
+                let full = format!(
+                    "{}{}",
+                    prefixes[k as usize].as_str().unwrap(),
+                    it["prompt"].as_str().unwrap()
+                );
+                let o = it.as_object_mut().unwrap();
+                o.remove("prompt_prefix");
+                o.insert("prompt".into(), full.into());
+            }
+        }
+        items
+    }
+
+    /// A few-shot prefix repeated in every prompt of a subset is stored
+    /// once; put back, every prompt is its sent text byte for byte. A subset
+    /// whose prompts share less than 256 bytes keeps its prompts whole, and
+    /// a run with no shared prefix keeps the plain item array.
+    #[test]
+    fn shared_prompt_prefixes_are_stored_once_and_restored_exactly() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/eval-a");
+        let mut view = super::super::load(&crate::record::RunDir::new(&dir)).unwrap();
+        let shots = "Question: é 1+1?\nAnswer: 2\n\n".repeat(20);
+        let mut n = 0;
+        let (bench0, subset0) = {
+            let r0 = &view.samples[0].1[0];
+            (r0.benchmark.clone(), r0.subset.clone())
+        };
+        for (_, recs) in &mut view.samples {
+            for (i, r) in recs.iter_mut().enumerate() {
+                r.messages = None;
+                r.prompt = Some(if r.benchmark == bench0 && r.subset == subset0 {
+                    format!("{shots}Question: item {i} ü?\nAnswer:")
+                } else {
+                    format!("short {i}")
+                });
+                n += 1;
+            }
+        }
+        let sent: Vec<String> = view
+            .samples
+            .iter()
+            .flat_map(|(_, rs)| rs.iter().map(|r| r.sent_text()))
+            .collect();
+        let (packed, cut) = packed_items(&view, usize::MAX);
+        assert!(cut.is_none());
+        let raw = {
+            use base64::Engine;
+            let gz = base64::engine::general_purpose::STANDARD
+                .decode(&packed)
+                .unwrap();
+            let v: serde_json::Value =
+                serde_json::from_reader(flate2::read::GzDecoder::new(&gz[..])).unwrap();
+            v
+        };
+        assert_eq!(
+            raw["prefixes"].as_array().unwrap().len(),
+            1,
+            "{}",
+            raw["prefixes"]
+        );
+        assert!(raw["prefixes"][0].as_str().unwrap().starts_with(&shots));
+        let items = unpack(&packed);
+        let prompts: Vec<&str> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| it["prompt"].as_str().unwrap())
+            .collect();
+        assert_eq!(prompts.len(), n);
+        assert_eq!(prompts, sent.iter().map(String::as_str).collect::<Vec<_>>());
+        // Nothing shared: the old form.
+        for (_, recs) in &mut view.samples {
+            for (i, r) in recs.iter_mut().enumerate() {
+                r.prompt = Some(format!("{i} {shots}"));
+            }
+        }
+        let (packed, _) = packed_items(&view, usize::MAX);
+        assert!(unpack(&packed).is_array());
     }
 
     #[test]

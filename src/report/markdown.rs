@@ -225,14 +225,33 @@ impl Renderer for MarkdownRenderer {
                     )
                 })
                 .collect();
+            // A branch is shown with the commit it resolved to, and the link
+            // goes to that commit, so the line names the exact data.
+            let resolved: Vec<String> = ds
+                .resolved_branches()
+                .iter()
+                .map(|(rev, commit)| {
+                    format!(
+                        "{} = {}",
+                        code_cell(rev),
+                        code_cell(commit.get(..12).unwrap_or(commit))
+                    )
+                })
+                .collect();
+            let resolved = if resolved.is_empty() {
+                String::new()
+            } else {
+                format!(" (resolved: {})", resolved.join(", "))
+            };
             let _ = writeln!(
                 out,
-                "| Data: {} | [{}@{}](https://huggingface.co/datasets/{}/tree/{}) {} |",
+                "| Data: {} | [{}@{}](https://huggingface.co/datasets/{}/tree/{}){} {} |",
                 text(&ds.benchmark),
                 code_cell(&ds.repo_id),
                 code_cell(ds.revision.get(..12).unwrap_or(&ds.revision)),
                 url_part(&ds.repo_id),
-                url_part(&ds.revision),
+                url_part(ds.commit()),
+                resolved,
                 files.join(", ")
             );
         }

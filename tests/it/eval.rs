@@ -732,7 +732,13 @@ async fn model_text_is_escaped_in_html() {
         .unwrap();
     let mut json = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut json).unwrap();
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let data: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // A plain item array, or {prefixes, items} when prompts share a prefix.
+    let items = if data.is_array() {
+        &data
+    } else {
+        &data["items"]
+    };
     assert_eq!(
         items[0]["response"],
         "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"> \\boxed{3}",
@@ -837,6 +843,29 @@ async fn convert_branch_commit_is_recorded() {
             .unwrap();
     assert_eq!(main_commit, &cached);
     assert_eq!(d24.files[0].revision, None);
+
+    // The reports name the commits a branch resolved to, and the markdown
+    // links to the commit, not to the moving branch.
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let line24 = md
+        .lines()
+        .find(|l| l.starts_with("| Data: aime24"))
+        .unwrap();
+    assert!(
+        line24.contains(&format!("tree/{main_commit})"))
+            && line24.contains(&format!("(resolved: `main` = `{}`)", &main_commit[..12])),
+        "{line24}"
+    );
+    let line25 = md
+        .lines()
+        .find(|l| l.starts_with("| Data: aime25"))
+        .unwrap();
+    assert!(
+        line25.contains(&format!("`{branch}` = `{}`", &recorded[..12])),
+        "{line25}"
+    );
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains(&format!("main = {main_commit}")));
 
     // Rescoring reads the recorded commit of the branch, from the cache
     // alone (offline, the hub gone).
