@@ -32,7 +32,7 @@ def write_punkt_tab(root):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "abbrev_types.txt"), "w") as f:
         f.write("\n".join(sorted(e.ABBREV_TYPES)) + "\n")
-    with open(os.path.join(d, "sentence_starters.txt"), "w") as f:
+    with open(os.path.join(d, "sent_starters.txt"), "w") as f:
         f.write("\n".join(sorted(e.SENT_STARTERS)) + "\n")
     with open(os.path.join(d, "collocations.tab"), "w") as f:
         f.write("".join(f"{a}\t{b}\n" for a, b in sorted(e.COLLOCATIONS)))

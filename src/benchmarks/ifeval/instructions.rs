@@ -17,8 +17,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::text::{
-    PY_SPACE, PY_WORD, count_sentences, count_words, py_islower, py_isupper, py_split, py_strip,
-    word_pieces,
+    PY_SPACE, count_sentences, count_words, py_islower, py_isupper, py_split, py_strip, word_pieces,
 };
 
 /// One instruction of a prompt, its arguments bound.
@@ -195,7 +194,23 @@ fn detect_language(text: &str) -> Option<String> {
         f.seed = langdetect::Seed::Int(0);
         f
     });
-    FACTORY.detect(text).ok()
+    // Strict and loose grade the same texts (and the language kinds can
+    // share a prompt): remember recent answers, by the text itself.
+    thread_local! {
+        static SEEN: std::cell::RefCell<HashMap<String, Option<String>>> = Default::default();
+    }
+    if let Some(hit) = SEEN.with(|c| c.borrow().get(text).cloned()) {
+        return hit;
+    }
+    let lang = FACTORY.detect(text).ok();
+    SEEN.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(text.to_string(), lang.clone());
+    });
+    lang
 }
 
 macro_rules! no_args {
@@ -591,25 +606,57 @@ impl Instruction for NthParagraphFirstWord {
 
 /// `ForbiddenWords`: none of `\bword\b`, case-insensitively.
 struct ForbiddenWords {
-    res: Vec<fancy_regex::Regex>,
+    res: Vec<Regex>,
 }
 impl ForbiddenWords {
     fn build(k: &Map<String, Value>) -> Result<Box<dyn Instruction>, String> {
         let mut words = strings(k, "forbidden_words")?;
         words.sort();
         words.dedup();
-        // Python's `\b`, with Python's `\w`.
-        let b = format!("(?:(?<={PY_WORD})(?!{PY_WORD})|(?<!{PY_WORD})(?={PY_WORD}))");
         let res = words
             .iter()
-            .map(|w| data_regex(&format!("(?i){b}{w}{b}")))
+            .map(|w| Regex::new(&format!("(?i){w}")).map_err(|e| format!("bad pattern {w:?}: {e}")))
             .collect::<Result<_, _>>()?;
         Ok(Box::new(Self { res }))
     }
 }
+
+/// Python's `\w` on one character.
+fn is_py_word(c: char) -> bool {
+    c.is_alphabetic() && !is_mark(c) || c.is_numeric() || c == '_'
+}
+
+/// Combining marks, which Rust's `is_alphabetic` takes in part and
+/// Python's `\w` does not.
+fn is_mark(c: char) -> bool {
+    static MARK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\p{M}$").expect("static"));
+    !c.is_ascii() && MARK.is_match(c.encode_utf8(&mut [0; 4]))
+}
+
+/// Whether there is a Python word boundary at byte `i` of `text`.
+fn boundary(text: &str, i: usize) -> bool {
+    let before = text[..i].chars().next_back().is_some_and(is_py_word);
+    let after = text[i..].chars().next().is_some_and(is_py_word);
+    before != after
+}
+
 impl Instruction for ForbiddenWords {
     fn check(&self, r: &str) -> bool {
-        !self.res.iter().any(|re| re.is_match(r).unwrap_or(false))
+        // `re.search(r"\b" + word + r"\b")`: every start position is
+        // tried, so a candidate failing the boundaries moves one character on.
+        !self.res.iter().any(|re| {
+            let mut at = 0;
+            while let Some(m) = re.find_at(r, at) {
+                if boundary(r, m.start()) && boundary(r, m.end()) {
+                    return true;
+                }
+                at = m.start() + r[m.start()..].chars().next().map_or(1, char::len_utf8);
+                if at > r.len() {
+                    break;
+                }
+            }
+            false
+        })
     }
 }
 

@@ -22,7 +22,8 @@
 pub mod instructions;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::{Map, Value, json};
 
@@ -168,26 +169,40 @@ pub enum Mode {
     Loose,
 }
 
-/// A sample's instructions, built from its metadata.
-pub fn sample_instructions(s: &Sample) -> Vec<(String, Result<Box<dyn Instruction>, String>)> {
-    let ids: Vec<String> = s
+/// A sample's instructions (id, built checker or why not), in order.
+pub type Built = Arc<Vec<(String, Result<Box<dyn Instruction>, String>)>>;
+
+/// A sample's instructions, built from its metadata once per distinct
+/// (ids, kwargs) and kept: both extractors and every regrade reuse them
+/// (the keyword patterns are compiled once).
+pub fn sample_instructions(s: &Sample) -> Built {
+    static CACHE: LazyLock<Mutex<HashMap<String, Built>>> = LazyLock::new(Default::default);
+    let ids = s
         .metadata
         .get("instruction_id_list")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    let kwargs: Vec<Map<String, Value>> = s
-        .metadata
-        .get("kwargs")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    ids.into_iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let k = kwargs.get(i).cloned().unwrap_or_default();
-            let built = instructions::build(&id, &k);
-            (id, built)
-        })
-        .collect()
+        .cloned()
+        .unwrap_or(Value::Null);
+    let kwargs = s.metadata.get("kwargs").cloned().unwrap_or(Value::Null);
+    let key = format!("{ids}\u{0}{kwargs}");
+    if let Some(b) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return b;
+    }
+    let ids: Vec<String> = serde_json::from_value(ids).unwrap_or_default();
+    let kwargs: Vec<Map<String, Value>> = serde_json::from_value(kwargs).unwrap_or_default();
+    let built: Built = Arc::new(
+        ids.into_iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let k = kwargs.get(i).cloned().unwrap_or_default();
+                let b = instructions::build(&id, &k);
+                (id, b)
+            })
+            .collect(),
+    );
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(key, built.clone());
+    }
+    built
 }
 
 /// The loose variants of `response`, in evaluation_lib's order: as is,
@@ -250,10 +265,12 @@ pub fn verdicts(sample: &Sample, response: &str, mode: Mode) -> Vec<(String, boo
         }
     };
     built
-        .into_iter()
+        .iter()
         .map(|(id, ins)| {
-            let ok = ins.is_ok_and(|ins| variants.iter().any(|v| follows(ins.as_ref(), v)));
-            (id, ok)
+            let ok = ins
+                .as_ref()
+                .is_ok_and(|ins| variants.iter().any(|v| follows(ins.as_ref(), v)));
+            (id.clone(), ok)
         })
         .collect()
 }
@@ -263,7 +280,7 @@ pub fn verdicts(sample: &Sample, response: &str, mode: Mode) -> Vec<(String, boo
 /// the recipe's answer format.
 pub fn follow_all(sample: &Sample) -> String {
     let mut r = String::from("This is a short answer about the topic");
-    for (_, ins) in sample_instructions(sample) {
+    for (_, ins) in sample_instructions(sample).iter() {
         if let Ok(ins) = ins {
             r = ins.follow(r);
         }
