@@ -154,11 +154,13 @@ def follow(row):
     return text
 
 
-def responses(rows):
+def responses(rows, per_prompt):
+    """Two built responses per prompt, then `per_prompt` bank texts, taken
+    in turn so that every bank text meets many prompts."""
     out = []
-    for row in rows:
+    for i, row in enumerate(rows):
         rs = [follow(row), "Sure, here it is:\n" + follow(row) + "\nHope this helps!"]
-        rs += BANK
+        rs += [BANK[(i * per_prompt + j) % len(BANK)] for j in range(per_prompt)]
         for r in rs:
             out.append({"key": row["key"], "response": r})
     return out
@@ -185,7 +187,7 @@ def main():
 
     rows = pq.read_table(data).to_pylist()
     by_key = {r["key"]: r for r in rows}
-    items = responses(rows)
+    items = responses(rows, int(os.environ.get("IFEVAL_BANK_PER_PROMPT", "4")))
     path = os.path.join(out_dir, "responses.jsonl")
     with open(path, "w") as f:
         for it in items:
