@@ -54,6 +54,14 @@ function start(data){
       d.appendChild(h);
       var p = el('div', 'muted'); p.textContent = 'gold: ' + it.gold + '   extracted: ' + Object.keys(it.extracted).map(function(k){ return k + '=' + (it.extracted[k] === null ? '(none)' : it.extracted[k]) + (it.verdicts[k] ? ' \u2713' : ' \u2717'); }).join('   ');
       d.appendChild(p);
+      // Checklist answers (IFEval: `pass id; fail id` per extractor): one
+      // line per instruction, its verdict under each extractor.
+      var lists = Object.keys(it.extracted).filter(function(k){ return /^(pass|fail) /.test(it.extracted[k] || ''); });
+      if(lists.length){
+        var rows = {};
+        lists.forEach(function(k){ it.extracted[k].split('; ').forEach(function(x, i){ var id = x.slice(5); rows[i] = rows[i] || [id]; rows[i].push(k + ' ' + (x.slice(0, 4) === 'pass' ? '\u2713' : '\u2717')); }); });
+        d.appendChild(el('pre', 'checklist', Object.keys(rows).map(function(i){ return rows[i].join('   '); }).join('\n')));
+      }
       if(it.error) d.appendChild(el('pre', null, 'error: ' + it.error));
       section(d, 'prompt', it.prompt, (it.prompt || '').length < 1500);
       section(d, 'response', it.response, true);

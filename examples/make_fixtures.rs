@@ -176,6 +176,19 @@ fn main() -> Result<()> {
         rows: vec![0, 1, 2, 3, 4, 5, 13, 468],
     }];
 
+    let ifeval = [Pick {
+        // The convert branch (main holds only jsonl). Rows 1, 32, 40, 63
+        // first: one instruction each that a test response can follow (no
+        // comma twice, so the generic `ANSWER: ...` oracle of the
+        // end-to-end tests follows the first two; quotation; title), then
+        // the first row of each of the 25 instruction kinds (file order),
+        // so every kind is loaded.
+        path: "_refs_convert_parquet/default/train/0000.parquet".into(),
+        rows: vec![
+            1, 32, 40, 63, 0, 2, 3, 4, 5, 6, 7, 9, 11, 12, 16, 18, 19, 20, 25, 30, 33, 39, 112, 234,
+        ],
+    }];
+
     for (repo, picks) in [
         ("datasets/openai/gsm8k", &gsm8k[..]),
         ("datasets/allenai/ai2_arc", &arc[..]),
@@ -185,6 +198,7 @@ fn main() -> Result<()> {
         ("datasets/cais/mmlu", &mmlu[..]),
         ("datasets/TIGER-Lab/MMLU-Pro", &mmlu_pro[..]),
         ("datasets/truthfulqa/truthful_qa", &truthfulqa[..]),
+        ("datasets/google/IFEval", &ifeval[..]),
     ] {
         for pick in picks {
             let src = source.join(repo).join(&pick.path);

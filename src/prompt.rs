@@ -61,6 +61,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "mmlu_pro_evalscope.jinja",
         include_str!("../prompts/mmlu_pro_evalscope.jinja"),
     ),
+    ("ifeval.jinja", include_str!("../prompts/ifeval.jinja")),
     (
         "truthfulqa_evalscope.jinja",
         include_str!("../prompts/truthfulqa_evalscope.jinja"),

@@ -644,6 +644,10 @@ pub struct ReportData {
     /// measured. Empty for a clean run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Per-instruction verdicts of checklist benchmarks (IFEval): the
+    /// instruction-level accuracy (`all`) and one row per instruction kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<InstructionRow>,
 }
 
 /// Where a re-graded run's responses came from.
@@ -1289,4 +1293,131 @@ mod tests {
         let g = groups_for("b", "native", "x", &[], 1, &few);
         assert!(g.is_empty(), "{g:?}");
     }
+}
+
+/// A checklist answer (IFEval): each instruction's id and whether it was
+/// followed, written `pass id; fail id` as the extractor's answer, so the
+/// journal keeps every verdict and reports read them without regrading.
+pub fn checklist_text(items: &[(String, bool)]) -> String {
+    items
+        .iter()
+        .map(|(id, ok)| format!("{} {id}", if *ok { "pass" } else { "fail" }))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The items of a [`checklist_text`] answer, or `None` when `s` is not one.
+pub fn parse_checklist(s: &str) -> Option<Vec<(&str, bool)>> {
+    if s.is_empty() {
+        return None;
+    }
+    s.split("; ")
+        .map(|item| {
+            if let Some(id) = item.strip_prefix("pass ") {
+                Some((id, true))
+            } else {
+                item.strip_prefix("fail ").map(|id| (id, false))
+            }
+        })
+        .collect()
+}
+
+/// Whether a [`checklist_text`] answer has every item passed.
+pub fn checklist_passed(s: &str) -> bool {
+    parse_checklist(s).is_some_and(|items| items.iter().all(|(_, ok)| *ok))
+}
+
+/// How often one instruction kind (or `all`) was followed, per extractor
+/// (`strict`, `loose`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionRow {
+    /// Benchmark.
+    pub benchmark: String,
+    /// Instruction id (`punctuation:no_comma`), or `all`.
+    pub instruction: String,
+    /// Instructions of this kind over the items (a failed request's
+    /// instructions count, as not followed).
+    pub n: u64,
+    /// Followed, per extractor, in the benchmark's extractor order.
+    pub followed: Vec<(String, u64)>,
+}
+
+impl InstructionRow {
+    /// The share followed under `extractor`.
+    pub fn accuracy(&self, extractor: &str) -> Option<f64> {
+        let (_, k) = self.followed.iter().find(|(e, _)| e == extractor)?;
+        (self.n > 0).then(|| *k as f64 / self.n as f64)
+    }
+}
+
+/// Instruction-level rows of a benchmark whose extractors answer with
+/// checklists: `all` first, then each kind in id order. Empty when some
+/// answered record's primary answer is not a checklist (any other
+/// benchmark). A failed request's instructions are read from its gold
+/// (`id, id`) and count as not followed.
+pub fn instructions_for(
+    benchmark: &str,
+    extractors: &[String],
+    records: &[SampleRecord],
+) -> Vec<InstructionRow> {
+    let Some(primary) = extractors.first() else {
+        return Vec::new();
+    };
+    let answered: Vec<&SampleRecord> = records.iter().filter(|r| r.error.is_none()).collect();
+    let is_checklist = |r: &SampleRecord| {
+        r.extracted
+            .get(primary)
+            .and_then(|x| x.as_deref())
+            .is_some_and(|x| parse_checklist(x).is_some())
+    };
+    if answered.is_empty() || !answered.iter().all(|r| is_checklist(r)) {
+        return Vec::new();
+    }
+    let mut rows: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
+    let mut all = (0u64, vec![0u64; extractors.len()]);
+    for r in records {
+        let ids: Vec<String> = if r.error.is_none() {
+            r.extracted
+                .get(primary)
+                .and_then(|x| x.as_deref())
+                .and_then(parse_checklist)
+                .map(|items| items.iter().map(|(id, _)| id.to_string()).collect())
+                .unwrap_or_default()
+        } else {
+            r.gold
+                .split(", ")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        for (i, id) in ids.iter().enumerate() {
+            let row = rows
+                .entry(id.clone())
+                .or_insert_with(|| (0, vec![0; extractors.len()]));
+            row.0 += 1;
+            all.0 += 1;
+            for (e, ex) in extractors.iter().enumerate() {
+                let ok = r
+                    .extracted
+                    .get(ex)
+                    .and_then(|x| x.as_deref())
+                    .and_then(parse_checklist)
+                    .and_then(|items| items.get(i).map(|(_, ok)| *ok))
+                    .unwrap_or(false);
+                if ok {
+                    row.1[e] += 1;
+                    all.1[e] += 1;
+                }
+            }
+        }
+    }
+    let make = |instruction: String, (n, k): (u64, Vec<u64>)| InstructionRow {
+        benchmark: benchmark.into(),
+        instruction,
+        n,
+        followed: extractors.iter().cloned().zip(k).collect(),
+    };
+    std::iter::once(make("all".into(), all))
+        .chain(rows.into_iter().map(|(id, v)| make(id, v)))
+        .collect()
 }

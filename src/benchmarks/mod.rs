@@ -24,6 +24,7 @@ pub mod arc;
 pub mod file;
 pub mod gpqa;
 pub mod gsm8k;
+pub mod ifeval;
 pub mod lm_eval;
 pub mod math;
 pub mod math500;
@@ -435,6 +436,7 @@ impl Registry {
             mmlu_pro::mmlu_pro(),
             truthfulqa::truthfulqa_mc1(),
             gpqa::gpqa_diamond(),
+            ifeval::ifeval(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");

@@ -414,6 +414,10 @@ impl Renderer for HtmlRenderer {
                 out.push_str(&g.render(Format::Html));
             }
         }
+        if let Some(t) = super::instructions_table(d, false) {
+            out.push_str("<h2>Instructions followed</h2><p class=muted>Per instruction: prompt-level accuracy is in the results above (strict is primary); click a header to sort.</p>");
+            out.push_str(&t.render(Format::Html));
+        }
         if !d.agreement.is_empty() {
             out.push_str("<h2>Extractor agreement</h2><p class=muted>How much the grading moves the score: answered items, each pair of extractors.</p>");
             out.push_str(&super::agreement_table(d).render(Format::Html));

@@ -144,6 +144,10 @@ impl Renderer for MarkdownRenderer {
             out.push('\n');
             out.push_str(&g.render(Format::Markdown));
         }
+        if let Some(t) = super::instructions_table(d, false) {
+            out.push('\n');
+            out.push_str(&t.render(Format::Markdown));
+        }
         if !d.agreement.is_empty() {
             let _ = writeln!(
                 out,

@@ -169,6 +169,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
     let mut results = Vec::new();
     let mut agreement = Vec::new();
     let mut groups = Vec::new();
+    let mut instructions = Vec::new();
     for b in &manifest.settings.benchmarks {
         let path = dir.journal(&b.benchmark);
         let journal = dir
@@ -211,6 +212,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             &recs,
         ));
         agreement.extend(record::agreement_for(&b.benchmark, &b.extractors, &recs));
+        instructions.extend(record::instructions_for(&b.benchmark, &b.extractors, &recs));
         if let Some(primary) = b.extractors.first() {
             groups.extend(record::groups_for(
                 &b.benchmark,
@@ -246,6 +248,7 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
             agreement,
             groups,
             warnings,
+            instructions,
         },
         samples,
     })
@@ -598,6 +601,48 @@ pub fn agreement_table(data: &ReportData) -> Table {
     t
 }
 
+/// Instruction-level accuracy of checklist benchmarks (IFEval): per
+/// benchmark the `all` row (the headline instruction-level accuracy,
+/// emphasised) then one row per instruction kind, a column per extractor
+/// (`strict`, `loose`). `None` when the run has none. With `headline_only`,
+/// just the `all` rows (the terminal).
+pub fn instructions_table(data: &ReportData, headline_only: bool) -> Option<Table> {
+    let first = data.instructions.first()?;
+    let extractors: Vec<String> = first.followed.iter().map(|(e, _)| e.clone()).collect();
+    let mut cols = vec![
+        Column::left("Benchmark").short("benchmark"),
+        Column::left("Instruction").short("instruction"),
+        Column::right("n"),
+    ];
+    for e in &extractors {
+        cols.push(Column::right(format!("Followed, {e} (%)")).short(e.clone()));
+    }
+    let mut t = Table::new(cols)
+        .caption(
+            "Instruction-level accuracy: the share of instructions followed (all, then per kind)",
+        )
+        .sortable();
+    for r in &data.instructions {
+        if headline_only && r.instruction != "all" {
+            continue;
+        }
+        let mut cells: Vec<Cell> = vec![
+            r.benchmark.as_str().into(),
+            r.instruction.as_str().into(),
+            r.n.to_string().into(),
+        ];
+        for e in &extractors {
+            cells.push(r.accuracy(e).map(pct).unwrap_or_else(|| "-".into()).into());
+        }
+        if r.instruction == "all" {
+            t.strong_row(cells);
+        } else {
+            t.row(cells);
+        }
+    }
+    Some(t)
+}
+
 /// The results for the terminal: the table of `report.md` as aligned text,
 /// then one sentence per pair of extractors (the agreement, read aloud:
 /// scripts and tests look for these lines).
@@ -617,6 +662,10 @@ pub fn terminal_table(data: &ReportData) -> String {
         } else {
             out.push_str(&t.render(Format::Text));
         }
+    }
+    if let Some(t) = instructions_table(data, true) {
+        out.push('\n');
+        out.push_str(&t.render(Format::Text));
     }
     for a in &data.agreement {
         out.push_str(&format!(

@@ -306,6 +306,14 @@ async fn oracle_scores_100_and_a_seeded_tenth_wrong_scores_90_on_real_data() {
             );
             continue;
         }
+        if b.name == "ifeval" {
+            // No response can be written to follow every instruction of
+            // every prompt (languages, word and sentence counts that clash
+            // with other instructions): tests/it/ifeval.rs checks the real
+            // data its own way.
+            eprintln!("{test}: ifeval is checked in tests/it/ifeval.rs");
+            continue;
+        }
         let samples = real_samples(&root, b);
         let n = samples.len() as u64;
         let finder = Arc::new(Finder::new(samples.clone()));

@@ -22,6 +22,7 @@ mod flags;
 mod fuzz;
 mod hardening;
 mod hub;
+mod ifeval;
 mod library;
 mod math500;
 mod mcq;
