@@ -250,6 +250,7 @@ async fn eval_run(
         progress: false,
         print_table: false,
         command: vec![],
+        tokenizer: None,
     };
     let res = run_eval(cfg, CancellationToken::new()).await?;
     ensure!(!res.interrupted, "{}: interrupted", spec.name);
@@ -342,6 +343,7 @@ async fn perf_run(spec: &PerfSpec, tmp: &Path, dest: &Path) -> Result<()> {
         progress: false,
         print: false,
         command: vec![],
+        tokenizer: None,
     };
     let res = run_perf(cfg, CancellationToken::new()).await?;
     ensure!(!res.interrupted, "{}: interrupted", spec.name);

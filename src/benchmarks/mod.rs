@@ -24,7 +24,9 @@ pub mod arc;
 pub mod file;
 pub mod gpqa;
 pub mod gsm8k;
+pub mod hellaswag;
 pub mod lm_eval;
+pub mod loglikelihood;
 pub mod math;
 pub mod math500;
 pub mod mcq;
@@ -435,6 +437,8 @@ impl Registry {
             mmlu_pro::mmlu_pro(),
             truthfulqa::truthfulqa_mc1(),
             gpqa::gpqa_diamond(),
+            truthfulqa::truthfulqa_mc2(),
+            hellaswag::hellaswag(),
         ] {
             // The built-in definitions are checked by the registry tests.
             r.add(b).expect("built-in benchmarks are valid");
