@@ -687,6 +687,47 @@ mod tests {
                 for (i, row) in rows.iter().enumerate().take(3) {
                     let s = b.sample(row, &subset.name, &subset.eval_split, i).unwrap();
                     for r in &b.recipes {
+                        // A loglikelihood recipe grades scores, not text:
+                        // the gold choice scoring highest is right under
+                        // every metric, the others scoring higher is not.
+                        if let Some(spec) = r.request.loglikelihood() {
+                            let gold = spec.gold(&s).expect("a gold choice");
+                            let conts = loglikelihood::continuations(spec, &s, " ");
+                            let ll = |best: usize| crate::record::LoglikelihoodRecord {
+                                context: String::new(),
+                                boundary: crate::record::Boundary::TextOffset,
+                                requests: 1,
+                                choices: conts
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, c)| crate::record::ChoiceRecord {
+                                        continuation: c.clone(),
+                                        logprob: if i == best { -0.01 } else { -50.0 },
+                                        tokens: 1,
+                                        bytes: c.len(),
+                                        chars: c.chars().count(),
+                                        is_greedy: i == best,
+                                    })
+                                    .collect(),
+                            };
+                            let (grades, _) = spec.grade(&s, &ll(gold));
+                            for g in &grades {
+                                assert!(
+                                    g.correct,
+                                    "{} {} {}: gold not right",
+                                    b.name, r.id, g.extractor
+                                );
+                                checked += 1;
+                            }
+                            let other = if gold + 1 == conts.len() {
+                                0
+                            } else {
+                                conts.len() - 1
+                            };
+                            let (grades, _) = spec.grade(&s, &ll(other));
+                            assert!(!grades[0].correct, "{} {}", b.name, r.id);
+                            continue;
+                        }
                         let response = r.format_answer(&s);
                         let grades = r.grade(&s, &response);
                         assert_eq!(grades.len(), r.extractors.len());
@@ -721,6 +762,8 @@ mod tests {
                 "lm-eval",
                 "lm-eval-cot",
                 "lm-eval-cot-zeroshot",
+                "lm-eval-ll",
+                "lm-eval-ll-norm",
                 "tiger-lab"
             ]
         );

@@ -23,6 +23,7 @@ mod fuzz;
 mod hardening;
 mod hub;
 mod library;
+mod loglikelihood;
 mod math500;
 mod mcq;
 mod mock;
