@@ -212,7 +212,7 @@ async fn contexts_and_continuations_are_lm_evals() {
                 "  Let it burn for ten minutes.".to_string(),
                 " Scrub it with a brush.".into(),
                 " Throw it away.".into(),
-                " . Paint it blue.".into(),
+                "  Paint it blue.".into(),
             ]
         )
     );
