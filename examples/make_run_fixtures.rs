@@ -343,7 +343,6 @@ async fn perf_run(spec: &PerfSpec, tmp: &Path, dest: &Path) -> Result<()> {
         progress: false,
         print: false,
         command: vec![],
-        tokenizer: None,
     };
     let res = run_perf(cfg, CancellationToken::new()).await?;
     ensure!(!res.interrupted, "{}: interrupted", spec.name);

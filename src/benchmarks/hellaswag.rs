@@ -3,8 +3,9 @@
 //! (10,042 items) evaluated, few-shot examples from `train`.
 //!
 //! Rows are cleaned as lm-eval's `hellaswag/utils.py` does
-//! (`process_docs`): the query is `preprocess(activity_label + ": " + ctx_a
-//! + " " + ctx_b.capitalize())` and each ending `preprocess(ending)`, where
+//! (`process_docs`): the query is
+//! `preprocess(activity_label + ": " + ctx_a + " " + ctx_b.capitalize())`
+//! and each ending `preprocess(ending)`, where
 //! `preprocess` strips, turns `" [title]"` into `". "`, drops every
 //! `[...]` (WikiHow's `[header]`, `[step]` artifacts) and folds double
 //! spaces once. The repo keeps a loading script on `main`, so the rows are

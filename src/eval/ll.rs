@@ -147,10 +147,10 @@ pub(super) async fn run_ll_items(
         Ok(connect)
     };
     let mut connect_failures = 0usize;
-    if let Some((it, res)) = first {
-        if write(&it, res)? {
-            connect_failures += 1;
-        }
+    if let Some((it, res)) = first
+        && write(&it, res)?
+    {
+        connect_failures += 1;
     }
     let shared = &shared;
     let mut results = futures::stream::iter(items.map(|it| async move {
