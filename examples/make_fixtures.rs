@@ -230,6 +230,196 @@ fn main() -> Result<()> {
     }
     write_sciq(&out)?;
     write_gpqa(&out)?;
+    write_hellaswag(&out)?;
+    Ok(())
+}
+
+/// HellaSwag (`Rowan/hellaswag`): no copy here, so four invented rows in
+/// the real columns (`ind`, `activity_label`, `ctx_a`, `ctx_b`, `ctx`,
+/// `endings`, `source_id`, `split`, `split_type`, `label` as a string),
+/// at the parquet conversion's paths; WikiHow-style `[header]`/`[title]`
+/// artifacts and a capitalised `ctx_b` exercise lm-eval's cleanup.
+fn write_hellaswag(out: &Path) -> Result<()> {
+    use arrow::array::{ArrayRef, Int64Array, ListBuilder, StringArray, StringBuilder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    type Row = (
+        i64,
+        &'static str,
+        &'static str,
+        &'static str,
+        [&'static str; 4],
+        &'static str,
+    );
+    let validation: &[Row] = &[
+        (
+            24,
+            "Roof shingle removal",
+            "A man is sitting on a roof.",
+            "HE starts pulling up roofing on a roof.",
+            [
+                "is using wrap to wrap a pair of skis.",
+                "is ripping level tiles off.",
+                "is holding a rubik's cube.",
+                "starts pulling up roofing on a roof.",
+            ],
+            "3",
+        ),
+        (
+            92,
+            "Clean and jerk",
+            "A lady walks to a barbell. She bends down and grabs the pole.",
+            "the lady",
+            [
+                "swings and lands in her arms.",
+                "pulls the barbell forward.",
+                "pulls a rope attached to the barbell.",
+                "stands and lifts the weight over her head.",
+            ],
+            "3",
+        ),
+        (
+            106,
+            "Home and Garden",
+            "[header] How to clean a grill [title] Heat the grill.",
+            "",
+            [
+                "[step] Let it burn for  ten minutes.",
+                "Scrub it [substeps] with a brush.",
+                "Throw it away.",
+                "[title] Paint it blue.",
+            ],
+            "1",
+        ),
+        (
+            115,
+            "Canoeing",
+            "Two women in a child are shown in a canoe while a man pulls the canoe while standing in the water, with other individuals visible in the background.",
+            "the child and a different man",
+            [
+                "are then shown paddling down a river in a boat while a woman talks.",
+                "are driving the canoe, they go down the river flowing side to side.",
+                "sit in a canoe while the man paddles.",
+                "walking go down the rapids, while the man in his helicopter almost falls and goes out of canoehood.",
+            ],
+            "2",
+        ),
+    ];
+    let train: &[Row] = &[
+        (
+            0,
+            "Removing ice from car",
+            "Then, the man writes over the snow covering the window of a car, and a woman wearing winter clothes smiles.",
+            "then",
+            [
+                ", the man adds wax to the windshield and cuts it.",
+                ", a person board a ski lift, while two men supporting the head of the person wearing winter clothes snow as the we girls sled.",
+                ", the man puts on a christmas coat, knitted with netting.",
+                ", the man continues removing the snow on his car.",
+            ],
+            "3",
+        ),
+        (
+            1,
+            "Baking cookies",
+            "A female chef in white uniform shows a stack of baking pans in a large kitchen presenting them.",
+            "the pans",
+            [
+                "contain egg yolks and baking soda.",
+                "are then sprinkled with brown sugar.",
+                "are placed in a strainer on the counter.",
+                "are filled with pastries and loaded into the oven.",
+            ],
+            "3",
+        ),
+        (
+            2,
+            "Personal Care and Style",
+            "[header] How to get long nails [title] Soak your nails.",
+            "",
+            [
+                "[step] Use warm water.",
+                "Buy a car.",
+                "Sing loudly.",
+                "Sleep all day.",
+            ],
+            "0",
+        ),
+    ];
+    let names = [
+        "ind",
+        "activity_label",
+        "ctx_a",
+        "ctx_b",
+        "ctx",
+        "endings",
+        "source_id",
+        "split",
+        "split_type",
+        "label",
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(names[0], DataType::Int64, true),
+        Field::new(names[1], DataType::Utf8, true),
+        Field::new(names[2], DataType::Utf8, true),
+        Field::new(names[3], DataType::Utf8, true),
+        Field::new(names[4], DataType::Utf8, true),
+        Field::new(
+            names[5],
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        Field::new(names[6], DataType::Utf8, true),
+        Field::new(names[7], DataType::Utf8, true),
+        Field::new(names[8], DataType::Utf8, true),
+        Field::new(names[9], DataType::Utf8, true),
+    ]));
+    for (split, rows) in [("validation", validation), ("train", train)] {
+        let mut endings = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            for e in r.4 {
+                endings.values().append_value(e);
+            }
+            endings.append(true);
+        }
+        let ctx: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                if r.3.is_empty() {
+                    r.2.to_string()
+                } else {
+                    format!("{} {}", r.2, r.3)
+                }
+            })
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(ctx)),
+            Arc::new(endings.finish()),
+            Arc::new(StringArray::from(vec!["fixture"; rows.len()])),
+            Arc::new(StringArray::from(vec![split; rows.len()])),
+            Arc::new(StringArray::from(vec!["indomain"; rows.len()])),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+            )),
+        ];
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let dst = out.join(format!(
+            "datasets/Rowan/hellaswag/_refs_convert_parquet/default/{split}/0000.parquet"
+        ));
+        write_parquet(&dst, &batch)?;
+        report(&dst, out, batch.num_rows())?;
+    }
     Ok(())
 }
 

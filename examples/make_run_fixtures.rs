@@ -250,6 +250,7 @@ async fn eval_run(
         progress: false,
         print_table: false,
         command: vec![],
+        tokenizer: None,
     };
     let res = run_eval(cfg, CancellationToken::new()).await?;
     ensure!(!res.interrupted, "{}: interrupted", spec.name);

@@ -212,6 +212,11 @@ pub struct EvalConfig {
     pub print_table: bool,
     /// Command line for the record (already redacted).
     pub command: Vec<String>,
+    /// `--tokenizer-path`: a tokenizer.json (or a directory with one) or a
+    /// hub model id, for loglikelihood recipes over a server: context and
+    /// continuation are then sent as token ids, as lm-eval sends them
+    /// (without it: as text, the continuation found by `text_offset`).
+    pub tokenizer: Option<String>,
 }
 
 /// Resolve `--datasets` names and `--dataset-args` into plans, against the

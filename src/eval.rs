@@ -35,6 +35,8 @@ use crate::redact::strip_userinfo;
 use crate::report;
 use crate::util::{ToolInfo, now_rfc3339};
 
+mod ll;
+
 /// Why an eval could not run (item failures are not errors: they are
 /// recorded). Each message names the flag, file, server or item at fault.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +119,7 @@ pub enum EvalError {
     },
 }
 
-fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EvalError {
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EvalError {
     let path = path.into().display().to_string();
     move |source| EvalError::Io { path, source }
 }
@@ -139,7 +141,7 @@ pub struct EvalOutput {
 pub const IN_PROCESS: &str = "in-process";
 
 /// Who answers the requests: a server over HTTP, or the model in process.
-enum Backend {
+pub(crate) enum Backend {
     Http(Box<Client>),
     Local(std::sync::Arc<Engine>),
 }
@@ -166,11 +168,11 @@ impl Backend {
 }
 
 /// One item ready to send.
-struct Item {
-    sample: Sample,
-    prompt: Prompt,
+pub(crate) struct Item {
+    pub(crate) sample: Sample,
+    pub(crate) prompt: Prompt,
     /// Indices of the few-shot examples in their pool.
-    shots: Vec<usize>,
+    pub(crate) shots: Vec<usize>,
 }
 
 /// One request: an item and which of its repeats (`None` in a run without
@@ -379,6 +381,23 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         eprintln!("warning: {}", greedy.join("; "));
     }
 
+    // The tokenizer loglikelihood prompts are tokenised with (lm-eval's
+    // token-id requests), when one is given and a recipe scores choices.
+    let ll_tokenizer = match &cfg.tokenizer {
+        Some(spec)
+            if !cfg.in_process
+                && cfg
+                    .benchmarks
+                    .iter()
+                    .any(|p| p.recipe.request.loglikelihood().is_some()) =>
+        {
+            let t = crate::perf::prompts::load_tokenizer(spec, &hub)
+                .await
+                .map_err(|e| EvalError::Config(format!("--tokenizer-path {spec}: {e}")))?;
+            Some(std::sync::Arc::new(t))
+        }
+        _ => None,
+    };
     let mut interrupted = false;
     let mut requested = 0usize;
     for plan in &cfg.benchmarks {
@@ -438,6 +457,12 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
         if let Some(w) = report::skipped_warning(&jpath.display().to_string(), &journal.skipped) {
             eprintln!("warning: {w}; their items are asked again");
         }
+        // Loglikelihood scores already journaled, per (context,
+        // continuation): a resumed run asks none of them again.
+        let ll_state = ll::LlState {
+            cache: ll::cache_from(&journal.records),
+            tokenizer: ll_tokenizer.clone(),
+        };
         let done: HashSet<(String, String, usize, usize)> = journal
             .records
             .into_iter()
@@ -465,7 +490,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
             }
         }
         requested += pending.len();
-        let stop = run_items(plan, pending, &backend, &cfg, &run_dir, &cancel).await?;
+        let stop = run_items(plan, pending, &backend, &cfg, &run_dir, &cancel, ll_state).await?;
         // Results after each benchmark, not only at the end.
         manifest.duration_s = prior_duration + started.elapsed().as_secs_f64();
         if matches!(stop, Stop::ServerGone(_)) {
@@ -850,7 +875,13 @@ async fn prepare(
                 _ => (0..k).collect(),
             };
             let shots: Vec<Sample> = shot_idx.iter().map(|&j| pool[j].clone()).collect();
-            let prompt = recipe.prompt(&sample, &shots, prompts, cfg.client.api)?;
+            // A loglikelihood context is plain text whatever --api says:
+            // only /v1/completions echoes prompt log-probabilities.
+            let api = match recipe.request {
+                RequestKind::Generate => cfg.client.api,
+                RequestKind::Loglikelihood(_) => crate::client::ApiKind::Completions,
+            };
+            let prompt = recipe.prompt(&sample, &shots, prompts, api)?;
             items.push(Item {
                 sample,
                 prompt,
@@ -960,7 +991,7 @@ fn to_sample(
 }
 
 /// Why [`run_items`] returned.
-enum Stop {
+pub(crate) enum Stop {
     /// Every item was sent.
     Done,
     /// Ctrl-C or SIGTERM.
@@ -972,12 +1003,13 @@ enum Stop {
 /// Consecutive connect failures (each after all its retries) that stop a
 /// run: the server is gone, and asking every remaining item would take its
 /// full retry schedule each.
-fn server_gone_after(concurrency: usize) -> usize {
+pub(crate) fn server_gone_after(concurrency: usize) -> usize {
     concurrency.max(4)
 }
 
 /// Send `items` with at most `cfg.concurrency` in flight, journaling each
 /// result as it arrives.
+#[allow(clippy::too_many_arguments)]
 async fn run_items(
     plan: &BenchmarkPlan,
     items: Vec<Job>,
@@ -985,6 +1017,7 @@ async fn run_items(
     cfg: &EvalConfig,
     run_dir: &RunDir,
     cancel: &CancellationToken,
+    ll_state: ll::LlState,
 ) -> Result<Stop, EvalError> {
     let bench = &*plan.bench;
     let path = run_dir.journal(&bench.name);
@@ -994,9 +1027,20 @@ async fn run_items(
         .open(&path)
         .map_err(io_err(&path))?;
     let mut journal = std::io::BufWriter::new(file);
-    // Every recipe generates today; a loglikelihood recipe will take
-    // another path here (and this pattern will stop compiling until it does).
-    let RequestKind::Generate = plan.recipe.request;
+    if let RequestKind::Loglikelihood(spec) = &plan.recipe.request {
+        return ll::run_ll_items(
+            plan,
+            spec,
+            items.into_iter().map(|j| j.item).collect(),
+            client,
+            cfg,
+            &mut journal,
+            &path,
+            cancel,
+            ll_state,
+        )
+        .await;
+    }
     let mut params: Map<String, Value> = plan.recipe.generation.clone();
     params.extend(cfg.generation.clone());
 
@@ -1051,7 +1095,7 @@ async fn run_items(
     Ok(stop)
 }
 
-fn progress_bar(enabled: bool, name: &str, len: usize) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(enabled: bool, name: &str, len: usize) -> indicatif::ProgressBar {
     if !enabled {
         return indicatif::ProgressBar::hidden();
     }
@@ -1114,6 +1158,8 @@ fn make_record(
         ttft_ms: None,
         attempts: 0,
         usage: None,
+        loglikelihood: None,
+        scores: BTreeMap::new(),
     };
     match res {
         Err(e) => SampleRecord {

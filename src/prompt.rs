@@ -14,6 +14,26 @@ use serde::Serialize;
 /// Templates compiled into the binary: (name, source).
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
+        "lm_eval_arc.jinja",
+        include_str!("../prompts/lm_eval_arc.jinja"),
+    ),
+    (
+        "lm_eval_mmlu.jinja",
+        include_str!("../prompts/lm_eval_mmlu.jinja"),
+    ),
+    (
+        "lm_eval_mmlu_description.jinja",
+        include_str!("../prompts/lm_eval_mmlu_description.jinja"),
+    ),
+    (
+        "lm_eval_query.jinja",
+        include_str!("../prompts/lm_eval_query.jinja"),
+    ),
+    (
+        "lm_eval_truthfulqa.jinja",
+        include_str!("../prompts/lm_eval_truthfulqa.jinja"),
+    ),
+    (
         "aime_boxed.jinja",
         include_str!("../prompts/aime_boxed.jinja"),
     ),

@@ -401,6 +401,68 @@ pub struct SampleRecord {
     pub attempts: u32,
     /// Token usage reported by the server.
     pub usage: Option<Usage>,
+    /// A loglikelihood item: the context and each choice's score, from
+    /// which every metric (`acc`, `acc_norm`, `mc2`) is recomputed without
+    /// a model call. Absent for generated items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loglikelihood: Option<LoglikelihoodRecord>,
+    /// Per-extractor scores in [0, 1] for metrics that are not a plain
+    /// right/wrong (TruthfulQA's `mc2`: the probability mass on the true
+    /// answers). Reports average these instead of counting verdicts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, f64>,
+}
+
+/// How the continuation's tokens were told apart from the context's in a
+/// server's echoed prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Boundary {
+    /// Context and continuation tokenised together with the model's
+    /// tokenizer and sent as token ids (lm-eval's way): the continuation is
+    /// the last tokens of the prompt.
+    Tokenizer,
+    /// Sent as text; the continuation is the tokens whose `text_offset`
+    /// starts at or after the end of the context (a token straddling the
+    /// join counts as continuation).
+    TextOffset,
+    /// Computed in process from the model's logits (token ids, like
+    /// [`Boundary::Tokenizer`]).
+    Engine,
+}
+
+/// One scored choice of a loglikelihood item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceRecord {
+    /// The continuation scored (`" " + choice`, lm-eval's target delimiter
+    /// included).
+    pub continuation: String,
+    /// Sum of the continuation tokens' log-probabilities.
+    pub logprob: f64,
+    /// Continuation tokens.
+    pub tokens: usize,
+    /// UTF-8 bytes of the continuation (`acc_bytes`).
+    pub bytes: usize,
+    /// Characters of the continuation (`acc_norm` divides by these, as
+    /// lm-eval's `len(choice)`).
+    pub chars: usize,
+    /// Whether every continuation token was the model's top-1 choice.
+    pub is_greedy: bool,
+}
+
+/// What a loglikelihood item sent and got back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoglikelihoodRecord {
+    /// The context (few-shot examples and the question), exactly.
+    pub context: String,
+    /// How continuation tokens were found.
+    pub boundary: Boundary,
+    /// Each choice, in the recipe's choice order.
+    pub choices: Vec<ChoiceRecord>,
+    /// Requests sent for this item (1 when the choices went together as a
+    /// list prompt; 0 when every choice came from the cache).
+    #[serde(default)]
+    pub requests: usize,
 }
 
 impl SampleRecord {
@@ -972,13 +1034,29 @@ pub fn results_for(
                 *outcomes.entry(r.outcome_for(ex)).or_default() += 1;
             }
             let correct = outcomes[&Outcome::Correct];
+            let stats = item_stats(&recs, ex, correct);
+            // lm-eval reports a group of loglikelihood tasks (MMLU's 57
+            // subjects) with the pooled stderr of its subtasks.
+            let stats = if subset == "all" && recs.iter().any(|r| r.loglikelihood.is_some()) {
+                let parts: Vec<(f64, u64)> = rows
+                    .iter()
+                    .filter(|r: &&ResultRow| r.extractor == *ex && r.subset != "all")
+                    .map(|r| (r.stats.stderr, r.stats.n))
+                    .collect();
+                AccuracyStats {
+                    stderr: crate::score::pooled_sample_stderr(&parts),
+                    ..stats
+                }
+            } else {
+                stats
+            };
             rows.push(ResultRow {
                 benchmark: benchmark.into(),
                 subset: subset.clone(),
                 mode: mode.into(),
                 extractor: ex.clone(),
                 primary: i == 0,
-                stats: AccuracyStats::new(correct, recs.len() as u64),
+                stats,
                 outcomes,
                 repeats: (repeats > 1).then(|| {
                     RepeatStats::of(repeats, recs.iter().copied(), |r| {
@@ -989,6 +1067,21 @@ pub fn results_for(
         }
     }
     rows
+}
+
+/// Accuracy statistics of `recs` under extractor `ex`: the mean of their
+/// scores when the metric is a score (failed items count 0), else
+/// `correct` verdicts out of all.
+fn item_stats(recs: &[&SampleRecord], ex: &str, correct: u64) -> AccuracyStats {
+    if recs.iter().any(|r| r.scores.contains_key(ex)) {
+        let scores: Vec<f64> = recs
+            .iter()
+            .map(|r| r.scores.get(ex).copied().unwrap_or(0.0))
+            .collect();
+        AccuracyStats::from_scores(&scores)
+    } else {
+        AccuracyStats::new(correct, recs.len() as u64)
+    }
 }
 
 /// A benchmark with more subsets than this shows only its combined row in

@@ -298,6 +298,19 @@ pub fn regrade(mode: &Recipe, sample: &Sample, rec: SampleRecord) -> SampleRecor
         outcome: Outcome::Failed,
         ..rec
     };
+    // A loglikelihood item keeps its scores: every metric is recomputed
+    // from them (acc <-> acc_norm) without a call.
+    out.scores.clear();
+    if let Some(spec) = mode.request.loglikelihood() {
+        if let Some(ll) = out.loglikelihood.take() {
+            if out.error.is_none() {
+                spec.apply(sample, &mut out, ll);
+            } else {
+                out.loglikelihood = Some(ll);
+            }
+        }
+        return out;
+    }
     let Some(response) = out.response.clone().filter(|_| out.error.is_none()) else {
         return out;
     };

@@ -62,6 +62,56 @@ impl AccuracyStats {
     }
 }
 
+impl AccuracyStats {
+    /// Statistics for per-item scores in [0, 1] (TruthfulQA's `mc2`):
+    /// the mean, lm-eval's stderr (sample std with n-1, over sqrt(n)), the
+    /// Wilson interval of the mean, and `correct` the rounded sum.
+    pub fn from_scores(scores: &[f64]) -> Self {
+        let n = scores.len() as u64;
+        if n == 0 {
+            return Self::new(0, 0);
+        }
+        let nf = n as f64;
+        let mean = scores.iter().sum::<f64>() / nf;
+        let stderr = if n > 1 {
+            let var = scores.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+            (var / nf).sqrt()
+        } else {
+            0.0
+        };
+        let (ci_low, ci_high) = wilson(mean, nf, Z95);
+        Self {
+            n,
+            correct: (mean * nf).round() as u64,
+            accuracy: mean,
+            stderr,
+            ci_low,
+            ci_high,
+        }
+    }
+}
+
+/// lm-eval's stderr of a group's size-weighted mean
+/// (`lm_eval/api/metrics.py` `pooled_sample_stderr`): the pooled sample
+/// variance `sum((n_i - 1) * se_i^2 * n_i) / (sum(n_i) - k)` over the `k`
+/// subtasks, over `sum(n_i)`, square-rooted. `(stderr, n)` per subtask.
+pub fn pooled_sample_stderr(parts: &[(f64, u64)]) -> f64 {
+    let total: u64 = parts.iter().map(|(_, n)| n).sum();
+    let k = parts.len() as u64;
+    if total <= k {
+        return 0.0;
+    }
+    let var = parts
+        .iter()
+        .map(|(se, n)| {
+            let n = *n as f64;
+            (n - 1.0) * se * se * n
+        })
+        .sum::<f64>()
+        / (total - k) as f64;
+    (var / total as f64).sqrt()
+}
+
 /// Wilson score interval for proportion `p` observed over `n` trials.
 fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
     let z2 = z * z;

@@ -37,6 +37,7 @@ pub fn eval_config(
         progress: false,
         print_table: false,
         command: vec![],
+        tokenizer: None,
     }
 }
 

@@ -15,6 +15,7 @@
 use serde_json::{Map, json};
 
 use super::lm_eval::{ContextFormat, Filter, FilterStep, GenerateUntil};
+use super::loglikelihood::{ChoiceSource, LlMetric, lm_eval_ll};
 use super::recipe::{DocField, Recipe, ShotPolicy};
 use super::{Benchmark, Dataset, Sample, mcq};
 use crate::extract::lm_eval::ExactMatch;
@@ -70,7 +71,31 @@ pub fn recipes() -> Vec<Recipe> {
         mcq::native().with_summary("0-shot chat, positional letters A-E, last valid 'ANSWER: X'"),
         mcq::evalscope(),
         arc_challenge_chat(),
+        arc_ll("lm-eval-ll", vec![LlMetric::Acc, LlMetric::AccNorm]),
+        arc_ll("lm-eval-ll-norm", vec![LlMetric::AccNorm, LlMetric::Acc]),
     ]
+}
+
+/// lm-eval's `arc_easy` / `arc_challenge`: loglikelihood of `" " + text`
+/// of each option after `Question: ...\nAnswer:`; 0-shot (the Open LLM
+/// Leaderboard's arc_challenge is `few_shot=25`, drawn from train by
+/// lm-eval's seeded sampler). `lm-eval-ll-norm` is the same run with
+/// `acc_norm` first.
+fn arc_ll(id: &str, metrics: Vec<LlMetric>) -> Recipe {
+    let primary = metrics[0].name();
+    lm_eval_ll(
+        id,
+        &format!(
+            "lm-eval arc_easy/arc_challenge loglikelihood (needs prompt logprobs): 'Question: ...\\nAnswer:' + ' <option>', {primary} first; 0-shot, few_shot=25 for the leaderboard"
+        ),
+        "lm_eval/tasks/arc/arc_easy.yaml, arc_challenge.yaml",
+        "lm_eval_arc.jinja",
+        None,
+        0,
+        ShotPolicy::LmEvalRandom { seed: 1234 },
+        ChoiceSource::Texts,
+        metrics,
+    )
 }
 
 /// lm-eval's `arc_challenge_chat`: options A-D only, the prefill "The best
@@ -165,7 +190,16 @@ mod tests {
     fn the_embedded_file_defines_arc() {
         let b = arc();
         assert!(b.file.is_none());
-        assert_eq!(b.recipe_ids(), ["native", "evalscope", "lm-eval"]);
+        assert_eq!(
+            b.recipe_ids(),
+            [
+                "native",
+                "evalscope",
+                "lm-eval",
+                "lm-eval-ll",
+                "lm-eval-ll-norm"
+            ]
+        );
         for (r, want) in b.recipes.iter().zip(recipes()) {
             assert_eq!(
                 (&r.provenance, &r.summary),

@@ -1263,7 +1263,16 @@ type = "multiple_choice"
             )
         };
         let b = parse(&set("arc")).unwrap();
-        assert_eq!(b.recipe_ids(), ["native", "evalscope", "lm-eval"]);
+        assert_eq!(
+            b.recipe_ids(),
+            [
+                "native",
+                "evalscope",
+                "lm-eval",
+                "lm-eval-ll",
+                "lm-eval-ll-norm"
+            ]
+        );
         // A user file's recipes say where they were defined.
         assert!(b.recipes[2].provenance.ends_with("(benchmark file t.toml)"));
         let e = parse(&set("nope")).unwrap_err();

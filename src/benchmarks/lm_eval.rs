@@ -36,6 +36,10 @@ pub struct ContextFormat {
     pub fewshot_delimiter: String,
     /// Text the answer starts with (`gen_prefix`).
     pub gen_prefix: Option<String>,
+    /// Template in `prompts/` whose rendering (with the item's context)
+    /// starts the prompt, before any few-shot example (`description`);
+    /// used by the loglikelihood recipes ([`super::loglikelihood`]).
+    pub description: Option<String>,
 }
 
 impl Default for ContextFormat {
@@ -45,6 +49,7 @@ impl Default for ContextFormat {
             target_delimiter: " ".into(),
             fewshot_delimiter: "\n\n".into(),
             gen_prefix: None,
+            description: None,
         }
     }
 }

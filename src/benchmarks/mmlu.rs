@@ -16,6 +16,7 @@
 
 use serde_json::{Value, json};
 
+use super::loglikelihood::{ChoiceSource, LlMetric, lm_eval_ll};
 use super::recipe::{Recipe, ShotPolicy};
 use super::{Benchmark, Dataset, SampleFields, SubsetSource, mcq, str_field};
 use crate::dataset::Row;
@@ -132,6 +133,17 @@ pub fn recipes() -> Vec<Recipe> {
     vec![
         mcq::native().with_summary("0-shot chat, letters A-D, last valid 'ANSWER: X'"),
         evalscope(),
+        lm_eval_ll(
+            "lm-eval-ll",
+            "lm-eval mmlu loglikelihood (needs prompt logprobs): description + 5 first dev examples + 'question\\nA. ..\\nAnswer:', choices ' A'..' D', acc; group = size-weighted mean",
+            "lm_eval/tasks/mmlu/default/_default_template_yaml, mmlu_<subject>.yaml, _mmlu.yaml",
+            "lm_eval_mmlu.jinja",
+            Some("lm_eval_mmlu_description.jinja"),
+            5,
+            ShotPolicy::FirstN,
+            ChoiceSource::Letters,
+            vec![LlMetric::Acc],
+        ),
     ]
 }
 

@@ -24,8 +24,10 @@ pub mod arc;
 pub mod file;
 pub mod gpqa;
 pub mod gsm8k;
+pub mod hellaswag;
 pub mod ifeval;
 pub mod lm_eval;
+pub mod loglikelihood;
 pub mod math;
 pub mod math500;
 pub mod mcq;
@@ -436,6 +438,8 @@ impl Registry {
             mmlu_pro::mmlu_pro(),
             truthfulqa::truthfulqa_mc1(),
             gpqa::gpqa_diamond(),
+            truthfulqa::truthfulqa_mc2(),
+            hellaswag::hellaswag(),
             ifeval::ifeval(),
         ] {
             // The built-in definitions are checked by the registry tests.
@@ -685,6 +689,47 @@ mod tests {
                 for (i, row) in rows.iter().enumerate().take(3) {
                     let s = b.sample(row, &subset.name, &subset.eval_split, i).unwrap();
                     for r in &b.recipes {
+                        // A loglikelihood recipe grades scores, not text:
+                        // the gold choice scoring highest is right under
+                        // every metric, the others scoring higher is not.
+                        if let Some(spec) = r.request.loglikelihood() {
+                            let gold = spec.gold(&s).expect("a gold choice");
+                            let conts = loglikelihood::continuations(spec, &s, " ");
+                            let ll = |best: usize| crate::record::LoglikelihoodRecord {
+                                context: String::new(),
+                                boundary: crate::record::Boundary::TextOffset,
+                                requests: 1,
+                                choices: conts
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, c)| crate::record::ChoiceRecord {
+                                        continuation: c.clone(),
+                                        logprob: if i == best { -0.01 } else { -50.0 },
+                                        tokens: 1,
+                                        bytes: c.len(),
+                                        chars: c.chars().count(),
+                                        is_greedy: i == best,
+                                    })
+                                    .collect(),
+                            };
+                            let (grades, _) = spec.grade(&s, &ll(gold));
+                            for g in &grades {
+                                assert!(
+                                    g.correct,
+                                    "{} {} {}: gold not right",
+                                    b.name, r.id, g.extractor
+                                );
+                                checked += 1;
+                            }
+                            let other = if gold + 1 == conts.len() {
+                                0
+                            } else {
+                                conts.len() - 1
+                            };
+                            let (grades, _) = spec.grade(&s, &ll(other));
+                            assert!(!grades[0].correct, "{} {}", b.name, r.id);
+                            continue;
+                        }
                         let response = r.format_answer(&s);
                         let grades = r.grade(&s, &response);
                         assert_eq!(grades.len(), r.extractors.len());
@@ -719,6 +764,8 @@ mod tests {
                 "lm-eval",
                 "lm-eval-cot",
                 "lm-eval-cot-zeroshot",
+                "lm-eval-ll",
+                "lm-eval-ll-norm",
                 "tiger-lab"
             ]
         );

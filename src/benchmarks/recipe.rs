@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::lm_eval::{ContextFormat, assemble};
+use super::loglikelihood::LlSpec;
 use super::{Grade, Sample, SampleFields};
 use crate::client::{ApiKind, Message, Prompt};
 use crate::extract;
@@ -49,11 +50,24 @@ pub enum ShotPolicy {
 }
 
 /// What a request asks the model for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RequestKind {
-    /// Generate text, then extract the answer from it. (Scoring choices by
-    /// their loglikelihood is the next kind; the runner matches on this.)
+    /// Generate text, then extract the answer from it.
     Generate,
+    /// Score each choice's continuation after the context by its
+    /// log-probability (lm-eval's `multiple_choice` output type); the
+    /// metrics read those scores, not generated text.
+    Loglikelihood(LlSpec),
+}
+
+impl RequestKind {
+    /// The loglikelihood settings, for a loglikelihood recipe.
+    pub fn loglikelihood(&self) -> Option<&LlSpec> {
+        match self {
+            RequestKind::Generate => None,
+            RequestKind::Loglikelihood(spec) => Some(spec),
+        }
+    }
 }
 
 /// Which field of a few-shot sample is its answer (lm-eval's `doc_to_target`).
@@ -65,6 +79,9 @@ pub enum DocField {
     Reference,
     /// [`Sample::reasoning`] (else empty).
     Reasoning,
+    /// The text of the gold option (`choices[index of target]`): the
+    /// few-shot answer of an lm-eval `multiple_choice` task.
+    GoldChoice,
 }
 
 impl DocField {
@@ -74,6 +91,17 @@ impl DocField {
             DocField::Target => s.target.clone(),
             DocField::Reference => s.reference.clone().unwrap_or_else(|| s.target.clone()),
             DocField::Reasoning => s.reasoning.clone().unwrap_or_default(),
+            DocField::GoldChoice => {
+                let mut cs = s.target.chars();
+                match (cs.next(), cs.next()) {
+                    (Some(c), None) if c.is_ascii_uppercase() => s
+                        .choices
+                        .get((c as u8 - b'A') as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                }
+            }
         }
     }
 }
@@ -368,7 +396,15 @@ impl Recipe {
                     .iter()
                     .map(|s| Ok((text(s)?, format!("{prefix}{}", doc_to_target.of(s)))))
                     .collect::<Result<Vec<_>, PromptError>>()?;
-                Ok(assemble(format, &pairs, &text(sample)?, api))
+                let prompt = assemble(format, &pairs, &text(sample)?, api);
+                // lm-eval's `description` opens the plain-text context.
+                match (&format.description, prompt) {
+                    (Some(name), Prompt::Text(t)) => {
+                        let d = prompts.render(name, context(sample, &[]))?;
+                        Ok(Prompt::Text(format!("{d}{t}")))
+                    }
+                    (_, p) => Ok(p),
+                }
             }
         }
     }

@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::loglikelihood::{ChoiceSource, LlMetric, lm_eval_ll};
 use super::mmlu::str_list;
-use super::recipe::Recipe;
+use super::recipe::{Recipe, ShotPolicy};
 use super::{Benchmark, Dataset, SampleFields, SubsetSource, mcq, str_field};
 use crate::dataset::Row;
 use crate::extract;
@@ -90,7 +91,97 @@ pub fn recipes() -> Vec<Recipe> {
                 "{}; benchmarks/truthful_qa/truthful_qa_adapter.py (TRUTHFUL_QA_PROMPT, shuffle_choices=True) and api/dataset/dataset.py shuffle_choices (seed 42)",
                 mcq::EVALSCOPE_PROVENANCE
             )),
+        lm_eval_ll(
+            "lm-eval-ll",
+            "lm-eval truthfulqa_mc1 loglikelihood (needs prompt logprobs): QA primer + 'Q: ...\\nA:', choices in the dataset's order, acc",
+            "lm_eval/tasks/truthfulqa/truthfulqa_mc1.yaml",
+            "lm_eval_truthfulqa.jinja",
+            None,
+            0,
+            ShotPolicy::FirstN,
+            ChoiceSource::Unshuffled,
+            vec![LlMetric::Acc],
+        ),
     ]
+}
+
+/// TruthfulQA MC2 (lm-eval's `truthfulqa_mc2`): every true and false answer
+/// of `mc2_targets` scored, in the dataset's order (true ones first); the
+/// item's score is the normalised probability mass on the true answers.
+pub fn truthfulqa_mc2() -> Benchmark {
+    let data = Dataset::new(
+        "truthfulqa/truthful_qa",
+        REVISION,
+        vec![SubsetSource::parquet(
+            "multiple_choice",
+            "multiple_choice",
+            "validation",
+            "validation",
+        )],
+        mc2_fields,
+    );
+    Benchmark::new(
+        "truthfulqa_mc2",
+        "TruthfulQA MC2, validation (817 items): probability mass on the true answers (loglikelihood only: needs prompt logprobs)",
+        data,
+        vec![lm_eval_ll(
+            "lm-eval-ll",
+            "lm-eval truthfulqa_mc2 loglikelihood (needs prompt logprobs): QA primer + 'Q: ...\\nA:', acc = sum p(true) / sum p(all)",
+            "lm_eval/tasks/truthfulqa/truthfulqa_mc2.yaml, utils.py process_results_mc2",
+            "lm_eval_truthfulqa.jinja",
+            None,
+            0,
+            ShotPolicy::FirstN,
+            ChoiceSource::Texts,
+            vec![LlMetric::Mc2],
+        )],
+    )
+}
+
+/// A `multiple_choice` row's `mc2_targets` as sample fields, in the
+/// dataset's order; `labels` in the metadata, the target the first true
+/// answer.
+pub fn mc2_fields(row: &Row) -> Result<SampleFields, String> {
+    let question = str_field(row, "question")?;
+    let targets: Row = match row.get("mc2_targets") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(other) => return Err(format!("column `mc2_targets` is not a struct: {other}")),
+        None => return Err("column `mc2_targets` is missing".into()),
+    };
+    let choices = str_list(&targets, "choices").map_err(|e| format!("mc2_targets: {e}"))?;
+    let labels: Vec<i64> = targets
+        .get("labels")
+        .and_then(Value::as_array)
+        .ok_or("column `mc2_targets.labels` is not a list")?
+        .iter()
+        .map(|v| {
+            v.as_i64().ok_or(format!(
+                "column `mc2_targets.labels` holds a non-integer: {v}"
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    if labels.len() != choices.len() || !(2..=26).contains(&choices.len()) {
+        return Err(format!(
+            "column `mc2_targets`: {} choices but {} labels (2 to 26 expected)",
+            choices.len(),
+            labels.len()
+        ));
+    }
+    let Some(first_true) = labels.iter().position(|&l| l == 1) else {
+        return Err("column `mc2_targets.labels`: no true answer".into());
+    };
+    if !labels.contains(&0) {
+        return Err("column `mc2_targets.labels`: no false answer".into());
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("labels".to_string(), json!(labels));
+    Ok(SampleFields {
+        question,
+        choices,
+        target: extract::letters(first_true + 1)[first_true].to_string(),
+        metadata,
+        ..SampleFields::default()
+    })
 }
 
 /// EvalScope's per-item choice seed: the first 8 bytes (big-endian) of

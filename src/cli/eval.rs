@@ -83,6 +83,13 @@ pub struct EvalArgs {
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Loglikelihood modes over a server: tokenize context and continuation
+    /// with this tokenizer and send token ids, as lm-eval does (a
+    /// tokenizer.json, a directory holding one, or a hub model id
+    /// owner/name[@revision]). Without it the text is sent and the
+    /// continuation is found by the server's text_offset.
+    #[arg(long)]
+    pub tokenizer_path: Option<String>,
 }
 
 /// Validate `bench eval` flags into an [`EvalConfig`].
@@ -209,6 +216,7 @@ pub fn eval_config(a: EvalArgs, command: Vec<String>) -> Result<EvalConfig> {
         progress: !a.no_progress,
         print_table: true,
         command,
+        tokenizer: a.tokenizer_path,
     })
 }
 

@@ -14,6 +14,7 @@
 mod endpoints;
 pub mod events;
 pub mod h1;
+pub mod loglik;
 mod parse;
 mod retry;
 pub mod sse;

@@ -240,6 +240,7 @@ impl Engine {
             max_new,
             params,
             events: tx,
+            score: None,
         };
         let sent = self
             .jobs
@@ -270,6 +271,88 @@ impl Engine {
                 finished: None,
             },
         })
+    }
+
+    /// Loglikelihoods of `continuations` after `context`, computed from the
+    /// model's logits (one batch per item): context and continuation
+    /// tokenised as lm-eval pairs them
+    /// ([`crate::client::loglik::encode_pair`]), after the model's BOS
+    /// when plain-text prompts get one.
+    pub async fn loglikelihoods(
+        &self,
+        context: &str,
+        continuations: &[String],
+    ) -> Result<Vec<crate::client::loglik::LlScore>, EngineError> {
+        let mut prompt: Vec<u32> = Vec::new();
+        if self.add_bos
+            && let Some(bos) = self.bos_id
+        {
+            prompt.push(bos);
+        }
+        let mut conts = Vec::with_capacity(continuations.len());
+        let mut ctx_ids = None;
+        for c in continuations {
+            let (ctx, cont) = crate::client::loglik::encode_pair(&self.tokenizer, context, c)
+                .map_err(EngineError::Request)?;
+            // The context tokenises alike for every continuation.
+            ctx_ids.get_or_insert(ctx);
+            conts.push(cont);
+        }
+        prompt.extend(ctx_ids.unwrap_or_default());
+        let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
+        if prompt.len() + longest > self.max_positions {
+            return Err(EngineError::Request(format!(
+                "context and continuation have {} tokens, more than this model's {}-token context",
+                prompt.len() + longest,
+                self.max_positions
+            )));
+        }
+        if let Some(&bad) = prompt
+            .iter()
+            .chain(conts.iter().flatten())
+            .find(|&&t| t as usize >= self.vocab_size)
+        {
+            return Err(EngineError::Request(format!(
+                "token id {bad} is outside the vocabulary ({} tokens)",
+                self.vocab_size
+            )));
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = Job {
+            prompt,
+            max_new: 1,
+            params: GenParams::default(),
+            events: tx,
+            score: Some(conts),
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().map(|s| s.send(job).is_ok()))
+            .unwrap_or(false);
+        if !sent {
+            return Err(EngineError::Inference("the engine has stopped".into()));
+        }
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Scored(v) => {
+                    return Ok(v
+                        .into_iter()
+                        .map(
+                            |(logprob, tokens, is_greedy)| crate::client::loglik::LlScore {
+                                logprob,
+                                tokens,
+                                is_greedy,
+                            },
+                        )
+                        .collect());
+                }
+                Event::Failed(m) => return Err(EngineError::Inference(m)),
+                _ => {}
+            }
+        }
+        Err(EngineError::Inference("the engine has stopped".into()))
     }
 
     /// Renders, tokenizes and queues `prompt` with OpenAI-style `params`.
@@ -473,6 +556,13 @@ impl GenStream {
                 Event::Failed(message) => {
                     self.done = true;
                     return Some(Err(EngineError::Inference(message)));
+                }
+                // Only a scoring job is answered so; a stream never is.
+                Event::Scored(_) => {
+                    self.done = true;
+                    return Some(Err(EngineError::Inference(
+                        "a generation was answered with scores".into(),
+                    )));
                 }
             }
         }

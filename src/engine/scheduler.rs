@@ -59,6 +59,10 @@ pub enum Event {
     },
     /// The model failed; no event follows.
     Failed(String),
+    /// A scoring job's answer: per continuation, the sum of its tokens'
+    /// log-probabilities after the prompt, and whether each was the
+    /// argmax. No event follows.
+    Scored(Vec<(f64, usize, bool)>),
 }
 
 /// One request for the engine thread.
@@ -71,6 +75,9 @@ pub struct Job {
     pub params: GenParams,
     /// Where the events go.
     pub events: UnboundedSender<Event>,
+    /// Score these continuations after `prompt` instead of generating
+    /// (loglikelihood requests): answered by one [`Event::Scored`].
+    pub score: Option<Vec<Vec<u32>>>,
 }
 
 /// Counters the engine thread keeps up to date, for `/metrics` and logs.
@@ -123,7 +130,7 @@ pub fn run(mut model: Box<dyn BatchModel>, jobs: Receiver<Job>, eos: Vec<u32>, l
         // Admit and prefill, one sequence per forward pass (prompts differ
         // in length; the decode step below is where batching pays).
         while running.len() < max_batch {
-            let Some(job) = pending.pop_front() else {
+            let Some(mut job) = pending.pop_front() else {
                 break;
             };
             if job.events.is_closed() {
@@ -133,6 +140,29 @@ pub fn run(mut model: Box<dyn BatchModel>, jobs: Receiver<Job>, eos: Vec<u32>, l
                 pending.push_front(job);
                 break;
             };
+            if let Some(conts) = job.score.take() {
+                // Scoring runs to completion here, its choices batched over
+                // as many free slots as there are (at least this one).
+                let mut slots = vec![slot];
+                while slots.len() < conts.len() {
+                    match free.pop() {
+                        Some(s) => slots.push(s),
+                        None => break,
+                    }
+                }
+                let result = score(&mut *model, &slots, &job.prompt, &conts);
+                for &s in &slots {
+                    model.free(s);
+                    free.push(s);
+                }
+                match result {
+                    Ok(v) => {
+                        let _ = job.events.send(Event::Scored(v));
+                    }
+                    Err(e) => fail(&job, e),
+                }
+                continue;
+            }
             let _ = job.events.send(Event::Started { at: Instant::now() });
             let out = guarded(|| model.forward(&[(slot, &job.prompt)]));
             let logits = match out {
@@ -266,6 +296,82 @@ fn fail(job: &Job, message: String) {
     let _ = job.events.send(Event::Failed(message));
 }
 
+/// Log-probability of `token` under `logits` (log-softmax in f64), and
+/// whether it is the argmax (ties count as greedy, as lm-eval's check).
+fn token_logprob(logits: &[f32], token: u32) -> Result<(f64, bool), String> {
+    let x = *logits.get(token as usize).ok_or_else(|| {
+        format!(
+            "token {token} is outside the model's {} logits",
+            logits.len()
+        )
+    })?;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| ((l as f64) - max).exp()).sum();
+    Ok((x as f64 - max - sum.ln(), x as f64 >= max))
+}
+
+/// Scores each continuation after `prompt`: the prompt is prefilled in one
+/// slot per choice (a batch), then the continuations advance a token per
+/// step together; each step's logits score the next token.
+fn score(
+    model: &mut dyn BatchModel,
+    slots: &[usize],
+    prompt: &[u32],
+    conts: &[Vec<u32>],
+) -> Result<Vec<(f64, usize, bool)>, String> {
+    if prompt.is_empty() {
+        return Err("a loglikelihood context must have at least one token".into());
+    }
+    let mut out = vec![(0.0, 0, true); conts.len()];
+    let idx: Vec<usize> = (0..conts.len()).collect();
+    for chunk in idx.chunks(slots.len().max(1)) {
+        let batch: Vec<(usize, &[u32])> =
+            chunk.iter().zip(slots).map(|(_, &s)| (s, prompt)).collect();
+        let mut logits = guarded(|| model.forward(&batch))?;
+        let longest = chunk.iter().map(|&i| conts[i].len()).max().unwrap_or(0);
+        for step in 0..longest {
+            if logits.len() != chunk.len() {
+                return Err(format!(
+                    "the model returned {} results for {}",
+                    logits.len(),
+                    chunk.len()
+                ));
+            }
+            for (k, &i) in chunk.iter().enumerate() {
+                if let Some(&t) = conts[i].get(step) {
+                    let (lp, greedy) = token_logprob(&logits[k], t)?;
+                    out[i].0 += lp;
+                    out[i].1 += 1;
+                    out[i].2 &= greedy;
+                }
+            }
+            if step + 1 == longest {
+                break;
+            }
+            // Every choice steps (one token each) to keep the batch shape;
+            // a finished one feeds its last token again, unread.
+            let inputs: Vec<[u32; 1]> = chunk
+                .iter()
+                .map(|&i| {
+                    let c = &conts[i];
+                    [c.get(step).or(c.last()).copied().unwrap_or(prompt[0])]
+                })
+                .collect();
+            let batch: Vec<(usize, &[u32])> = chunk
+                .iter()
+                .zip(slots)
+                .zip(&inputs)
+                .map(|((_, &s), t)| (s, t.as_slice()))
+                .collect();
+            logits = guarded(|| model.forward(&batch))?;
+        }
+        for &s in slots.iter().take(chunk.len()) {
+            model.free(s);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a model call, turning its error or panic into a message.
 fn guarded<T>(f: impl FnOnce() -> Result<T, super::gguf::EngineError>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -344,6 +450,7 @@ mod tests {
             max_new,
             params: GenParams::default(),
             events,
+            score: None,
         };
         tx.send(job(1_000_000, a_tx)).unwrap();
         tx.send(job(1, b_tx)).unwrap();

@@ -82,6 +82,10 @@ pub struct Reply {
     /// `(prompt_tokens, completion_tokens)` to report. `None`: estimated as
     /// the number of words of the prompt and the number of chunks sent.
     pub usage: Option<(u64, u64)>,
+    /// Send this JSON body as it is (non-streaming), instead of one built
+    /// from the fields above: for answers the fake does not model, such as
+    /// echoed prompt log-probabilities ([`echo_logprobs`]).
+    pub raw: Option<Value>,
 }
 
 impl Reply {
@@ -95,6 +99,7 @@ impl Reply {
             chunk_delay: Duration::ZERO,
             fault: None,
             usage: None,
+            raw: None,
         }
     }
 
@@ -230,6 +235,97 @@ pub fn prompt_text(body: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The fake's tokens of `text`: each run of spaces joins the word after it
+/// (`" word"`), and every newline is a token of its own; `(char offset,
+/// token)` pairs.
+pub fn fake_tokens(text: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut cur = String::new();
+    let mut start = 0;
+    for (i, c) in text.chars().enumerate() {
+        let word_before = cur.chars().last().is_some_and(|l| l != ' ');
+        if (c == '\n' || (c == ' ' && word_before)) && !cur.is_empty() {
+            out.push((start, std::mem::take(&mut cur)));
+        }
+        if cur.is_empty() {
+            start = i;
+        }
+        if c == '\n' {
+            out.push((i, "\n".into()));
+            continue;
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push((start, cur));
+    }
+    out
+}
+
+/// A completions answer with the prompt echoed and scored, as vLLM sends
+/// it for `echo: true, logprobs: 1, max_tokens: 1`: for each prompt (one,
+/// or a list), `tokens`, `token_logprobs` (`null` for the first),
+/// `top_logprobs` and `text_offset` over [`fake_tokens`] of the prompt,
+/// then one generated token `"!"`. `logprob(prompt, offset, token)` scores
+/// each prompt token; the top-1 alternative is each token itself unless
+/// `logprob` is below -5 (then `" the"` at -0.1: not greedy).
+pub fn echo_logprobs(body: &Value, logprob: impl Fn(&str, usize, &str) -> f64) -> Reply {
+    let prompts: Vec<String> = match body.get("prompt") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => return Reply::fault(Fault::StatusMessage(400, "prompt must be text".into())),
+    };
+    let mut n_prompt = 0;
+    let choices: Vec<Value> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let toks = fake_tokens(p);
+            n_prompt += toks.len();
+            let mut tokens: Vec<Value> = Vec::with_capacity(toks.len() + 1);
+            let mut lps: Vec<Value> = Vec::with_capacity(toks.len() + 1);
+            let mut tops: Vec<Value> = Vec::with_capacity(toks.len() + 1);
+            let mut offsets: Vec<Value> = Vec::with_capacity(toks.len() + 1);
+            for (k, (off, t)) in toks.iter().enumerate() {
+                tokens.push(json!(t));
+                offsets.push(json!(off));
+                if k == 0 {
+                    lps.push(Value::Null);
+                    tops.push(Value::Null);
+                    continue;
+                }
+                let lp = logprob(p, *off, t);
+                lps.push(json!(lp));
+                let mut top = serde_json::Map::new();
+                top.insert(t.clone(), json!(lp));
+                if lp < -5.0 {
+                    top.insert(" the".into(), json!(-0.1));
+                }
+                tops.push(Value::Object(top));
+            }
+            tokens.push(json!("!"));
+            lps.push(json!(-1.0));
+            tops.push(json!({"!": -1.0}));
+            offsets.push(json!(p.chars().count()));
+            json!({"index": i, "text": format!("{p}!"), "finish_reason": "length", "logprobs": {
+                "tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets}})
+        })
+        .collect();
+    let n = choices.len();
+    Reply {
+        raw: Some(json!({
+            "id": "cmpl-fake-echo", "object": "text_completion", "created": 0,
+            "model": body.get("model").cloned().unwrap_or(Value::Null),
+            "choices": choices,
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n},
+        })),
+        ..Reply::text("")
+    }
 }
 
 /// Shared by the handlers.
@@ -529,6 +625,9 @@ async fn generate(
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("fake-model");
+    if let Some(raw) = &reply.raw {
+        return axum::Json(raw.clone()).into_response();
+    }
     let answer = Answer::new(&shared.opts, &reply, chat, &req);
     if !stream {
         let full = answer.body(model, &reply);

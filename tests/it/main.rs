@@ -24,6 +24,7 @@ mod hardening;
 mod hub;
 mod ifeval;
 mod library;
+mod loglikelihood;
 mod math500;
 mod mcq;
 mod mock;

@@ -261,3 +261,94 @@ async fn real_servers_perf_sweep() {
         }
     }
 }
+
+/// The GGUF the llama-cpp-python server of `.ci/run` serves:
+/// `$REALSERVER_MODEL`, else `$REALSERVER_VENV/tiny.gguf` (start.sh's
+/// default).
+fn served_gguf() -> Option<std::path::PathBuf> {
+    let path = match std::env::var_os("REALSERVER_MODEL") {
+        Some(m) => std::path::PathBuf::from(m),
+        None => std::path::PathBuf::from(std::env::var_os("REALSERVER_VENV")?).join("tiny.gguf"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// Issue 14: llama-cpp-python echoes the prompt with its log-probabilities;
+/// the per-choice scores bench reads from it (text prompts, continuation by
+/// `text_offset`) equal the in-process engine's from the same GGUF within
+/// 1e-3, and so do the verdicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loglikelihood_over_llama_cpp_python_equals_the_engine() {
+    let test = "loglikelihood_over_llama_cpp_python_equals_the_engine";
+    let Some(url) = server_url("BENCH_REALSERVER_URL", test) else {
+        return;
+    };
+    let Some(gguf) = served_gguf() else {
+        crate::support::skip(
+            test,
+            "the served GGUF is not found (REALSERVER_MODEL or REALSERVER_VENV/tiny.gguf)",
+            "BENCH_REQUIRE_REALSERVER",
+        );
+        return;
+    };
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let args = r#"{"arc_easy": {"mode": "lm-eval-ll"}, "truthfulqa_mc2": {"mode": "lm-eval-ll"}}"#;
+    let names = ["arc_easy".to_string(), "truthfulqa_mc2".to_string()];
+    let setup = |dir: &str, api: &str| {
+        let mut cfg = config(
+            api,
+            &hub.url(),
+            &tmp.path().join("cache"),
+            &tmp.path().join(dir),
+            &[],
+        );
+        cfg.benchmarks = bench::config::plan_benchmarks(&names, Some(args)).unwrap();
+        cfg.limit = Some(bench::config::Limit::Count(3));
+        cfg.concurrency = 1;
+        cfg.client.timeout = std::time::Duration::from_secs(120);
+        cfg
+    };
+    let mut server = setup("server", &url);
+    server.model = "tiny".into();
+    run(server).await;
+    let mut local = setup("local", "http://127.0.0.1:9/v1");
+    local.in_process = true;
+    local.model = gguf.display().to_string();
+    run(local).await;
+    let mut compared = 0;
+    for b in &names {
+        let a = RunDir::new(tmp.path().join("server"))
+            .read_journal(b)
+            .unwrap();
+        let e = RunDir::new(tmp.path().join("local"))
+            .read_journal(b)
+            .unwrap();
+        assert_eq!(a.len(), 3, "{b}");
+        for ra in &a {
+            let re = e
+                .iter()
+                .find(|r| r.key() == ra.key())
+                .expect("the same item in process");
+            let (la, le) = (
+                ra.loglikelihood.as_ref().unwrap(),
+                re.loglikelihood.as_ref().unwrap(),
+            );
+            assert_eq!(la.boundary, bench::record::Boundary::TextOffset);
+            assert_eq!(le.boundary, bench::record::Boundary::Engine);
+            assert_eq!(la.context, le.context);
+            for (ca, ce) in la.choices.iter().zip(&le.choices) {
+                assert_eq!(ca.continuation, ce.continuation);
+                assert_eq!(ca.tokens, ce.tokens, "{b} {}: {ca:?} vs {ce:?}", ra.label());
+                assert!(
+                    (ca.logprob - ce.logprob).abs() < 1e-3,
+                    "{b} {}: server {ca:?} vs engine {ce:?}",
+                    ra.label()
+                );
+                compared += 1;
+            }
+            assert_eq!(ra.verdicts, re.verdicts, "{b} {}", ra.label());
+        }
+    }
+    assert!(compared >= 12);
+}

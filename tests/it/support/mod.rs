@@ -165,6 +165,7 @@ pub fn config(
         progress: false,
         print_table: false,
         command: vec![],
+        tokenizer: None,
     }
 }
 
