@@ -1356,7 +1356,9 @@ type = "multiple_choice"
             .unwrap_err();
         assert!(
             e.starts_with(
-                "t.toml:7: columns.choices[1]: no column `b` in the data (columns: a, c, q)"
+                // Columns in the data's order (serde_json's `preserve_order`,
+                // which the langdetect dependency turns on).
+                "t.toml:7: columns.choices[1]: no column `b` in the data (columns: q, a, c)"
             ),
             "{e}"
         );

@@ -619,7 +619,9 @@ fn loose_forgives_a_first_line_and_asterisks() {
     .unwrap();
     let f = ifeval::to_fields(&row).unwrap();
     let s = bench::benchmarks::Sample::from_fields(f, "default", "train", 0);
-    let r = "Sure, here it is:\n\"* one\n* two\"";
+    // The quotes sit on lines of their own: a line `"* one` is no bullet
+    // (the official pattern is `^\s*\*[^\*].*$`).
+    let r = "Sure, here it is:\n\"\n* one\n* two\n\"";
     let strict = ifeval::verdicts(&s, r, Mode::Strict);
     let loose = ifeval::verdicts(&s, r, Mode::Loose);
     assert_eq!(

@@ -283,3 +283,10 @@ pub fn tiny_gguf(test: &str, dir: &Path, name: &str, args: &[&str]) -> Option<Pa
     );
     Some(file)
 }
+
+/// Whether a recipe scores choices by log-probability (lm-eval's
+/// `multiple_choice`): it has no generated answer for an oracle to write,
+/// so the generic oracle tests leave it to `tests/it/loglikelihood.rs`.
+pub fn scores_loglikelihood(r: &bench::benchmarks::Recipe) -> bool {
+    matches!(r.request, bench::benchmarks::RequestKind::Loglikelihood(_))
+}
