@@ -23,16 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{eval_config, median};
-
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process from /proc (Linux), in clock ticks of 1/100 s.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
+use common::{cpu_seconds, eval_config, median};
 
 #[tokio::main]
 async fn main() {
