@@ -87,10 +87,42 @@ BANK = [
     '"Is there anything else I can help with?"',
 ]
 
+# A text in each language the real prompts ask for (language:response_language),
+# so that the language checker is seen passing as well as failing.
+LANG = {
+    "ar": "هذه إجابة مكتوبة بالكامل باللغة العربية. نحن نتحدث عن الطقس والمدينة والناس الذين يعيشون فيها.",
+    "bg": "Това е отговор, написан изцяло на български език. Говорим за времето, града и хората, които живеят в него.",
+    "bn": "এটি সম্পূর্ণ বাংলা ভাষায় লেখা একটি উত্তর। আমরা আবহাওয়া, শহর এবং সেখানে বসবাসকারী মানুষের কথা বলছি।",
+    "de": "Dies ist eine Antwort, die vollständig auf Deutsch geschrieben ist. Wir sprechen über das Wetter, die Stadt und die Menschen, die dort leben.",
+    "fa": "این پاسخی است که کاملا به زبان فارسی نوشته شده است. ما درباره هوا، شهر و مردمی که در آن زندگی می‌کنند صحبت می‌کنیم.",
+    "fi": "Tämä on vastaus, joka on kirjoitettu kokonaan suomeksi. Puhumme säästä, kaupungista ja ihmisistä, jotka asuvat siellä.",
+    "gu": "આ સંપૂર્ણપણે ગુજરાતી ભાષામાં લખાયેલો જવાબ છે. અમે હવામાન, શહેર અને ત્યાં રહેતા લોકો વિશે વાત કરીએ છીએ.",
+    "hi": "यह उत्तर पूरी तरह से हिंदी में लिखा गया है। हम मौसम, शहर और वहां रहने वाले लोगों के बारे में बात कर रहे हैं।",
+    "it": "Questa è una risposta scritta interamente in italiano. Parliamo del tempo, della città e delle persone che ci vivono.",
+    "kn": "ಇದು ಸಂಪೂರ್ಣವಾಗಿ ಕನ್ನಡದಲ್ಲಿ ಬರೆದ ಉತ್ತರ. ನಾವು ಹವಾಮಾನ, ನಗರ ಮತ್ತು ಅಲ್ಲಿ ವಾಸಿಸುವ ಜನರ ಬಗ್ಗೆ ಮಾತನಾಡುತ್ತಿದ್ದೇವೆ.",
+    "ko": "이것은 완전히 한국어로 작성된 답변입니다. 우리는 날씨와 도시, 그리고 그곳에 사는 사람들에 대해 이야기합니다.",
+    "mr": "हे उत्तर पूर्णपणे मराठी भाषेत लिहिले आहे. आम्ही हवामान, शहर आणि तिथे राहणाऱ्या लोकांबद्दल बोलत आहोत.",
+    "ne": "यो उत्तर पूर्ण रूपमा नेपाली भाषामा लेखिएको छ। हामी मौसम, सहर र त्यहाँ बस्ने मानिसहरूको बारेमा कुरा गर्दैछौं।",
+    "pa": "ਇਹ ਜਵਾਬ ਪੂਰੀ ਤਰ੍ਹਾਂ ਪੰਜਾਬੀ ਵਿੱਚ ਲਿਖਿਆ ਗਿਆ ਹੈ। ਅਸੀਂ ਮੌਸਮ, ਸ਼ਹਿਰ ਅਤੇ ਉੱਥੇ ਰਹਿਣ ਵਾਲੇ ਲੋਕਾਂ ਬਾਰੇ ਗੱਲ ਕਰ ਰਹੇ ਹਾਂ।",
+    "pt": "Esta é uma resposta escrita inteiramente em português. Falamos sobre o tempo, a cidade e as pessoas que vivem nela.",
+    "ru": "Это ответ, написанный полностью на русском языке. Мы говорим о погоде, городе и людях, которые в нём живут.",
+    "sw": "Hili ni jibu lililoandikwa kwa Kiswahili kabisa. Tunazungumza kuhusu hali ya hewa, mji na watu wanaoishi huko.",
+    "ta": "இது முழுவதும் தமிழில் எழுதப்பட்ட பதில். நாங்கள் வானிலை, நகரம் மற்றும் அங்கு வாழும் மக்களைப் பற்றி பேசுகிறோம்.",
+    "te": "ఇది పూర్తిగా తెలుగులో వ్రాసిన సమాధానం. మేము వాతావరణం, నగరం మరియు అక్కడ నివసించే ప్రజల గురించి మాట్లాడుతున్నాము.",
+    "th": "นี่คือคำตอบที่เขียนเป็นภาษาไทยทั้งหมด เรากำลังพูดถึงสภาพอากาศ เมือง และผู้คนที่อาศัยอยู่ที่นั่น",
+    "ur": "یہ جواب مکمل طور پر اردو میں لکھا گیا ہے۔ ہم موسم، شہر اور وہاں رہنے والے لوگوں کے بارے میں بات کر رہے ہیں۔",
+    "vi": "Đây là một câu trả lời được viết hoàn toàn bằng tiếng Việt. Chúng tôi nói về thời tiết, thành phố và những người sống ở đó.",
+}
+
+BANK += list(LANG.values())
+
 
 def follow(row):
     """A response that tries to follow every instruction of the row."""
     text = FILLER
+    for iid, kw in zip(row["instruction_id_list"], row["kwargs"]):
+        if iid == "language:response_language" and kw.get("language") in LANG:
+            text = LANG[kw["language"]]
     for iid, kw in zip(row["instruction_id_list"], row["kwargs"]):
         kw = {k: v for k, v in kw.items() if v}
         kind = iid.split(":")[1]
@@ -154,6 +186,15 @@ def follow(row):
     return text
 
 
+def cannot_agree(iid, kw):
+    """Verdicts no grader can reproduce: LetterFrequencyChecker replaces a
+    `letter` that is not one ASCII letter with random.choice(ascii_letters)."""
+    if iid != "keywords:letter_frequency":
+        return False
+    letter = (kw or {}).get("letter") or ""
+    return not (len(letter) == 1 and "a" <= letter.lower() <= "z")
+
+
 def responses(rows, per_prompt):
     """Two built responses per prompt, then `per_prompt` bank texts, taken
     in turn so that every bank text meets many prompts."""
@@ -197,7 +238,7 @@ def main():
     assert len(ours) == len(items), (len(ours), len(items))
 
     table = collections.defaultdict(lambda: collections.Counter())
-    diffs = []
+    diffs, known = [], []
     for it, mine in zip(items, ours):
         row = by_key[it["key"]]
         inp = utils.InputExample(
@@ -218,6 +259,9 @@ def main():
                 t[f"{mode}_official_pass"] += a is True
                 if a == b:
                     t[f"{mode}_agree"] += 1
+                elif cannot_agree(iid, kw):
+                    t[f"{mode}_cannot_agree"] += 1
+                    known.append((mode, row["key"], iid, a, b, it["response"][:120]))
                 else:
                     diffs.append((mode, row["key"], iid, a, b, it["response"][:120]))
 
@@ -231,6 +275,9 @@ def main():
         for d in diffs:
             f.write(json.dumps(dict(zip(["mode", "key", "instruction", "official", "bench", "response"], d))) + "\n")
     by_kind = collections.Counter((d[0], d[2]) for d in diffs)
+    print(f"{len(known)} verdict(s) that cannot agree (the official checker draws a random letter):")
+    for k in sorted({(d[1], d[2]) for d in known}):
+        print(f"  key {k[0]} {k[1]}")
     print(f"{len(diffs)} disagreement(s)")
     for (mode, iid), n in sorted(by_kind.items()):
         print(f"  {mode:6} {iid}: {n}")
