@@ -205,6 +205,14 @@ fn ends_sentence(word: &str, next: Option<&str>) -> bool {
     if let (Some(c), None) = (cs.next(), cs.next())
         && c.is_alphabetic()
     {
+        // Punkt's initial heuristic: a next token that is neither upper-
+        // nor lowercase (a quote, a digit) leaves the break standing.
+        let next_cased = next
+            .and_then(|n| n.chars().next())
+            .map(|c| c.is_uppercase() || c.is_lowercase());
+        if next_cased == Some(false) {
+            return true;
+        }
         return starter();
     }
     // A number followed by a lowercase word continues the sentence.
@@ -428,6 +436,10 @@ mod tests {
         assert_eq!(count_sentences("He said \"stop.\"x"), 2);
         assert_eq!(count_sentences("a. \" b"), 2);
         assert_eq!(count_sentences("x.\"--y"), 2);
+        // An initial before a quote ends its sentence; `c.` is in the
+        // abbreviation list, so a digit after it does not.
+        assert_eq!(count_sentences("a. \"b\" c. 5 d"), 2);
+        assert_eq!(count_sentences("J. Smith came."), 1);
     }
 
     #[test]
