@@ -54,6 +54,26 @@ pub enum LlPrompt {
 }
 
 impl LlPrompt {
+    /// The context part alone (`None` when it is empty).
+    pub fn context_only(&self) -> Option<LlPrompt> {
+        match self {
+            LlPrompt::Tokens { ids, continuation } => {
+                let n = ids.len().checked_sub(*continuation).filter(|&n| n > 0)?;
+                Some(LlPrompt::Tokens {
+                    ids: ids[..n].to_vec(),
+                    continuation: 0,
+                })
+            }
+            LlPrompt::Text {
+                text,
+                context_chars,
+            } => (*context_chars > 0).then(|| LlPrompt::Text {
+                text: text.chars().take(*context_chars).collect(),
+                context_chars: *context_chars,
+            }),
+        }
+    }
+
     fn json(&self) -> Value {
         match self {
             LlPrompt::Tokens { ids, .. } => json!(ids),
@@ -322,8 +342,7 @@ impl Client {
     /// `prompt` twice: echoed, and not echoed with one greedy token. The
     /// logits after the whole prompt give that token; a shifted server
     /// shows the same token with the same log-probability as the top
-    /// alternative of the last prompt token. Returns what shows the shift,
-    /// or `None` when the two answers agree with a correct alignment.
+    /// alternative of the last prompt token. See [`ShiftCheck`].
     ///
     /// llama-cpp-python 0.3's `_create_completion` pairs
     /// `logits_to_logprobs(self._scores)[0:]` with the prompt tokens after
@@ -334,7 +353,7 @@ impl Client {
         model: &str,
         prompt: &LlPrompt,
         params: &Map<String, Value>,
-    ) -> Result<Option<String>, LlFailure> {
+    ) -> Result<ShiftCheck, LlFailure> {
         let mut echoed = body(model, std::slice::from_ref(prompt), params);
         let (answer, _, _) = self
             .post_completions(Value::Object(echoed.clone()))
@@ -450,13 +469,69 @@ pub fn prompt_only_echo(answer: &Value, prompts: &[LlPrompt]) -> bool {
     })
 }
 
-/// What shows that `echoed` (the prompt echoed with its log-probabilities)
-/// is shifted by one token, given `generated` (the same prompt, not
-/// echoed, one greedy token with its log-probability): the last prompt
+/// What [`Client::echo_shift`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShiftCheck {
+    /// The echo is not one token late.
+    Aligned,
+    /// The echo is one token late: what showed it.
+    Shifted {
+        /// The last prompt token's top alternative and the generated token.
+        evidence: String,
+    },
+    /// Nothing to compare: no generated token (it was an end of text), or
+    /// no alternatives for the last prompt token.
+    Inconclusive,
+}
+
+/// Whether `echoed` (the prompt echoed with its log-probabilities) is
+/// shifted by one token, given `generated` (the same prompt, not echoed,
+/// one greedy token with its log-probability): it is when the last prompt
 /// token's top alternative is that generated token at the same
-/// log-probability (within 1e-3), i.e. its row is the one after the
-/// whole prompt. `None` when it is not.
-pub fn shift_evidence(echoed: &Value, generated: &Value, prompt: &LlPrompt) -> Option<String> {
+/// log-probability (within 1e-3), i.e. its row is the one after the whole
+/// prompt.
+pub fn shift_evidence(echoed: &Value, generated: &Value, prompt: &LlPrompt) -> ShiftCheck {
+    let Some(((token, top), (next, next_lp))) =
+        last_prompt_top(echoed, prompt).zip(first_generated(generated))
+    else {
+        return ShiftCheck::Inconclusive;
+    };
+    // The same token may be spelled with or without its leading space
+    // (detokenised after the prompt, or alone).
+    let shown = top
+        .get(&next)
+        .or_else(|| {
+            top.iter()
+                .find(|(k, _)| k.trim_start() == next.trim_start())
+                .map(|(_, v)| v)
+        })
+        .and_then(Value::as_f64);
+    match shown {
+        Some(shown) if (shown - next_lp).abs() <= 1e-3 => ShiftCheck::Shifted {
+            evidence: format!(
+                "the last prompt token {token:?} is echoed with the top alternative {next:?} at \
+                 {shown:.4}, which is the token the server generates after the whole prompt, at \
+                 {next_lp:.4}: each prompt token is scored by the logits that already include it"
+            ),
+        },
+        _ => ShiftCheck::Aligned,
+    }
+}
+
+/// The first generated token of a non-echoed answer and its
+/// log-probability.
+fn first_generated(answer: &Value) -> Option<(String, f64)> {
+    let g = choice_logprobs(answer, 0, 1)?;
+    let next = g.get("tokens")?.get(0)?.as_str()?;
+    let lp = g.get("token_logprobs")?.get(0)?.as_f64()?;
+    Some((next.to_string(), lp))
+}
+
+/// The last prompt token of an echoed answer and its `top_logprobs`.
+fn last_prompt_top<'a>(
+    echoed: &'a Value,
+    prompt: &LlPrompt,
+) -> Option<(String, &'a Map<String, Value>)> {
     let lp = choice_logprobs(echoed, 0, 1)?;
     let n = lp.get("token_logprobs")?.as_array()?.len();
     // The last prompt token's entry.
@@ -478,24 +553,7 @@ pub fn shift_evidence(echoed: &Value, generated: &Value, prompt: &LlPrompt) -> O
         .and_then(Value::as_str)
         .unwrap_or("?");
     let top = lp.get("top_logprobs")?.get(last)?.as_object()?;
-    let g = choice_logprobs(generated, 0, 1)?;
-    let next = g.get("tokens")?.get(0)?.as_str()?;
-    let next_lp = g.get("token_logprobs")?.get(0)?.as_f64()?;
-    // The same token may be spelled with or without its leading space
-    // (detokenised after the prompt, or alone).
-    let shown = top.get(next).or_else(|| {
-        top.iter()
-            .find(|(k, _)| k.trim_start() == next.trim_start())
-            .map(|(_, v)| v)
-    })?;
-    let shown = shown.as_f64()?;
-    ((shown - next_lp).abs() <= 1e-3).then(|| {
-        format!(
-            "the last prompt token {token:?} is echoed with the top alternative {next:?} at \
-             {shown:.4}, which is the token the server generates after the whole prompt, at \
-             {next_lp:.4}: each prompt token is scored by the logits that already include it"
-        )
-    })
+    Some((token.to_string(), top))
 }
 
 #[cfg(test)]
@@ -591,5 +649,92 @@ mod tests {
             scores(&a, &p),
             Err(LlFailure::NoPromptLogprobs { .. })
         ));
+    }
+
+    /// llama-cpp-python's answers for "The cat sat on the mat" on the tiny
+    /// GGUF without BOS (measured with 0.3.36, trimmed to the last tokens):
+    /// the echo's last prompt token "at" shows " P" at -2.5682, the token
+    /// generated after the whole prompt at the same log-probability.
+    #[test]
+    fn shift_evidence_finds_a_one_token_late_echo_and_only_that() {
+        let prompt = LlPrompt::Text {
+            text: "The cat sat on the mat".into(),
+            context_chars: 18,
+        };
+        let echoed = |top_last: Value| {
+            json!({"choices": [{"index": 0, "text": "The cat sat on the mat P", "logprobs": {
+                "tokens": ["T", " m", "at"], "text_offset": [0, 18, 20],
+                "token_logprobs": [null, -12.0148, -8.0965],
+                "top_logprobs": [null, {" Turn": -3.0059, " m": -12.0148}, top_last]}}]})
+        };
+        let generated = json!({"choices": [{"index": 0, "text": " P", "logprobs": {
+            "tokens": [" P"], "text_offset": [22], "token_logprobs": [-2.5682],
+            "top_logprobs": [{" P": -2.5682}]}}]});
+        let late = echoed(json!({" P": -2.5682, "at": -8.0965}));
+        match shift_evidence(&late, &generated, &prompt) {
+            ShiftCheck::Shifted { evidence } => {
+                assert!(evidence.contains("\"at\""), "{evidence}");
+                assert!(evidence.contains("\" P\" at -2.5682"), "{evidence}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Aligned: the last token's row is the one before it.
+        let aligned = echoed(json!({" thing": -2.4, "at": -6.546}));
+        assert_eq!(
+            shift_evidence(&aligned, &generated, &prompt),
+            ShiftCheck::Aligned
+        );
+        // The same token at another log-probability is no evidence.
+        let other = echoed(json!({" P": -2.9, "at": -6.546}));
+        assert_eq!(
+            shift_evidence(&other, &generated, &prompt),
+            ShiftCheck::Aligned
+        );
+        // Nothing generated (an end of text): nothing to compare.
+        let nothing = json!({"choices": [{"index": 0, "text": "", "logprobs": {
+            "tokens": [], "text_offset": [], "token_logprobs": [], "top_logprobs": []}}]});
+        assert_eq!(
+            shift_evidence(&late, &nothing, &prompt),
+            ShiftCheck::Inconclusive
+        );
+        // Which echoes are the prompt's only.
+        assert!(prompt_only_echo(&late, std::slice::from_ref(&prompt)));
+        let with_generated = json!({"choices": [{"index": 0, "logprobs": {
+            "text_offset": [0, 18, 20, 22], "token_logprobs": [null, -1.0, -1.0, -1.0]}}]});
+        assert!(!prompt_only_echo(
+            &with_generated,
+            std::slice::from_ref(&prompt)
+        ));
+    }
+
+    #[test]
+    fn context_only_cuts_the_continuation_off() {
+        let t = LlPrompt::Text {
+            text: "Q: é?\nA: yes".into(),
+            context_chars: 8,
+        };
+        assert_eq!(
+            t.context_only(),
+            Some(LlPrompt::Text {
+                text: "Q: é?\nA:".into(),
+                context_chars: 8
+            })
+        );
+        let ids = LlPrompt::Tokens {
+            ids: vec![1, 2, 3],
+            continuation: 1,
+        };
+        assert_eq!(
+            ids.context_only(),
+            Some(LlPrompt::Tokens {
+                ids: vec![1, 2],
+                continuation: 0
+            })
+        );
+        let empty = LlPrompt::Tokens {
+            ids: vec![1],
+            continuation: 1,
+        };
+        assert_eq!(empty.context_only(), None);
     }
 }

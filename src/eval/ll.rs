@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Backend, EvalError, Item, Stop, io_err, progress_bar, server_gone_after};
 use crate::benchmarks::loglikelihood::{LlSpec, continuations};
-use crate::client::loglik::{LlFailure, LlPrompt, LlScore};
+use crate::client::loglik::{LlFailure, LlPrompt, LlScore, ShiftCheck};
 use crate::client::{ErrorKind, Prompt, RequestError};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::record::{Boundary, ChoiceRecord, LoglikelihoodRecord, Outcome, SampleRecord};
@@ -272,9 +272,7 @@ async fn score_item(
                     // journaled; the other items wait for the verdict.
                     let shift = shared
                         .shift
-                        .get_or_try_init(|| {
-                            client.echo_shift(shared.model, &prompts[0], &shared.params)
-                        })
+                        .get_or_try_init(|| check_shift(shared, client, &prompts[0]))
                         .await?;
                     if let Some(evidence) = shift {
                         return Err(LlFailure::ShiftedEcho {
@@ -391,6 +389,31 @@ struct Sent {
     requests: usize,
     /// Whether some echo held the prompt only (then the alignment is checked).
     prompt_only_echo: bool,
+}
+
+/// Whether the server's echo is one token late ([`Client::echo_shift`]),
+/// asked with `prompt`'s context alone first (a context ending in
+/// `Answer:` is hardly ever followed by an end of text, which would leave
+/// no generated token to compare), then with the whole prompt. `None`
+/// when it is not, or when neither answer can tell.
+///
+/// [`Client::echo_shift`]: crate::client::Client::echo_shift
+async fn check_shift(
+    shared: &Shared<'_>,
+    client: &crate::client::Client,
+    prompt: &LlPrompt,
+) -> Result<Option<String>, LlFailure> {
+    for p in [prompt.context_only(), Some(prompt.clone())]
+        .into_iter()
+        .flatten()
+    {
+        match client.echo_shift(shared.model, &p, &shared.params).await? {
+            ShiftCheck::Shifted { evidence } => return Ok(Some(evidence)),
+            ShiftCheck::Aligned => return Ok(None),
+            ShiftCheck::Inconclusive => {}
+        }
+    }
+    Ok(None)
 }
 
 /// The prompt for one (context, continuation): token ids when a tokenizer
