@@ -86,7 +86,7 @@ fn arc_ll(id: &str, metrics: Vec<LlMetric>) -> Recipe {
     lm_eval_ll(
         id,
         &format!(
-            "lm-eval arc_easy/arc_challenge loglikelihood (needs prompt logprobs): 'Question: ...\\nAnswer:' + ' <option>', {primary} first; 0-shot, few_shot=25 for the leaderboard"
+            "lm-eval arc_easy/arc_challenge loglikelihood: 'Question: ...\\nAnswer:' + ' <option>', {primary} first; 0-shot, few_shot=25 for the leaderboard"
         ),
         "lm_eval/tasks/arc/arc_easy.yaml, arc_challenge.yaml",
         "lm_eval_arc.jinja",

@@ -51,7 +51,7 @@ pub fn recipes() -> Vec<Recipe> {
         lm_eval_ll(
             id,
             &format!(
-                "lm-eval hellaswag loglikelihood (needs prompt logprobs): cleaned '<activity>: <context>' + ' <ending>', {} first; 10-shot from train (seed 1234)",
+                "lm-eval hellaswag loglikelihood: cleaned '<activity>: <context>' + ' <ending>', {} first; 10-shot from train (seed 1234)",
                 metrics[0].name()
             ),
             "lm_eval/tasks/hellaswag/hellaswag.yaml, utils.py",

@@ -135,7 +135,7 @@ pub fn recipes() -> Vec<Recipe> {
         evalscope(),
         lm_eval_ll(
             "lm-eval-ll",
-            "lm-eval mmlu loglikelihood (needs prompt logprobs): description + 5 first dev examples + 'question\\nA. ..\\nAnswer:', choices ' A'..' D', acc; group = size-weighted mean",
+            "lm-eval mmlu loglikelihood: description + 5 first dev examples + 'question\\nA. ..\\nAnswer:', choices ' A'..' D', acc; group = size-weighted mean",
             "lm_eval/tasks/mmlu/default/_default_template_yaml, mmlu_<subject>.yaml, _mmlu.yaml",
             "lm_eval_mmlu.jinja",
             Some("lm_eval_mmlu_description.jinja"),

@@ -93,7 +93,7 @@ pub fn recipes() -> Vec<Recipe> {
             )),
         lm_eval_ll(
             "lm-eval-ll",
-            "lm-eval truthfulqa_mc1 loglikelihood (needs prompt logprobs): QA primer + 'Q: ...\\nA:', choices in the dataset's order, acc",
+            "lm-eval truthfulqa_mc1 loglikelihood: QA primer + 'Q: ...\\nA:', choices in the dataset's order, acc",
             "lm_eval/tasks/truthfulqa/truthfulqa_mc1.yaml",
             "lm_eval_truthfulqa.jinja",
             None,
@@ -126,7 +126,7 @@ pub fn truthfulqa_mc2() -> Benchmark {
         data,
         vec![lm_eval_ll(
             "lm-eval-ll",
-            "lm-eval truthfulqa_mc2 loglikelihood (needs prompt logprobs): QA primer + 'Q: ...\\nA:', acc = sum p(true) / sum p(all)",
+            "lm-eval truthfulqa_mc2 loglikelihood: QA primer + 'Q: ...\\nA:', acc = sum p(true) / sum p(all)",
             "lm_eval/tasks/truthfulqa/truthfulqa_mc2.yaml, utils.py process_results_mc2",
             "lm_eval_truthfulqa.jinja",
             None,

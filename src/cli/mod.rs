@@ -335,10 +335,17 @@ pub fn list_text_of(registry: &benchmarks::Registry) -> String {
         }
         for (i, m) in b.recipes.iter().enumerate() {
             out.push_str(&format!(
-                "{:<14}   mode {}{}: {} [extractors: {}; {}]\n",
+                "{:<14}   mode {}{}{}: {} [extractors: {}; {}]\n",
                 "",
                 m.id,
                 if i == 0 { " (default)" } else { "" },
+                // Loglikelihood recipes score echoed prompt tokens, which
+                // not every server returns (README, loglikelihood scoring).
+                if m.request.loglikelihood().is_some() {
+                    " [needs prompt logprobs]"
+                } else {
+                    ""
+                },
                 m.summary,
                 m.extractor_names().join(", "),
                 m.provenance
@@ -561,6 +568,34 @@ mod tests {
         let t = list_text_of(benchmarks::registry());
         assert!(
             t.contains("gsm8k") && t.contains("arc_easy") && t.contains("mode native (default)")
+        );
+    }
+
+    #[test]
+    fn list_marks_the_recipes_that_need_prompt_logprobs() {
+        let registry = benchmarks::registry();
+        let t = list_text_of(registry);
+        let marked: Vec<&str> = t
+            .lines()
+            .filter(|l| l.contains("[needs prompt logprobs]"))
+            .collect();
+        // Exactly the loglikelihood recipes, each on its own mode line.
+        let expected: usize = registry
+            .iter()
+            .map(|b| {
+                b.recipes
+                    .iter()
+                    .filter(|r| r.request.loglikelihood().is_some())
+                    .count()
+            })
+            .sum();
+        assert!(expected >= 8, "{expected}");
+        assert_eq!(marked.len(), expected, "{t}");
+        assert!(t.contains("mode lm-eval-ll [needs prompt logprobs]: lm-eval arc_easy"));
+        assert!(t.contains("mode lm-eval-ll (default) [needs prompt logprobs]: lm-eval hellaswag"));
+        assert!(
+            !t.lines()
+                .any(|l| l.contains("mode native") && l.contains("logprobs]"))
         );
     }
 }

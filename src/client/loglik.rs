@@ -17,6 +17,11 @@
 //! which cannot be scored. Locating the continuation from the end of the
 //! prompt (the usage's `prompt_tokens`, else the ids sent) or by offset
 //! handles the first two alike; the third is [`LlFailure::NoPromptLogprobs`].
+//!
+//! llama-cpp-python's echo is also one token late when the model adds no
+//! BOS (its `_create_completion` pairs the logits row *after* each prompt
+//! token with that token): [`Client::echo_shift`] detects it, and such a
+//! server is refused ([`LlFailure::ShiftedEcho`]) rather than read.
 
 use std::time::Instant;
 
@@ -49,6 +54,26 @@ pub enum LlPrompt {
 }
 
 impl LlPrompt {
+    /// The context part alone (`None` when it is empty).
+    pub fn context_only(&self) -> Option<LlPrompt> {
+        match self {
+            LlPrompt::Tokens { ids, continuation } => {
+                let n = ids.len().checked_sub(*continuation).filter(|&n| n > 0)?;
+                Some(LlPrompt::Tokens {
+                    ids: ids[..n].to_vec(),
+                    continuation: 0,
+                })
+            }
+            LlPrompt::Text {
+                text,
+                context_chars,
+            } => (*context_chars > 0).then(|| LlPrompt::Text {
+                text: text.chars().take(*context_chars).collect(),
+                context_chars: *context_chars,
+            }),
+        }
+    }
+
     fn json(&self) -> Value {
         match self {
             LlPrompt::Tokens { ids, .. } => json!(ids),
@@ -79,6 +104,14 @@ pub enum LlFailure {
     NoPromptLogprobs {
         /// What the answer held.
         what: String,
+    },
+    /// The server echoes prompt log-probabilities one token late (each
+    /// token scored by the logits that already include it), so no score
+    /// can be read from it: `evidence` says what showed it
+    /// ([`Client::echo_shift`]).
+    ShiftedEcho {
+        /// What showed the shift.
+        evidence: String,
     },
 }
 
@@ -276,6 +309,9 @@ pub struct LlAnswer {
     pub latency_ms: f64,
     /// Attempts made.
     pub attempts: u32,
+    /// Whether some echo held the prompt's tokens only
+    /// ([`prompt_only_echo`]).
+    pub prompt_only_echo: bool,
 }
 
 impl Client {
@@ -288,8 +324,57 @@ impl Client {
         prompts: &[LlPrompt],
         params: &Map<String, Value>,
     ) -> Result<LlAnswer, LlFailure> {
+        let (answer, latency_ms, attempts) = self
+            .post_completions(Value::Object(body(model, prompts, params)))
+            .await
+            .map_err(LlFailure::Request)?;
+        let scores = scores(&answer, prompts)?;
+        Ok(LlAnswer {
+            scores,
+            latency_ms,
+            attempts,
+            prompt_only_echo: prompt_only_echo(&answer, prompts),
+        })
+    }
+
+    /// Checks whether the server scores each echoed prompt token with the
+    /// logits computed *after* it (shifted by one token), by asking for
+    /// `prompt` twice: echoed, and not echoed with one greedy token. The
+    /// logits after the whole prompt give that token; a shifted server
+    /// shows the same token with the same log-probability as the top
+    /// alternative of the last prompt token. See [`ShiftCheck`].
+    ///
+    /// llama-cpp-python 0.3's `_create_completion` pairs
+    /// `logits_to_logprobs(self._scores)[0:]` with the prompt tokens after
+    /// dropping a leading BOS: right when the model adds BOS, one row late
+    /// for every token when it does not.
+    pub async fn echo_shift(
+        &self,
+        model: &str,
+        prompt: &LlPrompt,
+        params: &Map<String, Value>,
+    ) -> Result<ShiftCheck, LlFailure> {
+        let mut echoed = body(model, std::slice::from_ref(prompt), params);
+        let (answer, _, _) = self
+            .post_completions(Value::Object(echoed.clone()))
+            .await
+            .map_err(LlFailure::Request)?;
+        echoed.insert("echo".into(), json!(false));
+        echoed.insert("max_tokens".into(), json!(1));
+        echoed.insert("temperature".into(), json!(0));
+        let (generated, _, _) = self
+            .post_completions(Value::Object(echoed))
+            .await
+            .map_err(LlFailure::Request)?;
+        Ok(shift_evidence(&answer, &generated, prompt))
+    }
+
+    /// POSTs `body` to `/v1/completions` and parses the JSON answer,
+    /// retrying transient failures as [`Client::generate`] does. Returns
+    /// the answer, the successful attempt's wall time (ms) and the attempts.
+    async fn post_completions(&self, body: Value) -> Result<(Value, f64, u32), RequestError> {
         let url = &self.endpoints.completions;
-        let body = Bytes::from(Value::Object(body(model, prompts, params)).to_string());
+        let body = Bytes::from(body.to_string());
         let max_attempts = self.cfg.max_retries.saturating_add(1);
         let mut attempts = 0;
         loop {
@@ -328,21 +413,17 @@ impl Client {
                 Ok(answer) => {
                     let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
                     if let Some(e) = answer.get("error").filter(|e| !e.is_null()) {
-                        return Err(LlFailure::Request(self.request_error(
+                        return Err(self.request_error(
                             Failure::new(ErrorKind::ErrorBody, short(e)),
                             attempts,
-                        )));
+                        ));
                     }
-                    return scores(&answer, prompts).map(|scores| LlAnswer {
-                        scores,
-                        latency_ms,
-                        attempts,
-                    });
+                    return Ok((answer, latency_ms, attempts));
                 }
                 Err(f) => f,
             };
             if !is_retryable(failure.kind) || attempts >= max_attempts {
-                return Err(LlFailure::Request(self.request_error(failure, attempts)));
+                return Err(self.request_error(failure, attempts));
             }
             let delay = match failure.retry_after {
                 Some(asked) => asked.min(self.cfg.retry_max),
@@ -351,6 +432,128 @@ impl Client {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The `logprobs` object of the choice with `index` (or the only choice).
+fn choice_logprobs(answer: &Value, index: usize, n: usize) -> Option<&Map<String, Value>> {
+    let choices = answer.get("choices")?.as_array()?;
+    choices
+        .iter()
+        .find(|c| c.get("index").and_then(Value::as_u64) == Some(index as u64))
+        .or_else(|| (n == 1).then(|| choices.first()).flatten())?
+        .get("logprobs")?
+        .as_object()
+}
+
+/// Whether the echo of some prompt holds only the prompt's tokens, without
+/// the generated one (llama-cpp-python's shape; vLLM appends the generated
+/// token). Only such echoes can hide a one-token shift: see
+/// [`Client::echo_shift`].
+pub fn prompt_only_echo(answer: &Value, prompts: &[LlPrompt]) -> bool {
+    prompts.iter().enumerate().any(|(i, p)| {
+        let Some(lp) = choice_logprobs(answer, i, prompts.len()) else {
+            return false;
+        };
+        match p {
+            LlPrompt::Tokens { ids, .. } => lp
+                .get("token_logprobs")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.len() <= ids.len()),
+            LlPrompt::Text { text, .. } => {
+                let total = text.chars().count() as u64;
+                lp.get("text_offset")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().all(|o| o.as_u64().is_some_and(|o| o < total)))
+            }
+        }
+    })
+}
+
+/// What [`Client::echo_shift`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShiftCheck {
+    /// The echo is not one token late.
+    Aligned,
+    /// The echo is one token late: what showed it.
+    Shifted {
+        /// The last prompt token's top alternative and the generated token.
+        evidence: String,
+    },
+    /// Nothing to compare: no generated token (it was an end of text), or
+    /// no alternatives for the last prompt token.
+    Inconclusive,
+}
+
+/// Whether `echoed` (the prompt echoed with its log-probabilities) is
+/// shifted by one token, given `generated` (the same prompt, not echoed,
+/// one greedy token with its log-probability): it is when the last prompt
+/// token's top alternative is that generated token at the same
+/// log-probability (within 1e-3), i.e. its row is the one after the whole
+/// prompt.
+pub fn shift_evidence(echoed: &Value, generated: &Value, prompt: &LlPrompt) -> ShiftCheck {
+    let Some(((token, top), (next, next_lp))) =
+        last_prompt_top(echoed, prompt).zip(first_generated(generated))
+    else {
+        return ShiftCheck::Inconclusive;
+    };
+    // The same token may be spelled with or without its leading space
+    // (detokenised after the prompt, or alone).
+    let shown = top
+        .get(&next)
+        .or_else(|| {
+            top.iter()
+                .find(|(k, _)| k.trim_start() == next.trim_start())
+                .map(|(_, v)| v)
+        })
+        .and_then(Value::as_f64);
+    match shown {
+        Some(shown) if (shown - next_lp).abs() <= 1e-3 => ShiftCheck::Shifted {
+            evidence: format!(
+                "the last prompt token {token:?} is echoed with the top alternative {next:?} at \
+                 {shown:.4}, which is the token the server generates after the whole prompt, at \
+                 {next_lp:.4}: each prompt token is scored by the logits that already include it"
+            ),
+        },
+        _ => ShiftCheck::Aligned,
+    }
+}
+
+/// The first generated token of a non-echoed answer and its
+/// log-probability.
+fn first_generated(answer: &Value) -> Option<(String, f64)> {
+    let g = choice_logprobs(answer, 0, 1)?;
+    let next = g.get("tokens")?.get(0)?.as_str()?;
+    let lp = g.get("token_logprobs")?.get(0)?.as_f64()?;
+    Some((next.to_string(), lp))
+}
+
+/// The last prompt token of an echoed answer and its `top_logprobs`.
+fn last_prompt_top<'a>(
+    echoed: &'a Value,
+    prompt: &LlPrompt,
+) -> Option<(String, &'a Map<String, Value>)> {
+    let lp = choice_logprobs(echoed, 0, 1)?;
+    let n = lp.get("token_logprobs")?.as_array()?.len();
+    // The last prompt token's entry.
+    let last = match prompt {
+        LlPrompt::Tokens { ids, .. } => ids.len().min(n).checked_sub(1)?,
+        LlPrompt::Text { text, .. } => {
+            let total = text.chars().count() as u64;
+            lp.get("text_offset")?
+                .as_array()?
+                .iter()
+                .take_while(|o| o.as_u64().is_some_and(|o| o < total))
+                .count()
+                .checked_sub(1)?
+        }
+    };
+    let token = lp
+        .get("tokens")
+        .and_then(|t| t.get(last))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let top = lp.get("top_logprobs")?.get(last)?.as_object()?;
+    Some((token.to_string(), top))
 }
 
 #[cfg(test)]
@@ -446,5 +649,92 @@ mod tests {
             scores(&a, &p),
             Err(LlFailure::NoPromptLogprobs { .. })
         ));
+    }
+
+    /// llama-cpp-python's answers for "The cat sat on the mat" on the tiny
+    /// GGUF without BOS (measured with 0.3.36, trimmed to the last tokens):
+    /// the echo's last prompt token "at" shows " P" at -2.5682, the token
+    /// generated after the whole prompt at the same log-probability.
+    #[test]
+    fn shift_evidence_finds_a_one_token_late_echo_and_only_that() {
+        let prompt = LlPrompt::Text {
+            text: "The cat sat on the mat".into(),
+            context_chars: 18,
+        };
+        let echoed = |top_last: Value| {
+            json!({"choices": [{"index": 0, "text": "The cat sat on the mat P", "logprobs": {
+                "tokens": ["T", " m", "at"], "text_offset": [0, 18, 20],
+                "token_logprobs": [null, -12.0148, -8.0965],
+                "top_logprobs": [null, {" Turn": -3.0059, " m": -12.0148}, top_last]}}]})
+        };
+        let generated = json!({"choices": [{"index": 0, "text": " P", "logprobs": {
+            "tokens": [" P"], "text_offset": [22], "token_logprobs": [-2.5682],
+            "top_logprobs": [{" P": -2.5682}]}}]});
+        let late = echoed(json!({" P": -2.5682, "at": -8.0965}));
+        match shift_evidence(&late, &generated, &prompt) {
+            ShiftCheck::Shifted { evidence } => {
+                assert!(evidence.contains("\"at\""), "{evidence}");
+                assert!(evidence.contains("\" P\" at -2.5682"), "{evidence}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Aligned: the last token's row is the one before it.
+        let aligned = echoed(json!({" thing": -2.4, "at": -6.546}));
+        assert_eq!(
+            shift_evidence(&aligned, &generated, &prompt),
+            ShiftCheck::Aligned
+        );
+        // The same token at another log-probability is no evidence.
+        let other = echoed(json!({" P": -2.9, "at": -6.546}));
+        assert_eq!(
+            shift_evidence(&other, &generated, &prompt),
+            ShiftCheck::Aligned
+        );
+        // Nothing generated (an end of text): nothing to compare.
+        let nothing = json!({"choices": [{"index": 0, "text": "", "logprobs": {
+            "tokens": [], "text_offset": [], "token_logprobs": [], "top_logprobs": []}}]});
+        assert_eq!(
+            shift_evidence(&late, &nothing, &prompt),
+            ShiftCheck::Inconclusive
+        );
+        // Which echoes are the prompt's only.
+        assert!(prompt_only_echo(&late, std::slice::from_ref(&prompt)));
+        let with_generated = json!({"choices": [{"index": 0, "logprobs": {
+            "text_offset": [0, 18, 20, 22], "token_logprobs": [null, -1.0, -1.0, -1.0]}}]});
+        assert!(!prompt_only_echo(
+            &with_generated,
+            std::slice::from_ref(&prompt)
+        ));
+    }
+
+    #[test]
+    fn context_only_cuts_the_continuation_off() {
+        let t = LlPrompt::Text {
+            text: "Q: é?\nA: yes".into(),
+            context_chars: 8,
+        };
+        assert_eq!(
+            t.context_only(),
+            Some(LlPrompt::Text {
+                text: "Q: é?\nA:".into(),
+                context_chars: 8
+            })
+        );
+        let ids = LlPrompt::Tokens {
+            ids: vec![1, 2, 3],
+            continuation: 1,
+        };
+        assert_eq!(
+            ids.context_only(),
+            Some(LlPrompt::Tokens {
+                ids: vec![1, 2],
+                continuation: 0
+            })
+        );
+        let empty = LlPrompt::Tokens {
+            ids: vec![1],
+            continuation: 1,
+        };
+        assert_eq!(empty.context_only(), None);
     }
 }

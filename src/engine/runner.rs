@@ -60,6 +60,9 @@ pub struct Engine {
     template: Option<ChatTemplate>,
     bos_id: Option<u32>,
     add_bos: bool,
+    /// lm-eval's `prefix_token_id`: the context of an empty-context
+    /// loglikelihood request (BOS, else the first end-of-generation id).
+    prefix_id: Option<u32>,
     max_positions: usize,
     vocab_size: usize,
     info: EngineInfo,
@@ -86,6 +89,7 @@ impl Engine {
         let (tx, rx) = std::sync::mpsc::channel();
         let load = Arc::new(Load::default());
         let eos = loaded.eos_ids.clone();
+        let prefix_id = loaded.bos_id.or(loaded.eos_ids.first().copied());
         let model = loaded.model;
         let thread_load = load.clone();
         let thread = std::thread::Builder::new()
@@ -99,6 +103,7 @@ impl Engine {
             template: loaded.template,
             bos_id: loaded.bos_id,
             add_bos: loaded.add_bos,
+            prefix_id,
             max_positions: loaded.max_positions,
             vocab_size: loaded.vocab_size,
             info: loaded.info,
@@ -277,7 +282,8 @@ impl Engine {
     /// model's logits (one batch per item): context and continuation
     /// tokenised as lm-eval pairs them
     /// ([`crate::client::loglik::encode_pair`]), after the model's BOS
-    /// when plain-text prompts get one.
+    /// when plain-text prompts get one. An empty context is lm-eval's
+    /// `prefix_token_id` (BOS, else EOS).
     pub async fn loglikelihoods(
         &self,
         context: &str,
@@ -299,6 +305,25 @@ impl Engine {
             conts.push(cont);
         }
         prompt.extend(ctx_ids.unwrap_or_default());
+        if prompt.is_empty() {
+            // An empty context (and no BOS added): lm-eval conditions on
+            // its `prefix_token_id` (BOS, else EOS); a continuation that
+            // starts with that token has it as its context instead, which
+            // is the same prompt without that first token to score.
+            let prefix = self.prefix_id.ok_or_else(|| {
+                EngineError::Request(
+                    "an empty loglikelihood context needs a BOS or EOS token to condition on, \
+                     and this model has neither"
+                        .into(),
+                )
+            })?;
+            prompt.push(prefix);
+            for c in &mut conts {
+                if c.first() == Some(&prefix) {
+                    c.remove(0);
+                }
+            }
+        }
         let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
         if prompt.len() + longest > self.max_positions {
             return Err(EngineError::Request(format!(

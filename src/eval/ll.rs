@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Backend, EvalError, Item, Stop, io_err, progress_bar, server_gone_after};
 use crate::benchmarks::loglikelihood::{LlSpec, continuations};
-use crate::client::loglik::{LlFailure, LlPrompt, LlScore};
+use crate::client::loglik::{LlFailure, LlPrompt, LlScore, ShiftCheck};
 use crate::client::{ErrorKind, Prompt, RequestError};
 use crate::config::{BenchmarkPlan, EvalConfig};
 use crate::record::{Boundary, ChoiceRecord, LoglikelihoodRecord, Outcome, SampleRecord};
@@ -72,6 +72,34 @@ fn no_logprobs(plan: &BenchmarkPlan, url: &str, what: &str) -> EvalError {
     ))
 }
 
+/// The error that stops the run when a server's echoed log-probabilities
+/// are one token late.
+fn shifted(plan: &BenchmarkPlan, url: &str, evidence: &str) -> EvalError {
+    EvalError::Config(format!(
+        "{} ({}): the server at {url} echoes prompt log-probabilities shifted by one token \
+         ({evidence}); every choice's score would be wrong, and its answers cannot be put \
+         right. llama-cpp-python's server does this for models that add no BOS token \
+         (GGUF `tokenizer.ggml.add_bos_token` false); use vLLM, a model that adds BOS, or \
+         score in process (--model FILE.gguf without --api-url)",
+        plan.bench.name, plan.recipe.id
+    ))
+}
+
+/// The error that stops the run for a failure no other item can escape:
+/// the server gives no usable prompt log-probabilities.
+fn fatal(plan: &BenchmarkPlan, url: &str, res: &Result<Scored, LlFailure>) -> Option<EvalError> {
+    match res {
+        Err(LlFailure::NoPromptLogprobs { what }) => Some(no_logprobs(plan, url, what)),
+        Err(LlFailure::ShiftedEcho { evidence }) => Some(shifted(plan, url, evidence)),
+        _ => None,
+    }
+}
+
+/// Why an item with an empty context fails over a server.
+const EMPTY_CONTEXT: &str = "the context is empty: lm-eval scores such a continuation after its \
+     tokenizer's BOS token (else EOS), which bench does not send over a server; score this \
+     benchmark in process (--model without --api-url), where the engine does as lm-eval";
+
 /// Everything the item futures share.
 struct Shared<'a> {
     model: &'a str,
@@ -80,6 +108,9 @@ struct Shared<'a> {
     /// Whether the server takes a list prompt (cleared at its first refusal).
     lists: AtomicBool,
     cache: std::sync::Mutex<LlCache>,
+    /// The server's echo alignment, checked once at the first echo that
+    /// holds the prompt only: `Some(evidence)` when it is one token late.
+    shift: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// An item's outcome: its record (scores, or the failure).
@@ -114,6 +145,7 @@ pub(super) async fn run_ll_items(
         tokenizer,
         lists: AtomicBool::new(true),
         cache: std::sync::Mutex::new(cache),
+        shift: tokio::sync::OnceCell::new(),
     };
     let url = match backend {
         Backend::Http(c) => crate::redact::strip_userinfo(&c.endpoints().completions),
@@ -126,8 +158,8 @@ pub(super) async fn run_ll_items(
     let mut first = None;
     if let Some(it) = items.next() {
         let res = score_item(&shared, spec, &it, backend).await;
-        if let Err(LlFailure::NoPromptLogprobs { what }) = &res {
-            return Err(no_logprobs(plan, &url, what));
+        if let Some(e) = fatal(plan, &url, &res) {
+            return Err(e);
         }
         first = Some((it, res));
     }
@@ -167,8 +199,8 @@ pub(super) async fn run_ll_items(
             next = results.next() => next,
         };
         let Some((it, res)) = next else { break };
-        if let Err(LlFailure::NoPromptLogprobs { what }) = &res {
-            return Err(no_logprobs(plan, &url, what));
+        if let Some(e) = fatal(plan, &url, &res) {
+            return Err(e);
         }
         if write(&it, res)? {
             connect_failures += 1;
@@ -197,6 +229,9 @@ async fn score_item(
             "a loglikelihood context must be plain text".into(),
         ));
     };
+    if context.is_empty() && matches!(backend, Backend::Http(_)) {
+        return Err(request_failure(EMPTY_CONTEXT.into()));
+    }
     let conts = continuations(spec, &item.sample, " ");
     let boundary = match (backend, &shared.tokenizer) {
         (Backend::Local(_), _) => Boundary::Engine,
@@ -231,7 +266,21 @@ async fn score_item(
                     .map(|&i| prompt_for(shared.tokenizer.as_deref(), context, &conts[i]))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(request_failure)?;
-                send(shared, client, &prompts).await?
+                let sent = send(shared, client, &prompts).await?;
+                if sent.prompt_only_echo {
+                    // Once per run, before any score of this server is
+                    // journaled; the other items wait for the verdict.
+                    let shift = shared
+                        .shift
+                        .get_or_try_init(|| check_shift(shared, client, &prompts[0]))
+                        .await?;
+                    if let Some(evidence) = shift {
+                        return Err(LlFailure::ShiftedEcho {
+                            evidence: evidence.clone(),
+                        });
+                    }
+                }
+                (sent.scores, sent.latency_ms, sent.attempts, sent.requests)
             }
         };
         let mut cache = shared.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -281,13 +330,21 @@ async fn send(
     shared: &Shared<'_>,
     client: &crate::client::Client,
     prompts: &[LlPrompt],
-) -> Result<(Vec<LlScore>, f64, u32, usize), LlFailure> {
+) -> Result<Sent, LlFailure> {
     if prompts.len() > 1 && shared.lists.load(Ordering::Relaxed) {
         match client
             .loglikelihoods(shared.model, prompts, &shared.params)
             .await
         {
-            Ok(a) => return Ok((a.scores, a.latency_ms, a.attempts, 1)),
+            Ok(a) => {
+                return Ok(Sent {
+                    scores: a.scores,
+                    latency_ms: a.latency_ms,
+                    attempts: a.attempts,
+                    requests: 1,
+                    prompt_only_echo: a.prompt_only_echo,
+                });
+            }
             // A refused list (4xx, or a 5xx from a server that cannot
             // batch): ask one by one from now on.
             Err(LlFailure::Request(e))
@@ -305,17 +362,58 @@ async fn send(
             Err(e) => return Err(e),
         }
     }
-    let mut scores = Vec::with_capacity(prompts.len());
-    let (mut latency, mut attempts) = (0.0, 0);
+    let mut out = Sent {
+        scores: Vec::with_capacity(prompts.len()),
+        latency_ms: 0.0,
+        attempts: 0,
+        requests: prompts.len(),
+        prompt_only_echo: false,
+    };
     for p in prompts {
         let a = client
             .loglikelihoods(shared.model, std::slice::from_ref(p), &shared.params)
             .await?;
-        scores.extend(a.scores);
-        latency += a.latency_ms;
-        attempts += a.attempts;
+        out.scores.extend(a.scores);
+        out.latency_ms += a.latency_ms;
+        out.attempts += a.attempts;
+        out.prompt_only_echo |= a.prompt_only_echo;
     }
-    Ok((scores, latency, attempts, prompts.len()))
+    Ok(out)
+}
+
+/// The answers to one item's prompts.
+struct Sent {
+    scores: Vec<LlScore>,
+    latency_ms: f64,
+    attempts: u32,
+    requests: usize,
+    /// Whether some echo held the prompt only (then the alignment is checked).
+    prompt_only_echo: bool,
+}
+
+/// Whether the server's echo is one token late ([`Client::echo_shift`]),
+/// asked with `prompt`'s context alone first (a context ending in
+/// `Answer:` is hardly ever followed by an end of text, which would leave
+/// no generated token to compare), then with the whole prompt. `None`
+/// when it is not, or when neither answer can tell.
+///
+/// [`Client::echo_shift`]: crate::client::Client::echo_shift
+async fn check_shift(
+    shared: &Shared<'_>,
+    client: &crate::client::Client,
+    prompt: &LlPrompt,
+) -> Result<Option<String>, LlFailure> {
+    for p in [prompt.context_only(), Some(prompt.clone())]
+        .into_iter()
+        .flatten()
+    {
+        match client.echo_shift(shared.model, &p, &shared.params).await? {
+            ShiftCheck::Shifted { evidence } => return Ok(Some(evidence)),
+            ShiftCheck::Aligned => return Ok(None),
+            ShiftCheck::Inconclusive => {}
+        }
+    }
+    Ok(None)
 }
 
 /// The prompt for one (context, continuation): token ids when a tokenizer
@@ -405,6 +503,14 @@ fn record(
                 attempts: 1,
             });
         }
+        Err(LlFailure::ShiftedEcho { evidence }) => {
+            rec.error = Some(RequestError {
+                kind: ErrorKind::Decode,
+                status: None,
+                message: format!("prompt log-probabilities shifted by one token: {evidence}"),
+                attempts: 1,
+            });
+        }
         Ok(s) => {
             rec.latency_ms = Some(s.latency_ms);
             rec.attempts = s.attempts;
@@ -412,4 +518,60 @@ fn record(
         }
     }
     rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::benchmarks::{Sample, SampleFields};
+
+    /// lm-eval conditions an empty context on its tokenizer's BOS (else
+    /// EOS) token, which bench cannot send over a server: the item fails
+    /// at once with a message saying so and where it works (in process),
+    /// and nothing is sent (the server at port 9 would refuse a connect).
+    #[tokio::test]
+    async fn an_empty_context_over_a_server_is_a_clear_item_error() {
+        let bench = crate::benchmarks::get("arc_easy").expect("arc_easy");
+        let recipe = bench
+            .recipes
+            .iter()
+            .find(|r| r.id == "lm-eval-ll")
+            .expect("lm-eval-ll");
+        let spec = recipe
+            .request
+            .loglikelihood()
+            .expect("a loglikelihood recipe");
+        let fields = SampleFields {
+            question: "q".into(),
+            choices: vec!["yes".into(), "no".into()],
+            target: "A".into(),
+            ..SampleFields::default()
+        };
+        let item = Item {
+            sample: Sample::from_fields(fields, "ARC-Easy", "test", 0),
+            prompt: Prompt::Text(String::new()),
+            shots: vec![],
+        };
+        let client =
+            crate::client::Client::new(crate::client::ClientConfig::new("http://127.0.0.1:9/v1"))
+                .unwrap();
+        let backend = Backend::Http(Box::new(client));
+        let shared = Shared {
+            model: "m",
+            params: Map::new(),
+            tokenizer: None,
+            lists: AtomicBool::new(true),
+            cache: std::sync::Mutex::new(LlCache::new()),
+            shift: tokio::sync::OnceCell::new(),
+        };
+        match score_item(&shared, spec, &item, &backend).await {
+            Err(LlFailure::Request(e)) => {
+                assert_eq!(e.message, EMPTY_CONTEXT);
+                assert!(e.message.contains("BOS token (else EOS)"), "{e:?}");
+                assert!(e.message.contains("in process"), "{e:?}");
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("an empty context was scored over a server"),
+        }
+    }
 }

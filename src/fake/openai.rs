@@ -271,21 +271,46 @@ pub fn fake_tokens(text: &str) -> Vec<(usize, String)> {
 /// then one generated token `"!"`. `logprob(prompt, offset, token)` scores
 /// each prompt token; the top-1 alternative is each token itself unless
 /// `logprob` is below -5 (then `" the"` at -0.1: not greedy).
+///
+/// Token-id prompts (a list of ids, or a list of such lists) are echoed
+/// one entry per id: the token is the id in decimal, its offset its
+/// position, and `prompt` the ids joined by commas.
 pub fn echo_logprobs(body: &Value, logprob: impl Fn(&str, usize, &str) -> f64) -> Reply {
-    let prompts: Vec<String> = match body.get("prompt") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+    let ids = |v: &Value| -> Option<Vec<u64>> { v.as_array()?.iter().map(Value::as_u64).collect() };
+    // Each prompt as its text and its (offset, token) list.
+    let as_ids = |ids: Vec<u64>| {
+        let text = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let toks: Vec<(usize, String)> = ids
             .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => return Reply::fault(Fault::StatusMessage(400, "prompt must be text".into())),
+            .enumerate()
+            .map(|(k, id)| (k, id.to_string()))
+            .collect();
+        (text, toks)
+    };
+    let as_text = |s: &str| (s.to_string(), fake_tokens(s));
+    let prompts: Vec<(String, Vec<(usize, String)>)> = match body.get("prompt") {
+        Some(Value::String(s)) => vec![as_text(s)],
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            a.iter().filter_map(Value::as_str).map(as_text).collect()
+        }
+        Some(v @ Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_u64) => {
+            vec![as_ids(ids(v).unwrap_or_default())]
+        }
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(|p| ids(p).is_some()) => {
+            a.iter().filter_map(ids).map(as_ids).collect()
+        }
+        _ => {
+            return Reply::fault(Fault::StatusMessage(
+                400,
+                "prompt must be text or token ids".into(),
+            ));
+        }
     };
     let mut n_prompt = 0;
     let choices: Vec<Value> = prompts
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let toks = fake_tokens(p);
+        .map(|(i, (p, toks))| {
             n_prompt += toks.len();
             let mut tokens: Vec<Value> = Vec::with_capacity(toks.len() + 1);
             let mut lps: Vec<Value> = Vec::with_capacity(toks.len() + 1);
@@ -323,6 +348,81 @@ pub fn echo_logprobs(body: &Value, logprob: impl Fn(&str, usize, &str) -> f64) -
             "model": body.get("model").cloned().unwrap_or(Value::Null),
             "choices": choices,
             "usage": {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n},
+        })),
+        ..Reply::text("")
+    }
+}
+
+/// The toy model behind [`llama_cpp_python_echo`]: the log-probability of
+/// `token` as the next token after the first `k + 1` prompt tokens (the
+/// logits row after token `k`). Its top-1 token there is `x{k}` at -0.25,
+/// which no prompt of the tests holds.
+pub fn toy_logprob(k: usize, token: &str) -> f64 {
+    -1.0 - 0.1 * ((k + 3 * token.len()) % 7) as f64
+}
+
+/// A completions answer shaped as llama-cpp-python 0.3's server sends it
+/// for a text prompt with `logprobs` ([`fake_tokens`] of the prompt over
+/// the toy model of [`toy_logprob`]), the prompt's own tokens only and the
+/// first one `null`.
+///
+/// With `echo: true` and `shifted`, as llama-cpp-python does for a model
+/// that adds no BOS: the entry of prompt token `k` is read from the logits
+/// row *after* it (`toy_logprob(k, t_k)`, top-1 `x{k}`), and the echo ends
+/// with the prompt (the generated token has no row left). Not `shifted`:
+/// row `k - 1` scores token `k` (top-1 `x{k-1}`), still without the
+/// generated token. With `echo: false`: the generated token `x{n-1}` after
+/// the `n` prompt tokens, at -0.25, either way.
+pub fn llama_cpp_python_echo(body: &Value, shifted: bool) -> Reply {
+    let Some(prompt) = body.get("prompt").and_then(Value::as_str) else {
+        return Reply::fault(Fault::StatusMessage(
+            500,
+            "llama-cpp-python takes one text prompt here".into(),
+        ));
+    };
+    let toks = fake_tokens(prompt);
+    let n = toks.len();
+    let next = format!("x{}", n.saturating_sub(1));
+    let echo = body.get("echo").and_then(Value::as_bool).unwrap_or(false);
+    let logprobs = if echo {
+        let mut lps = Vec::with_capacity(n);
+        let mut tops = Vec::with_capacity(n);
+        for (k, (_, t)) in toks.iter().enumerate() {
+            if k == 0 {
+                lps.push(Value::Null);
+                tops.push(Value::Null);
+                continue;
+            }
+            let row = if shifted { k } else { k - 1 };
+            let lp = toy_logprob(row, t);
+            lps.push(json!(lp));
+            tops.push(json!({ format!("x{row}"): -0.25, t.as_str(): lp }));
+        }
+        json!({
+            "tokens": toks.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
+            "text_offset": toks.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            "token_logprobs": lps,
+            "top_logprobs": tops,
+        })
+    } else {
+        json!({
+            "tokens": [next],
+            "text_offset": [prompt.chars().count()],
+            "token_logprobs": [-0.25],
+            "top_logprobs": [{ next.as_str(): -0.25 }],
+        })
+    };
+    let text = if echo {
+        format!("{prompt}{next}")
+    } else {
+        next.clone()
+    };
+    Reply {
+        raw: Some(json!({
+            "id": "cmpl-fake-llama-cpp-python", "object": "text_completion", "created": 0,
+            "model": body.get("model").cloned().unwrap_or(Value::Null),
+            "choices": [{"index": 0, "text": text, "finish_reason": "length", "logprobs": logprobs}],
+            "usage": {"prompt_tokens": n, "completion_tokens": 1, "total_tokens": n + 1},
         })),
         ..Reply::text("")
     }

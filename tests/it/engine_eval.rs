@@ -298,3 +298,72 @@ async fn engine_requests_stop_sample_and_batch_like_a_server() {
         assert!(e.message.contains(key), "{e}");
     }
 }
+
+/// Issue 14: an empty loglikelihood context is lm-eval's
+/// `prefix_token_id` (BOS, else EOS): the engine scores each continuation
+/// after that one token, as computed here token by token with the model
+/// loaded on its own (the tiny GGUF adds no BOS, so nothing else is
+/// there); a continuation starting with that token has it as its context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_empty_loglikelihood_context_is_lm_evals_prefix_token() {
+    use bench::engine::Engine;
+    use bench::engine::generate::logprob_of;
+    use bench::engine::gguf::GgufModel;
+    use bench::engine::load::{LoadOptions, load_path};
+
+    let test = "engine_empty_loglikelihood_context_is_lm_evals_prefix_token";
+    let work = tempfile::tempdir().unwrap();
+    let Some(model) = tiny_gguf(test, work.path(), "tiny.gguf", &["--ctx", "256"]) else {
+        return;
+    };
+    let mut reference = GgufModel::load(&model).unwrap();
+    assert!(!reference.meta.add_bos_token);
+    let prefix = reference
+        .meta
+        .bos_token_id
+        .expect("the tiny GGUF names a BOS");
+    let bos_text = reference.decode(&[prefix]).unwrap();
+    let conts = [
+        " the cat sat".to_string(),
+        "Hello".to_string(),
+        format!("{bos_text} and more"),
+    ];
+    let mut want = Vec::new();
+    for c in &conts {
+        let mut ids = reference.encode(c).unwrap();
+        let mut ctx = vec![prefix];
+        if ids.first() == Some(&prefix) {
+            ctx = vec![ids.remove(0)];
+        }
+        reference.clear_kv_cache();
+        let mut logits = reference.forward(&ctx, 0).unwrap();
+        let mut sum = 0.0f64;
+        for (k, &t) in ids.iter().enumerate() {
+            sum += logprob_of(&logits, t).unwrap() as f64;
+            logits = reference.forward(&[t], ctx.len() + k).unwrap();
+        }
+        want.push((sum, ids.len()));
+    }
+    // The third continuation starts with the BOS token itself.
+    assert_eq!(want[2].1 + 1, reference.encode(&conts[2]).unwrap().len());
+    let loaded = load_path(
+        "tiny.gguf",
+        &model,
+        None,
+        &LoadOptions {
+            max_batch: 4,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let engine = Engine::new(loaded).unwrap();
+    let got = engine.loglikelihoods("", &conts).await.unwrap();
+    for ((g, (w, n)), c) in got.iter().zip(&want).zip(&conts) {
+        assert_eq!(g.tokens, *n, "{c:?}");
+        assert!(
+            (g.logprob - w).abs() < 1e-3,
+            "{c:?}: engine {} vs {w}",
+            g.logprob
+        );
+    }
+}

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use bench::config::{EvalConfig, Limit, plan_benchmarks};
 use bench::dataset::{Row, read_parquet};
-use bench::fake::openai::{FakeOpenAi, FakeOptions, echo_logprobs, fake_tokens};
+use bench::fake::openai::{
+    FakeOpenAi, FakeOptions, echo_logprobs, fake_tokens, llama_cpp_python_echo, toy_logprob,
+};
 use bench::record::{RunDir, SampleRecord};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -462,4 +464,158 @@ async fn resume_asks_nothing_again_and_rescore_switches_acc_norm() {
     assert_eq!(primary.extractor, "acc_norm");
     assert_eq!(primary.stats.accuracy, norm(&first.report, "acc_norm"));
     assert!(dir.ends_with("rescore-lm-eval-ll-norm"));
+}
+
+/// Regression (issue 14): llama-cpp-python 0.3 echoes prompt
+/// log-probabilities one token late for a model that adds no BOS (its
+/// `_create_completion` scores prompt token k with the logits row after
+/// k), which made the real-server test read -221.36 where the engine gave
+/// -242.38. bench checks a prompt-only echo once against the token the
+/// server generates after the prompt: one late is one clear error before
+/// anything is journaled; an aligned prompt-only echo is read as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_cpp_python_echo_one_token_late_without_bos_is_refused() {
+    let hub = start_hub().await;
+    let args = r#"{"arc_easy": {"mode": "lm-eval-ll"}}"#;
+    let non_echo = |api: &FakeOpenAi| {
+        api.requests()
+            .iter()
+            .filter(|r| r.body.get("echo") == Some(&Value::Bool(false)))
+            .count()
+    };
+
+    let late = FakeOpenAi::start(FakeOptions::responding(|b| llama_cpp_python_echo(b, true))).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = cfg_for(&late.url(), &hub.url(), tmp.path(), &["arc_easy"], args);
+    let e = bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("arc_easy (lm-eval-ll): the server at "),
+        "{e}"
+    );
+    assert!(
+        e.contains("echoes prompt log-probabilities shifted by one token"),
+        "{e}"
+    );
+    // The evidence: the last prompt token's top alternative is the token
+    // generated after the whole prompt, at its log-probability.
+    assert!(
+        e.contains("at -0.2500, which is the token the server generates"),
+        "{e}"
+    );
+    assert!(e.contains("`tokenizer.ggml.add_bos_token` false"), "{e}");
+    assert_eq!(non_echo(&late), 1, "one check");
+    assert!(journal(tmp.path(), "arc_easy").is_empty());
+
+    let aligned =
+        FakeOpenAi::start(FakeOptions::responding(|b| llama_cpp_python_echo(b, false))).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = cfg_for(&aligned.url(), &hub.url(), tmp.path(), &["arc_easy"], args);
+    bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .expect("an aligned prompt-only echo is read");
+    assert_eq!(non_echo(&aligned), 1, "checked once per run");
+    let recs = journal(tmp.path(), "arc_easy");
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        let ll = r.loglikelihood.as_ref().unwrap();
+        let ctx_chars = ll.context.chars().count();
+        for c in &ll.choices {
+            // Row k-1 scores token k; the continuation's tokens start at
+            // the context's end (fake tokens split before a space).
+            let toks = fake_tokens(&format!("{}{}", ll.context, c.continuation));
+            let mine: Vec<f64> = toks
+                .iter()
+                .enumerate()
+                .filter(|(_, (off, _))| *off >= ctx_chars)
+                .map(|(k, (_, t))| toy_logprob(k - 1, t))
+                .collect();
+            assert_eq!(c.tokens, mine.len(), "{c:?}");
+            assert!((c.logprob - mine.iter().sum::<f64>()).abs() < 1e-9, "{c:?}");
+        }
+    }
+}
+
+/// lm-eval 0.4.13's `_encode_pair`, line by line: trailing whitespace of
+/// the context moves to the continuation, the whole is tokenised and the
+/// context alone, and the continuation is the whole's tokens past the
+/// context's (no special tokens: `TemplateAPI.tok_encode` adds none unless
+/// `add_bos_token`).
+fn lm_eval_encode_pair(
+    tok: &tokenizers::Tokenizer,
+    context: &str,
+    continuation: &str,
+) -> (Vec<u32>, Vec<u32>) {
+    let n_spaces = context.len() - context.trim_end().len();
+    let (context, continuation) = if n_spaces > 0 {
+        let cut = context.len() - n_spaces;
+        (
+            &context[..cut],
+            format!("{}{continuation}", &context[cut..]),
+        )
+    } else {
+        (context, continuation.to_string())
+    };
+    let encode = |s: &str| tok.encode(s, false).unwrap().get_ids().to_vec();
+    let whole = encode(&format!("{context}{continuation}"));
+    let context_enc = encode(context);
+    let continuation_enc = whole[context_enc.len()..].to_vec();
+    (context_enc, continuation_enc)
+}
+
+/// Issue 14: with `--tokenizer-path` each prompt is token ids, context
+/// and continuation tokenised as lm-eval's `_encode_pair` does, an item's
+/// choices in one list prompt; the continuation's score is the tail of the
+/// echo, and the journal says the boundary came from the tokenizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokenizer_path_sends_lm_evals_encode_pair_token_ids() {
+    let hub = start_hub().await;
+    let api = scripted_server().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tokenizer/tokenizer.json");
+    let mut cfg = cfg_for(
+        &api.url(),
+        &hub.url(),
+        tmp.path(),
+        &["arc_easy"],
+        r#"{"arc_easy": {"mode": "lm-eval-ll"}}"#,
+    );
+    cfg.tokenizer = Some(tok_path.display().to_string());
+    bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .expect("eval with token-id prompts");
+    let tok = tokenizers::Tokenizer::from_file(&tok_path).unwrap();
+    let bodies: Vec<Value> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/completions")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 3, "one list request per item");
+    let recs = journal(tmp.path(), "arc_easy");
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        let ll = r.loglikelihood.as_ref().unwrap();
+        assert_eq!(ll.boundary, bench::record::Boundary::Tokenizer);
+        let mut want: Vec<Value> = Vec::new();
+        for c in &ll.choices {
+            let (ctx, cont) = lm_eval_encode_pair(&tok, &ll.context, &c.continuation);
+            assert!(!cont.is_empty(), "{c:?}");
+            // The fake scores every echoed id -0.5 (ids are never " B").
+            assert_eq!(c.tokens, cont.len(), "{c:?}");
+            assert!(
+                (c.logprob - -0.5 * cont.len() as f64).abs() < 1e-12,
+                "{c:?}"
+            );
+            want.push(serde_json::json!([ctx, cont].concat()));
+        }
+        let sent = bodies
+            .iter()
+            .find(|b| b["prompt"] == Value::Array(want.clone()))
+            .unwrap_or_else(|| panic!("no request carries {want:?}; sent {bodies:?}"));
+        assert_eq!(sent["echo"], Value::Bool(true));
+        assert_eq!(sent["max_tokens"], serde_json::json!(1));
+    }
 }

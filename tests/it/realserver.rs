@@ -1,8 +1,10 @@
 //! A short eval against real llama.cpp servers (a tiny random-weight model
 //! that answers gibberish): the point is the real protocol — its SSE quirks,
 //! errors and usage. `.ci/run` starts the servers and sets
-//! `BENCH_REALSERVER_URL` (llama-cpp-python) and `BENCH_REALSERVER_NATIVE_URL`
-//! (llama-server). Without them these tests say loudly that they were skipped.
+//! `BENCH_REALSERVER_URL` (llama-cpp-python), `BENCH_REALSERVER_BOS_URL`
+//! (llama-cpp-python serving the same model made to add BOS,
+//! `REALSERVER_BOS_MODEL`) and `BENCH_REALSERVER_NATIVE_URL` (llama-server).
+//! Without them these tests say loudly that they were skipped.
 
 use bench::record::{Outcome, RunDir};
 use serde_json::json;
@@ -262,32 +264,29 @@ async fn real_servers_perf_sweep() {
     }
 }
 
-/// The GGUF the llama-cpp-python server of `.ci/run` serves:
-/// `$REALSERVER_MODEL`, else `$REALSERVER_VENV/tiny.gguf` (start.sh's
-/// default).
-fn served_gguf() -> Option<std::path::PathBuf> {
-    let path = match std::env::var_os("REALSERVER_MODEL") {
-        Some(m) => std::path::PathBuf::from(m),
-        None => std::path::PathBuf::from(std::env::var_os("REALSERVER_VENV")?).join("tiny.gguf"),
-    };
+/// The GGUF the BOS-adding llama-cpp-python server of `.ci/run` serves
+/// (`$REALSERVER_BOS_MODEL`, made by `scripts/realserver/gguf_add_bos.py`).
+fn served_bos_gguf() -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(std::env::var_os("REALSERVER_BOS_MODEL")?);
     path.is_file().then_some(path)
 }
 
 /// Issue 14: llama-cpp-python echoes the prompt with its log-probabilities;
 /// the per-choice scores bench reads from it (text prompts, continuation by
 /// `text_offset`) equal the in-process engine's from the same GGUF within
-/// 1e-3, and so do the verdicts.
+/// 1e-3, and so do the verdicts. The model adds BOS: without it
+/// llama-cpp-python's echo is one token late (see
+/// `real_llama_cpp_python_echo_one_token_late_without_bos_is_refused`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 14 open: on ARC-Easy test#0 llama-cpp-python gives -221.36 and the engine -242.38 for the same 27 continuation tokens; run with --ignored while fixing it"]
 async fn loglikelihood_over_llama_cpp_python_equals_the_engine() {
     let test = "loglikelihood_over_llama_cpp_python_equals_the_engine";
-    let Some(url) = server_url("BENCH_REALSERVER_URL", test) else {
+    let Some(url) = server_url("BENCH_REALSERVER_BOS_URL", test) else {
         return;
     };
-    let Some(gguf) = served_gguf() else {
+    let Some(gguf) = served_bos_gguf() else {
         crate::support::skip(
             test,
-            "the served GGUF is not found (REALSERVER_MODEL or REALSERVER_VENV/tiny.gguf)",
+            "the served GGUF is not found (REALSERVER_BOS_MODEL)",
             "BENCH_REQUIRE_REALSERVER",
         );
         return;
@@ -352,4 +351,51 @@ async fn loglikelihood_over_llama_cpp_python_equals_the_engine() {
         }
     }
     assert!(compared >= 12);
+}
+
+/// Regression (issue 14): llama-cpp-python 0.3's `_create_completion`
+/// pairs `logits_to_logprobs(self._scores)[0:]` with the prompt tokens
+/// after dropping a leading BOS, so for a model that adds no BOS (the tiny
+/// GGUF: `tokenizer.ggml.add_bos_token` false) each prompt token is scored
+/// by the logits row after it: ARC-Easy test#0 read -221.36 where the
+/// engine gives -242.38. bench finds this at the first item and stops with
+/// one error instead of journaling wrong scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_llama_cpp_python_echo_one_token_late_without_bos_is_refused() {
+    let test = "real_llama_cpp_python_echo_one_token_late_without_bos_is_refused";
+    let Some(url) = server_url("BENCH_REALSERVER_URL", test) else {
+        return;
+    };
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(
+        &url,
+        &hub.url(),
+        &tmp.path().join("cache"),
+        &tmp.path().join("run"),
+        &["arc_easy"],
+    );
+    cfg.benchmarks = bench::config::plan_benchmarks(
+        &["arc_easy".into()],
+        Some(r#"{"arc_easy": {"mode": "lm-eval-ll"}}"#),
+    )
+    .unwrap();
+    cfg.model = "tiny".into();
+    cfg.limit = Some(bench::config::Limit::Count(2));
+    cfg.concurrency = 1;
+    cfg.client.timeout = std::time::Duration::from_secs(120);
+    let e = bench::eval::run_eval(cfg, CancellationToken::new())
+        .await
+        .expect_err("a one-token-late echo is refused")
+        .to_string();
+    assert!(
+        e.contains("echoes prompt log-probabilities shifted by one token"),
+        "{e}"
+    );
+    assert!(
+        RunDir::new(tmp.path().join("run"))
+            .read_journal("arc_easy")
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
