@@ -11,8 +11,6 @@
 //! log-probabilities.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,7 +19,7 @@ use serde_json::{Map, Value};
 use tokenizers::Tokenizer;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, EvalError, Item, Stop, io_err, progress_bar, server_gone_after};
+use super::{Backend, EvalError, Item, Stop, progress_bar, server_gone_after};
 use crate::benchmarks::loglikelihood::{LlSpec, continuations};
 use crate::client::loglik::{LlFailure, LlPrompt, LlScore, ShiftCheck};
 use crate::client::{ErrorKind, Prompt, RequestError};
@@ -127,8 +125,7 @@ pub(super) async fn run_ll_items(
     items: Vec<Arc<Item>>,
     backend: &Backend,
     cfg: &EvalConfig,
-    journal: &mut impl Write,
-    path: &Path,
+    journal: &mut super::JournalSink,
     cancel: &CancellationToken,
     state: LlState,
 ) -> Result<Stop, EvalError> {
@@ -165,16 +162,7 @@ pub(super) async fn run_ll_items(
     }
     let mut write = |it: &Item, res: Result<Scored, LlFailure>| -> Result<bool, EvalError> {
         let connect = matches!(&res, Err(LlFailure::Request(e)) if e.kind == ErrorKind::Connect);
-        let rec = record(plan, spec, it, res);
-        let mut line = serde_json::to_vec(&rec).map_err(|e| EvalError::Io {
-            path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
-        journal
-            .write_all(&line)
-            .and_then(|_| journal.flush())
-            .map_err(io_err(path))?;
+        journal.write(record(plan, spec, it, res))?;
         bar.inc(1);
         Ok(connect)
     };

@@ -149,6 +149,14 @@ pub fn renderers() -> Vec<Box<dyn Renderer>> {
 
 /// Read a run directory into a [`RunView`].
 pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
+    load_from(dir, std::collections::HashMap::new())
+}
+
+/// [`load`], taking the journals found in `journals` from there.
+fn load_from(
+    dir: &RunDir,
+    mut journals: std::collections::HashMap<String, crate::record::Journal>,
+) -> Result<RunView, ReportError> {
     let manifest: RunManifest = dir.read_manifest().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ReportError::NotARun(dir.root.display().to_string())
@@ -172,12 +180,15 @@ pub fn load(dir: &RunDir) -> Result<RunView, ReportError> {
     let mut instructions = Vec::new();
     for b in &manifest.settings.benchmarks {
         let path = dir.journal(&b.benchmark);
-        let journal = dir
-            .read_journal_checked(&b.benchmark)
-            .map_err(|source| ReportError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let journal = match journals.remove(&b.benchmark) {
+            Some(j) => j,
+            None => dir
+                .read_journal_checked(&b.benchmark)
+                .map_err(|source| ReportError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+        };
         // Only a benchmark the run started (its data was recorded) must
         // have a journal; one an interrupted run never reached has none.
         let started = manifest.datasets.iter().any(|d| d.benchmark == b.benchmark);
@@ -293,7 +304,18 @@ pub fn nothing_measured(data: &ReportData) -> bool {
 
 /// Render every format into the run directory; returns the report data.
 pub fn write_reports(dir: &RunDir) -> Result<ReportData, ReportError> {
-    let view = load(dir)?;
+    write_reports_from(dir, std::collections::HashMap::new())
+}
+
+/// [`write_reports`], with the journals of some benchmarks already in
+/// memory (as `bench eval` has them at its end): those are not read back.
+/// Each must be what [`crate::record::read_journal_checked`] gives for the
+/// file (the test `reports_from_memory_equal_reports_from_the_journal`).
+pub fn write_reports_from(
+    dir: &RunDir,
+    journals: std::collections::HashMap<String, crate::record::Journal>,
+) -> Result<ReportData, ReportError> {
+    let view = load_from(dir, journals)?;
     for r in renderers() {
         let path = dir.root.join(r.file_name());
         crate::util::write_atomic(&path, r.render(&view).as_bytes()).map_err(|source| {

@@ -492,6 +492,64 @@ async fn resume_asks_only_for_missing_or_failed_items() {
     );
 }
 
+/// `bench eval` builds its final reports from the records it holds (the
+/// journal is not read back); they must equal what `bench report` renders
+/// from the journal, across a resume that replaces a failed item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_from_memory_equal_reports_from_the_journal() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+    let table = std::sync::Arc::new(support::gold_table());
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (t2, h2) = (table.clone(), healthy.clone());
+    let server = FakeOpenAi::start(FakeOptions::responding(
+        move |body| match support::gold_for(&t2, body) {
+            Some((q, _))
+                if q.contains("Janet") && !h2.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                Reply::fault(bench::fake::openai::Fault::Status(400))
+            }
+            Some((_, gold)) => Reply::text(support::native_answer(&gold)),
+            None => Reply::text("?"),
+        },
+    ))
+    .await;
+    let files = ["report.md", "report.html", "report.json"];
+    let mut checked = 0;
+    for (limit, heal) in [(3, false), (5, true)] {
+        healthy.store(heal, std::sync::atomic::Ordering::SeqCst);
+        let mut cfg = config(
+            &server.url(),
+            &hub.url(),
+            &cache,
+            &out_dir,
+            &["gsm8k", "arc"],
+        );
+        cfg.limit = Some(Limit::Count(limit));
+        let out = run_eval(cfg, CancellationToken::new()).await.unwrap();
+        // The first run has the failed item, the second asked it again.
+        let g = primary(&out.report, "gsm8k", "main");
+        let failed = g.outcomes.get(&Outcome::Failed).copied().unwrap_or(0);
+        assert_eq!((g.stats.n, failed), (limit as u64, u64::from(!heal)));
+        let from_memory: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(out_dir.join(f)).unwrap())
+            .collect();
+        bench::report::rerender(&out_dir).unwrap();
+        for (f, m) in files.iter().zip(&from_memory) {
+            let from_journal = std::fs::read(out_dir.join(f)).unwrap();
+            assert!(
+                from_journal == *m,
+                "{f} differs after a run with limit {limit}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_recorded_and_never_abort_the_run() {
     let hub = start_hub().await;
