@@ -1057,7 +1057,7 @@ pub fn results_for(
                 let parts: Vec<AccuracyStats> = rows
                     .iter()
                     .filter(|r: &&ResultRow| r.extractor == *ex && r.subset != "all")
-                    .map(|r| r.stats.clone())
+                    .map(|r| r.stats)
                     .collect();
                 crate::score::lm_eval_group(&parts)
             } else {
