@@ -164,6 +164,20 @@ pub struct BenchmarkPlan {
     pub repeats: usize,
 }
 
+impl BenchmarkPlan {
+    /// The metadata keys this plan's reports group by (the recipe's, else
+    /// the dataset's).
+    pub fn group_keys(&self) -> &[String] {
+        self.recipe.group_keys(&self.bench.dataset)
+    }
+
+    /// A sample's value of each of [`BenchmarkPlan::group_keys`], for its
+    /// journal line.
+    pub fn group_values(&self, sample: &benchmarks::Sample) -> BTreeMap<String, String> {
+        benchmarks::Dataset::values_of(self.group_keys(), sample)
+    }
+}
+
 impl std::fmt::Debug for BenchmarkPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BenchmarkPlan")

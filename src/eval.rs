@@ -318,7 +318,7 @@ pub async fn run_eval(cfg: EvalConfig, cancel: CancellationToken) -> Result<Eval
                 template: p.recipe.template.clone(),
                 template_sha256: prompts.hash(&p.recipe.template).unwrap_or_default(),
                 extractors: p.recipe.extractor_names(),
-                groups: p.bench.dataset.groups.clone(),
+                groups: p.group_keys().to_vec(),
                 repeats: p.repeats,
             })
             .collect(),
@@ -1184,7 +1184,7 @@ fn make_record(
         index: sample.index,
         repeat,
         id: sample.id.clone(),
-        groups: plan.bench.dataset.group_values(&sample),
+        groups: plan.group_values(&sample),
         mode: plan.recipe.id.clone(),
         shots,
         prompt: prompt_text,

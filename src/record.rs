@@ -570,6 +570,20 @@ pub struct ResultRow {
     /// spread and pass@k. Absent without repeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<RepeatStats>,
+    /// Loglikelihood rows: the metric and its stderr under the keys of
+    /// lm-eval's results JSON ([`lm_eval_names`]). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_eval: Option<BTreeMap<String, f64>>,
+}
+
+/// A metric and its stderr keyed as lm-eval's results JSON keys them with
+/// no filter (`acc,none`, `acc_stderr,none`), so a bench row can be
+/// compared with lm-eval's line for line.
+pub fn lm_eval_names(metric: &str, stats: &AccuracyStats) -> BTreeMap<String, f64> {
+    BTreeMap::from([
+        (format!("{metric},none"), stats.accuracy),
+        (format!("{metric}_stderr,none"), stats.stderr),
+    ])
 }
 
 /// What several samples per item add to an accuracy: how much the accuracy
@@ -1025,6 +1039,7 @@ pub fn results_for(
     if subsets.len() > 1 {
         groups.push(("all".into(), records.iter().collect()));
     }
+    let ll = is_loglikelihood(records);
     let mut rows = Vec::new();
     for (subset, recs) in groups {
         for (i, ex) in extractors.iter().enumerate() {
@@ -1034,21 +1049,19 @@ pub fn results_for(
                 *outcomes.entry(r.outcome_for(ex)).or_default() += 1;
             }
             let correct = outcomes[&Outcome::Correct];
-            let stats = item_stats(&recs, ex, correct);
             // lm-eval reports a group of loglikelihood tasks (MMLU's 57
-            // subjects) with the pooled stderr of its subtasks.
-            let stats = if subset == "all" && recs.iter().any(|r| r.loglikelihood.is_some()) {
-                let parts: Vec<(f64, u64)> = rows
+            // subjects) as the size-weighted mean of its leaf subtasks
+            // with their pooled stderr: `mmlu` pools the 57 subjects
+            // directly, not its four groups (0.4.13 `Group.aggregate`).
+            let stats = if subset == "all" && ll {
+                let parts: Vec<AccuracyStats> = rows
                     .iter()
                     .filter(|r: &&ResultRow| r.extractor == *ex && r.subset != "all")
-                    .map(|r| (r.stats.stderr, r.stats.n))
+                    .map(|r| r.stats)
                     .collect();
-                AccuracyStats {
-                    stderr: crate::score::pooled_sample_stderr(&parts),
-                    ..stats
-                }
+                crate::score::lm_eval_group(&parts)
             } else {
-                stats
+                item_stats(&recs, ex, correct)
             };
             rows.push(ResultRow {
                 benchmark: benchmark.into(),
@@ -1056,17 +1069,24 @@ pub fn results_for(
                 mode: mode.into(),
                 extractor: ex.clone(),
                 primary: i == 0,
-                stats,
                 outcomes,
                 repeats: (repeats > 1).then(|| {
                     RepeatStats::of(repeats, recs.iter().copied(), |r| {
                         r.outcome_for(ex) == Outcome::Correct
                     })
                 }),
+                lm_eval: ll.then(|| lm_eval_names(ex, &stats)),
+                stats,
             });
         }
     }
     rows
+}
+
+/// Whether these are loglikelihood records (lm-eval's `multiple_choice`
+/// recipes), whose groups are aggregated as lm-eval aggregates them.
+fn is_loglikelihood(records: &[SampleRecord]) -> bool {
+    records.iter().any(|r| r.loglikelihood.is_some())
 }
 
 /// Accuracy statistics of `recs` under extractor `ex`: the mean of their
@@ -1111,7 +1131,16 @@ pub struct GroupTable {
     /// Items with no value for the key (not in any row).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ungrouped: u64,
+    /// How a row's figures combine its items when not simply over them
+    /// ([`LM_EVAL_AGGREGATION`] for loglikelihood records). Absent: over
+    /// the row's items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<String>,
 }
+
+/// The [`GroupTable::aggregation`] of loglikelihood records: each row as
+/// lm-eval aggregates a group (`weight_by_size: True`) of the subsets in it.
+pub const LM_EVAL_AGGREGATION: &str = "lm-eval: accuracy = size-weighted mean of the row's subsets, stderr = pooled_sample_stderr of theirs";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -1130,12 +1159,21 @@ pub struct GroupRow {
     /// With repeats: per-repeat accuracies, their spread and pass@k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<RepeatStats>,
+    /// Loglikelihood records: the row's metric and stderr under lm-eval's
+    /// result keys ([`lm_eval_names`]), as lm-eval reports the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_eval: Option<BTreeMap<String, f64>>,
 }
 
 /// Group tables of one benchmark's records: by subset when there are more
 /// than [`INLINE_SUBSETS`] subsets, then by each of `keys` (the benchmark's
 /// metadata groups) that some record has. Values are in first-seen order
 /// for subsets (the dataset's order) and sorted otherwise, numbers by value.
+///
+/// For loglikelihood records a row is what lm-eval reports for a group of
+/// the subsets (subtasks) in it: [`crate::score::lm_eval_group`] of the
+/// row's items split by subset, so MMLU's `lm_eval_group` table gives
+/// lm-eval's `stem`, `other`, `social sciences` and `humanities` lines.
 pub fn groups_for(
     benchmark: &str,
     mode: &str,
@@ -1147,6 +1185,7 @@ pub fn groups_for(
     if records.is_empty() {
         return Vec::new();
     }
+    let ll = is_loglikelihood(records);
     let mut tables = Vec::new();
     let mut subsets: Vec<&str> = Vec::new();
     for r in records {
@@ -1169,6 +1208,7 @@ pub fn groups_for(
                 stats: AccuracyStats::new(0, 0),
                 failed: 0,
                 repeats: None,
+                lm_eval: None,
             })
             .collect();
         let mut counts = vec![(0u64, 0u64, 0u64); rows.len()];
@@ -1192,6 +1232,26 @@ pub fn groups_for(
         for (row, (n, ok, failed)) in rows.iter_mut().zip(counts) {
             row.stats = AccuracyStats::new(ok, n);
             row.failed = failed;
+            if ll {
+                let parts: Vec<AccuracyStats> = subsets
+                    .iter()
+                    .filter_map(|s| {
+                        let members: Vec<&SampleRecord> = records
+                            .iter()
+                            .filter(|r| {
+                                r.subset == *s && of(r).as_deref() == Some(row.value.as_str())
+                            })
+                            .collect();
+                        let ok = members
+                            .iter()
+                            .filter(|r| r.outcome_for(primary) == Outcome::Correct)
+                            .count() as u64;
+                        (!members.is_empty()).then(|| item_stats(&members, primary, ok))
+                    })
+                    .collect();
+                row.stats = crate::score::lm_eval_group(&parts);
+                row.lm_eval = Some(lm_eval_names(primary, &row.stats));
+            }
             if repeats > 1 {
                 let members = records
                     .iter()
@@ -1215,6 +1275,7 @@ pub fn groups_for(
             micro_accuracy: micro,
             macro_accuracy,
             ungrouped,
+            aggregation: ll.then(|| LM_EVAL_AGGREGATION.to_string()),
         }
     };
     if subsets.len() > INLINE_SUBSETS {
@@ -1287,6 +1348,144 @@ mod tests {
             r.error = Some(serde_json::from_value(serde_json::json!({"kind": "timeout", "status": null, "message": "t", "attempts": 1})).unwrap());
         }
         r
+    }
+
+    /// `rec` as a loglikelihood item (choices not needed: the verdict is
+    /// the record's).
+    fn ll_rec(subset: &str, index: usize, group: &str, ok: bool) -> SampleRecord {
+        let mut r = rec(subset, index, &[("lm_eval_group", group)], Some(ok));
+        r.loglikelihood = Some(LoglikelihoodRecord {
+            context: "Q".into(),
+            boundary: Boundary::Engine,
+            choices: Vec::new(),
+            requests: 1,
+        });
+        r
+    }
+
+    #[test]
+    fn lm_eval_group_aggregation_worked_by_hand() {
+        // Two groups of uneven sizes: stem = s_a (2 of 3) + s_b (1 of 5),
+        // humanities = h_a (3 of 4) + h_b (1 of 2).
+        let parts = [
+            ("s_a", "stem", 3, 2),
+            ("s_b", "stem", 5, 1),
+            ("h_a", "humanities", 4, 3),
+            ("h_b", "humanities", 2, 1),
+        ];
+        let mut recs = Vec::new();
+        for (subset, group, n, ok) in parts {
+            for i in 0..n {
+                recs.push(ll_rec(subset, i, group, i < ok));
+            }
+        }
+        let x = vec!["x".to_string()];
+        let keys = vec!["lm_eval_group".to_string()];
+        // The formulas written out. A subject's stderr: sample std (n-1)
+        // over sqrt(n), for 0/1 data sqrt(p(1-p)/(n-1)).
+        let se = |n: f64, ok: f64| ((ok / n) * (1.0 - ok / n) / (n - 1.0)).sqrt();
+        // pooled_sample_stderr: sqrt(sum((n_i-1) se_i^2 n_i) / (N - k) / N).
+        let pooled = |ps: &[(f64, f64)]| {
+            let total: f64 = ps.iter().map(|p| p.0).sum();
+            let k = ps.len() as f64;
+            let num: f64 = ps
+                .iter()
+                .map(|&(n, ok)| (n - 1.0) * se(n, ok).powi(2) * n)
+                .sum();
+            (num / (total - k) / total).sqrt()
+        };
+        let stem = [(3.0, 2.0), (5.0, 1.0)];
+        let hum = [(4.0, 3.0), (2.0, 1.0)];
+        let want_stem = ((2.0 / 3.0) * 3.0 + 0.2 * 5.0) / 8.0;
+        let want_hum = (0.75 * 4.0 + 0.5 * 2.0) / 6.0;
+        // `mmlu` pools the four subjects, not the two groups: lm-eval
+        // 0.4.13's Group.aggregate reads every leaf task (get_all_tasks).
+        let all4 = [stem, hum].concat();
+        // The same numbers from the installed lm-eval 0.4.13 itself
+        // (Group.aggregate over these four fake subtasks, metrics from
+        // api/metrics.py mean / mean_stderr), pasted:
+        // mmlu_stem 0.375 0.17480147469502527, mmlu_humanities
+        // 0.6666666666666666 0.22821773229381923, mmlu 0.5 0.13930097596485785.
+        let lm_eval = [
+            ("stem", 0.375, 0.174_801_474_695_025_27),
+            (
+                "humanities",
+                0.666_666_666_666_666_6,
+                0.228_217_732_293_819_23,
+            ),
+        ];
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(pooled(&stem), lm_eval[0].2) && close(pooled(&hum), lm_eval[1].2));
+        assert!(close(pooled(&all4), 0.139_300_975_964_857_85));
+
+        let g = groups_for("b", "lm-eval-ll", "x", &keys, 1, &recs);
+        let t = g.iter().find(|t| t.key == "lm_eval_group").unwrap();
+        assert_eq!(t.aggregation.as_deref(), Some(LM_EVAL_AGGREGATION));
+        // Sorted by value: humanities, stem.
+        let rows: Vec<(&str, u64, f64, f64)> = t
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.value.as_str(),
+                    r.stats.n,
+                    r.stats.accuracy,
+                    r.stats.stderr,
+                )
+            })
+            .collect();
+        assert_eq!((rows[0].0, rows[0].1), ("humanities", 6));
+        assert_eq!((rows[1].0, rows[1].1), ("stem", 8));
+        assert!(close(rows[0].2, want_hum) && close(rows[0].3, pooled(&hum)));
+        assert!(close(rows[1].2, want_stem) && close(rows[1].3, pooled(&stem)));
+        for (row, (name, acc, stderr)) in [&t.rows[1], &t.rows[0]].iter().zip(lm_eval) {
+            assert_eq!(row.value, name);
+            let names = row.lm_eval.as_ref().unwrap();
+            assert!(close(names["x,none"], acc), "{name}");
+            assert!(close(names["x_stderr,none"], stderr), "{name}");
+        }
+        // A subset row of the same table kind is the subject's own figures.
+        let s = g.iter().find(|t| t.key == "subset");
+        assert!(s.is_none(), "4 subsets are shown inline, not as a table");
+
+        let res = results_for("b", "lm-eval-ll", &x, 1, &recs);
+        let all = res.iter().find(|r| r.subset == "all").unwrap();
+        assert_eq!(all.stats.n, 14);
+        assert!(close(
+            all.stats.accuracy,
+            (want_stem * 8.0 + want_hum * 6.0) / 14.0
+        ));
+        assert!(close(all.stats.accuracy, 0.5));
+        assert!(close(all.stats.stderr, pooled(&all4)));
+        let names = all.lm_eval.as_ref().unwrap();
+        assert!(close(names["x_stderr,none"], 0.139_300_975_964_857_85));
+        // Not the older rule (pooled over the two group stderrs), which
+        // differs in the fourth decimal here.
+        let over_groups =
+            crate::score::pooled_sample_stderr(&[(pooled(&stem), 8), (pooled(&hum), 6)]);
+        assert!((over_groups - 0.139_591_476_900_563_03).abs() < 1e-12);
+        assert!((all.stats.stderr - over_groups).abs() > 1e-4);
+        let sa = res.iter().find(|r| r.subset == "s_a").unwrap();
+        assert!(close(sa.stats.stderr, se(3.0, 2.0)));
+        assert!(close(sa.lm_eval.as_ref().unwrap()["x,none"], 2.0 / 3.0));
+
+        // Generation records keep plain counts and no lm-eval names.
+        let plain: Vec<SampleRecord> = recs
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.loglikelihood = None;
+                r
+            })
+            .collect();
+        let g = groups_for("b", "native", "x", &keys, 1, &plain);
+        assert!(g.iter().all(|t| t.aggregation.is_none()));
+        assert!(g[0].rows.iter().all(|r| r.lm_eval.is_none()));
+        assert!(
+            results_for("b", "native", &x, 1, &plain)
+                .iter()
+                .all(|r| r.lm_eval.is_none())
+        );
     }
 
     #[test]

@@ -112,6 +112,31 @@ pub fn pooled_sample_stderr(parts: &[(f64, u64)]) -> f64 {
     (var / total as f64).sqrt()
 }
 
+/// A group of subtasks as lm-eval aggregates it with `weight_by_size: True`
+/// (`lm_eval/api/group.py` `Group.aggregate`, 0.4.13): the accuracy is the
+/// size-weighted mean of the subtasks' (`aggregate_subtask_metrics`), the
+/// stderr [`pooled_sample_stderr`] of their stderrs; `n` and `correct` are
+/// summed and the interval is Wilson's around the mean. lm-eval takes the
+/// leaf tasks of a group however deeply nested (`get_all_tasks`), so
+/// `parts` are always subtasks, never subgroups.
+pub fn lm_eval_group(parts: &[AccuracyStats]) -> AccuracyStats {
+    let n: u64 = parts.iter().map(|p| p.n).sum();
+    if n == 0 {
+        return AccuracyStats::new(0, 0);
+    }
+    let accuracy = parts.iter().map(|p| p.accuracy * p.n as f64).sum::<f64>() / n as f64;
+    let pooled: Vec<(f64, u64)> = parts.iter().map(|p| (p.stderr, p.n)).collect();
+    let (ci_low, ci_high) = wilson(accuracy, n as f64, Z95);
+    AccuracyStats {
+        n,
+        correct: parts.iter().map(|p| p.correct).sum(),
+        accuracy,
+        stderr: pooled_sample_stderr(&pooled),
+        ci_low,
+        ci_high,
+    }
+}
+
 /// Wilson score interval for proportion `p` observed over `n` trials.
 fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
     let z2 = z * z;
@@ -164,6 +189,21 @@ pub fn pass_at_k_levels(n: u64) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lm_eval_group_is_the_weighted_mean_with_pooled_stderr() {
+        // Subtasks 2/3 and 1/5 right. Subtask stderr: p(1-p)/(n-1), rooted.
+        let (a, b) = (AccuracyStats::new(2, 3), AccuracyStats::new(1, 5));
+        assert!((a.stderr - (2.0f64 / 9.0 / 2.0).sqrt()).abs() < 1e-15);
+        let g = lm_eval_group(&[a, b]);
+        assert_eq!((g.n, g.correct), (8, 3));
+        assert!((g.accuracy - (2.0 / 3.0 * 3.0 + 0.2 * 5.0) / 8.0).abs() < 1e-15);
+        // pooled: ((3-1) se_a^2 3 + (5-1) se_b^2 5) / (8 - 2) / 8, rooted.
+        let var = (2.0 * a.stderr.powi(2) * 3.0 + 4.0 * b.stderr.powi(2) * 5.0) / 6.0;
+        assert!((g.stderr - (var / 8.0).sqrt()).abs() < 1e-15);
+        assert!(g.ci_low < g.accuracy && g.accuracy < g.ci_high);
+        assert_eq!(lm_eval_group(&[]).n, 0);
+    }
 
     #[test]
     fn stderr_matches_sample_std_over_sqrt_n() {

@@ -236,6 +236,7 @@ impl GenerateUntil {
             extractors: filters.into_iter().map(Filter::extractor).collect(),
             scorer: Scorer::new("exact_match", move |s, e| metric.matches(e, &gold.of(s))),
             answer_format: Arc::new(answer_format),
+            groups: None,
         }
     }
 }

@@ -310,6 +310,7 @@ impl MultipleChoice {
                 gold_spec.gold(s).map(letter).as_deref() == Some(e)
             }),
             answer_format: Arc::new(|s: &Sample| s.target.clone()),
+            groups: None,
         }
     }
 }

@@ -4,12 +4,17 @@
 //!
 //! Each subject is a subset (its real config name), so reports give every
 //! subject and the overall micro average; each item also carries its
-//! `subject` and `category` (STEM, humanities, social sciences, other) as
-//! metadata, and `category` is a report group. The subject -> category table
-//! is the MMLU authors' `categories.py` (subject -> subcategory ->
-//! category), which EvalScope's `SUBJECT_MAPPING` and simple-evals'
-//! `subject2category` follow; lm-evaluation-harness's `_generate_configs.py`
-//! differs on one subject (`anatomy` is `stem` there, `other` here).
+//! `subject`, `category` (STEM, humanities, social sciences, other) and
+//! `lm_eval_group` (stem, humanities, social sciences, other) as metadata.
+//! The subject -> category table is the MMLU authors' `categories.py`
+//! (subject -> subcategory -> category), which EvalScope's
+//! `SUBJECT_MAPPING` and simple-evals' `subject2category` follow; it is the
+//! report group of the `native` and `evalscope` recipes. lm-evaluation-
+//! harness tags every subject with one of its four groups
+//! (`mmlu_<subject>.yaml` `tag: mmlu_<group>_tasks`), which differ from the
+//! authors' on one subject (`anatomy` is `stem` there, `other` here); the
+//! `lm-eval-ll` recipe reports those groups, aggregated as lm-eval does
+//! (see [`crate::record::groups_for`]).
 //!
 //! `answer` is an index 0-3 (the hub's `ClassLabel` over A-D); the gold
 //! answer is its positional letter.
@@ -96,6 +101,82 @@ pub const SUBJECTS: [(&str, &str, &str); 57] = [
     ("world_religions", "philosophy", "humanities"),
 ];
 
+/// lm-eval's four MMLU groups, by their `group_alias` (`_mmlu_<group>.yaml`).
+pub const LM_EVAL_GROUPS: [&str; 4] = ["stem", "other", "social sciences", "humanities"];
+
+/// Every subject and the lm-eval group its task is tagged with, in hub
+/// order: `tag: mmlu_<group>_tasks` in lm-eval 0.4.13's
+/// `tasks/mmlu/default/mmlu_<subject>.yaml`, the group written as its
+/// `group_alias`.
+pub const LM_EVAL_SUBJECT_GROUPS: [(&str, &str); 57] = [
+    ("abstract_algebra", "stem"),
+    ("anatomy", "stem"),
+    ("astronomy", "stem"),
+    ("business_ethics", "other"),
+    ("clinical_knowledge", "other"),
+    ("college_biology", "stem"),
+    ("college_chemistry", "stem"),
+    ("college_computer_science", "stem"),
+    ("college_mathematics", "stem"),
+    ("college_medicine", "other"),
+    ("college_physics", "stem"),
+    ("computer_security", "stem"),
+    ("conceptual_physics", "stem"),
+    ("econometrics", "social sciences"),
+    ("electrical_engineering", "stem"),
+    ("elementary_mathematics", "stem"),
+    ("formal_logic", "humanities"),
+    ("global_facts", "other"),
+    ("high_school_biology", "stem"),
+    ("high_school_chemistry", "stem"),
+    ("high_school_computer_science", "stem"),
+    ("high_school_european_history", "humanities"),
+    ("high_school_geography", "social sciences"),
+    ("high_school_government_and_politics", "social sciences"),
+    ("high_school_macroeconomics", "social sciences"),
+    ("high_school_mathematics", "stem"),
+    ("high_school_microeconomics", "social sciences"),
+    ("high_school_physics", "stem"),
+    ("high_school_psychology", "social sciences"),
+    ("high_school_statistics", "stem"),
+    ("high_school_us_history", "humanities"),
+    ("high_school_world_history", "humanities"),
+    ("human_aging", "other"),
+    ("human_sexuality", "social sciences"),
+    ("international_law", "humanities"),
+    ("jurisprudence", "humanities"),
+    ("logical_fallacies", "humanities"),
+    ("machine_learning", "stem"),
+    ("management", "other"),
+    ("marketing", "other"),
+    ("medical_genetics", "other"),
+    ("miscellaneous", "other"),
+    ("moral_disputes", "humanities"),
+    ("moral_scenarios", "humanities"),
+    ("nutrition", "other"),
+    ("philosophy", "humanities"),
+    ("prehistory", "humanities"),
+    ("professional_accounting", "other"),
+    ("professional_law", "humanities"),
+    ("professional_medicine", "other"),
+    ("professional_psychology", "social sciences"),
+    ("public_relations", "social sciences"),
+    ("security_studies", "social sciences"),
+    ("sociology", "social sciences"),
+    ("us_foreign_policy", "social sciences"),
+    ("virology", "other"),
+    ("world_religions", "humanities"),
+];
+
+/// The lm-eval group a subject's task is tagged with, if it is an MMLU
+/// subject.
+pub fn lm_eval_group(subject: &str) -> Option<&'static str> {
+    LM_EVAL_SUBJECT_GROUPS
+        .iter()
+        .find(|(s, _)| *s == subject)
+        .map(|(_, g)| *g)
+}
+
 /// A subject's category, if it is an MMLU subject.
 pub fn category(subject: &str) -> Option<&'static str> {
     SUBJECTS
@@ -128,6 +209,9 @@ pub fn mmlu() -> Benchmark {
     )
 }
 
+/// The metadata key of a sample's lm-eval group.
+pub const LM_EVAL_GROUP_KEY: &str = "lm_eval_group";
+
 /// MMLU's recipes, the default (`native`) first.
 pub fn recipes() -> Vec<Recipe> {
     vec![
@@ -135,7 +219,7 @@ pub fn recipes() -> Vec<Recipe> {
         evalscope(),
         lm_eval_ll(
             "lm-eval-ll",
-            "lm-eval mmlu loglikelihood: description + 5 first dev examples + 'question\\nA. ..\\nAnswer:', choices ' A'..' D', acc; group = size-weighted mean",
+            "lm-eval mmlu loglikelihood: description + 5 first dev examples + 'question\\nA. ..\\nAnswer:', choices ' A'..' D', acc; groups stem/other/social sciences/humanities and mmlu = size-weighted means, pooled_sample_stderr over subjects",
             "lm_eval/tasks/mmlu/default/_default_template_yaml, mmlu_<subject>.yaml, _mmlu.yaml",
             "lm_eval_mmlu.jinja",
             Some("lm_eval_mmlu_description.jinja"),
@@ -143,7 +227,10 @@ pub fn recipes() -> Vec<Recipe> {
             ShotPolicy::FirstN,
             ChoiceSource::Letters,
             vec![LlMetric::Acc],
-        ),
+        )
+        // lm-eval's groups, not the authors' categories: this recipe's
+        // report is the one compared with lm-eval's `mmlu` table.
+        .with_groups(&[LM_EVAL_GROUP_KEY]),
     ]
 }
 
@@ -174,8 +261,9 @@ fn evalscope() -> Recipe {
 pub fn to_fields(row: &Row) -> Result<SampleFields, String> {
     let question = str_field(row, "question")?;
     let subject = str_field(row, "subject")?;
-    let category = category(&subject)
-        .ok_or_else(|| format!("column `subject`: `{subject}` is not an MMLU subject"))?;
+    let not_mmlu = || format!("column `subject`: `{subject}` is not an MMLU subject");
+    let category = category(&subject).ok_or_else(not_mmlu)?;
+    let group = lm_eval_group(&subject).ok_or_else(not_mmlu)?;
     let choices = str_list(row, "choices")?;
     if !(2..=26).contains(&choices.len()) {
         return Err(format!(
@@ -198,6 +286,7 @@ pub fn to_fields(row: &Row) -> Result<SampleFields, String> {
     let mut metadata = std::collections::BTreeMap::new();
     metadata.insert("subject".to_string(), json!(subject));
     metadata.insert("category".to_string(), json!(category));
+    metadata.insert(LM_EVAL_GROUP_KEY.to_string(), json!(group));
     Ok(SampleFields {
         question,
         target: extract::letters(answer + 1)[answer].to_string(),
@@ -255,6 +344,127 @@ mod tests {
         );
     }
 
+    /// lm-eval 0.4.13's tag of every subject, written out from
+    /// `tasks/mmlu/default/mmlu_<subject>.yaml` (`tag: mmlu_<group>_tasks`)
+    /// as a list per group, independently of [`LM_EVAL_SUBJECT_GROUPS`].
+    const YAML_TAGS: [(&str, &[&str]); 4] = [
+        (
+            "stem",
+            &[
+                "abstract_algebra",
+                "anatomy",
+                "astronomy",
+                "college_biology",
+                "college_chemistry",
+                "college_computer_science",
+                "college_mathematics",
+                "college_physics",
+                "computer_security",
+                "conceptual_physics",
+                "electrical_engineering",
+                "elementary_mathematics",
+                "high_school_biology",
+                "high_school_chemistry",
+                "high_school_computer_science",
+                "high_school_mathematics",
+                "high_school_physics",
+                "high_school_statistics",
+                "machine_learning",
+            ],
+        ),
+        (
+            "other",
+            &[
+                "business_ethics",
+                "clinical_knowledge",
+                "college_medicine",
+                "global_facts",
+                "human_aging",
+                "management",
+                "marketing",
+                "medical_genetics",
+                "miscellaneous",
+                "nutrition",
+                "professional_accounting",
+                "professional_medicine",
+                "virology",
+            ],
+        ),
+        (
+            "social sciences",
+            &[
+                "econometrics",
+                "high_school_geography",
+                "high_school_government_and_politics",
+                "high_school_macroeconomics",
+                "high_school_microeconomics",
+                "high_school_psychology",
+                "human_sexuality",
+                "professional_psychology",
+                "public_relations",
+                "security_studies",
+                "sociology",
+                "us_foreign_policy",
+            ],
+        ),
+        (
+            "humanities",
+            &[
+                "formal_logic",
+                "high_school_european_history",
+                "high_school_us_history",
+                "high_school_world_history",
+                "international_law",
+                "jurisprudence",
+                "logical_fallacies",
+                "moral_disputes",
+                "moral_scenarios",
+                "philosophy",
+                "prehistory",
+                "professional_law",
+                "world_religions",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn every_subject_maps_to_the_group_lm_eval_tags_it_with() {
+        let listed: usize = YAML_TAGS.iter().map(|(_, s)| s.len()).sum();
+        assert_eq!(listed, 57);
+        for (group, subjects) in YAML_TAGS {
+            assert!(LM_EVAL_GROUPS.contains(&group), "{group}");
+            for s in subjects {
+                assert_eq!(lm_eval_group(s), Some(group), "{s}");
+            }
+        }
+        // Same subjects, same (hub) order as the authors' table.
+        let ours: Vec<&str> = LM_EVAL_SUBJECT_GROUPS.iter().map(|s| s.0).collect();
+        let authors: Vec<&str> = SUBJECTS.iter().map(|s| s.0).collect();
+        assert_eq!(ours, authors);
+        // The one subject where lm-eval and the authors disagree.
+        assert_eq!(lm_eval_group("anatomy"), Some("stem"));
+        assert_eq!(category("anatomy"), Some("other"));
+        let differ: Vec<&str> = SUBJECTS
+            .iter()
+            .filter(|(s, _, c)| !c.eq_ignore_ascii_case(lm_eval_group(s).unwrap()))
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(differ, ["anatomy"]);
+    }
+
+    #[test]
+    fn only_the_lm_eval_recipe_reports_lm_eval_groups() {
+        let b = mmlu();
+        for r in &b.recipes {
+            let keys = r.group_keys(&b.dataset);
+            if r.id == "lm-eval-ll" {
+                assert_eq!(keys, ["lm_eval_group"]);
+            } else {
+                assert_eq!(keys, ["category"], "{}", r.id);
+            }
+        }
+    }
+
     #[test]
     fn answer_index_is_the_gold_letter_and_metadata_names_subject_and_category() {
         let f = to_fields(&row(good())).unwrap();
@@ -262,6 +472,7 @@ mod tests {
         assert_eq!(f.choices.len(), 4);
         assert_eq!(f.metadata["subject"], "anatomy");
         assert_eq!(f.metadata["category"], "other");
+        assert_eq!(f.metadata["lm_eval_group"], "stem");
         let mut r = good();
         r["answer"] = json!(0);
         r["subject"] = json!("college_physics");

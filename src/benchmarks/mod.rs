@@ -197,8 +197,13 @@ impl Dataset {
     /// A sample's value of each group key it has (strings as they are,
     /// other JSON values as JSON text), for its journal line.
     pub fn group_values(&self, sample: &Sample) -> BTreeMap<String, String> {
-        self.groups
-            .iter()
+        Self::values_of(&self.groups, sample)
+    }
+
+    /// A sample's value of each of `keys` it has, as
+    /// [`Dataset::group_values`] writes them.
+    pub fn values_of(keys: &[String], sample: &Sample) -> BTreeMap<String, String> {
+        keys.iter()
             .filter_map(|k| {
                 let v = sample.metadata.get(k)?;
                 let v = match v {

@@ -232,6 +232,11 @@ pub struct Recipe {
     pub scorer: Scorer,
     /// A right answer in this recipe's format ([`AnswerFormat`]).
     pub answer_format: AnswerFormat,
+    /// Metadata keys this recipe's reports group items by, in place of the
+    /// dataset's [`Dataset::groups`](super::Dataset::groups) (`None`: the
+    /// dataset's): MMLU's `lm-eval-ll` reports lm-eval's groups, not the
+    /// MMLU authors' categories.
+    pub groups: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Recipe {
@@ -275,7 +280,20 @@ impl Recipe {
             extractors,
             scorer,
             answer_format: Arc::new(answer_format),
+            groups: None,
         }
+    }
+
+    /// Reporting by these metadata keys instead of the dataset's groups.
+    pub fn with_groups(mut self, keys: &[&str]) -> Self {
+        self.groups = Some(keys.iter().map(|k| k.to_string()).collect());
+        self
+    }
+
+    /// The metadata keys this recipe's reports group by: its own, else the
+    /// dataset's.
+    pub fn group_keys<'a>(&'a self, dataset: &'a super::Dataset) -> &'a [String] {
+        self.groups.as_deref().unwrap_or(&dataset.groups)
     }
 
     /// With another id.

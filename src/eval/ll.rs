@@ -456,7 +456,7 @@ fn record(
         index: sample.index,
         repeat: None,
         id: sample.id.clone(),
-        groups: plan.bench.dataset.group_values(sample),
+        groups: plan.group_values(sample),
         mode: plan.recipe.id.clone(),
         shots: item.shots.clone(),
         prompt: context,

@@ -529,6 +529,7 @@ pub fn group_summary(g: &record::GroupTable) -> String {
     let plural = match g.key.as_str() {
         "subset" => "subsets".to_string(),
         "category" => "categories".to_string(),
+        "lm_eval_group" => "lm-eval groups".to_string(),
         k => format!("{k} values"),
     };
     let mut s = format!(
@@ -543,6 +544,11 @@ pub fn group_summary(g: &record::GroupTable) -> String {
     );
     if g.ungrouped > 0 {
         s.push_str(&format!("; {} item(s) have no {}", g.ungrouped, g.key));
+    }
+    // Loglikelihood rows are lm-eval's group figures, not plain counts:
+    // say so where the numbers are read.
+    if let Some(how) = &g.aggregation {
+        s.push_str(&format!("; rows as {how}"));
     }
     s
 }

@@ -407,7 +407,12 @@ async fn oracle_scores_100_and_a_seeded_tenth_wrong_scores_90_on_real_data() {
                             if g.key == "subset" {
                                 s.subset == row.value
                             } else {
-                                b.dataset.group_values(s).get(&g.key) == Some(&row.value)
+                                bench::benchmarks::Dataset::values_of(
+                                    recipe.group_keys(&b.dataset),
+                                    s,
+                                )
+                                .get(&g.key)
+                                    == Some(&row.value)
                             }
                         })
                         .collect();

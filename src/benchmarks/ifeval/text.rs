@@ -188,7 +188,7 @@ fn ends_sentence(word: &str, next: Option<&str>) -> bool {
         n.chars().next().is_some_and(char::is_uppercase)
             && is_listed(
                 SENTENCE_STARTERS,
-                &n.to_lowercase()
+                n.to_lowercase()
                     .trim_end_matches(['.', ',', '?', '!', ';', ':']),
             )
     };
