@@ -412,19 +412,15 @@ async fn a_multiple_choice_benchmark_is_a_dataset_and_a_registry_entry() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_asks_only_for_missing_or_failed_items() {
-    let hub = start_hub().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let out_dir = tmp.path().join("run");
-    let cache = tmp.path().join("cache");
-
-    // First run: 3 items, and the server rejects the Janet item with a 400.
+/// A fake server answering every item right, except that it rejects the
+/// gsm8k item about Janet with a 400 until the returned flag is set.
+async fn janet_fails_until_healthy() -> (FakeOpenAi, std::sync::Arc<std::sync::atomic::AtomicBool>)
+{
     let table = std::sync::Arc::new(support::gold_table());
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (t2, h2) = (table.clone(), healthy.clone());
+    let h2 = healthy.clone();
     let server = FakeOpenAi::start(FakeOptions::responding(
-        move |body| match support::gold_for(&t2, body) {
+        move |body| match support::gold_for(&table, body) {
             Some((q, _))
                 if q.contains("Janet") && !h2.load(std::sync::atomic::Ordering::SeqCst) =>
             {
@@ -435,6 +431,18 @@ async fn resume_asks_only_for_missing_or_failed_items() {
         },
     ))
     .await;
+    (server, healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_asks_only_for_missing_or_failed_items() {
+    let hub = start_hub().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+
+    // First run: 3 items, and the server rejects the Janet item with a 400.
+    let (server, healthy) = janet_fails_until_healthy().await;
     let generations = || {
         server
             .requests()
@@ -501,21 +509,7 @@ async fn reports_from_memory_equal_reports_from_the_journal() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
     let cache = tmp.path().join("cache");
-    let table = std::sync::Arc::new(support::gold_table());
-    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (t2, h2) = (table.clone(), healthy.clone());
-    let server = FakeOpenAi::start(FakeOptions::responding(
-        move |body| match support::gold_for(&t2, body) {
-            Some((q, _))
-                if q.contains("Janet") && !h2.load(std::sync::atomic::Ordering::SeqCst) =>
-            {
-                Reply::fault(bench::fake::openai::Fault::Status(400))
-            }
-            Some((_, gold)) => Reply::text(support::native_answer(&gold)),
-            None => Reply::text("?"),
-        },
-    ))
-    .await;
+    let (server, healthy) = janet_fails_until_healthy().await;
     let files = ["report.md", "report.html", "report.json"];
     let mut checked = 0;
     for (limit, heal) in [(3, false), (5, true)] {
